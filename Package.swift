@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mptscan",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mptscan", targets: ["mptscan"]),
+        .library(name: "MPTScanKit", targets: ["MPTScanKit"]),
+    ],
+    targets: [
+        // All logic: inputs, detection, rules, reporters and the command-line front end.
+        .target(name: "MPTScanKit"),
+        // Thin executable: argv -> MPTScanKit.CommandLineTool.run -> exit code.
+        .executableTarget(name: "mptscan", dependencies: ["MPTScanKit"]),
+        // Test helpers only: seeded synthetic tokens and fixtures. Never linked into the product.
+        .target(name: "MPTScanTestSupport", dependencies: ["MPTScanKit"]),
+        .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "MPTScanTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["MPTScanKit", "MPTScanTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
