@@ -1,0 +1,340 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Exit codes, as documented in README.md ("Exit codes").
+public enum ExitCode: Int32, Sendable {
+    /// Scan complete, nothing that fails the policy.
+    case clean = 0
+    /// Unsuppressed leaks found.
+    case leaks = 1
+    /// Incomplete or failed: a path missing or unreadable, a bad rule file, a report that could not be written.
+    case incomplete = 2
+    /// Bad usage: unknown flag, bad value.
+    case usage = 64
+    /// Interrupted (Ctrl-C); the partial summary is printed.
+    case interrupted = 130
+}
+
+/// The `mptscan` command line. The executable only calls `MPTScan.main`.
+public enum MPTScan {
+    /// The version printed by `--version` and written into reports.
+    public static let version = "0.1.0"
+
+    static let root = CommandSpec(
+        name: "mptscan",
+        overview: "Find leaked SoftwareOne Marketplace API tokens in files, directories and bundles.",
+        usage: "mptscan <subcommand>",
+        options: [OptionSpec(long: "version", help: "Show the version.")],
+        subcommands: [
+            ("scan", "Scan files and directories for Marketplace API tokens."),
+            ("rules", "List or check the built-in detection rules."),
+            ("help", "Show help for a subcommand."),
+        ])
+
+    static let scan = CommandSpec(
+        name: "scan",
+        overview: "Scan files and directories for Marketplace API tokens.",
+        usage: "mptscan scan [<options>] [<path> ...]",
+        arguments: [("<path>", "Files or directories to scan; '-' reads standard input. (default: .)")],
+        options: [
+            OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+            OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
+            OptionSpec(long: "exclude", valueName: "glob", help: "Leave out paths matching a gitignore-style glob, relative to the scan root (repeatable).", repeatable: true),
+            OptionSpec(long: "follow-symlinks", help: "Follow symbolic links (each file is scanned once, loops end)."),
+            OptionSpec(long: "skip-unreadable", help: "Report unreadable paths as warnings instead of failing the scan (exit 2)."),
+            OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+            OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
+            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
+            OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
+        ],
+        discussion: """
+        EXIT CODES:
+          0    scan complete, no unsuppressed finding
+          1    leaks found (takes precedence over 2)
+          2    scan incomplete: a path missing or unreadable (see --skip-unreadable)
+          64   bad usage
+          130  interrupted
+
+        A finding is allowed by `mptscan:allow` on its line or `mptscan:allow-next-line` on the line before;
+        allowed findings are counted in the summary and listed in JSON with "suppressed": true.
+        """)
+
+    static let rules = CommandSpec(
+        name: "rules",
+        overview: "List or check the built-in detection rules.",
+        usage: "mptscan rules <subcommand>",
+        options: [],
+        subcommands: [
+            ("list", "List the rules (--format text|json)."),
+            ("check", "Validate rules and run every example through the detector (built-in rules, or the *.json files in <dir>)."),
+        ])
+
+    static let rulesList = CommandSpec(
+        name: "rules list", overview: "List the built-in detection rules.", usage: "mptscan rules list [--format <format>]",
+        options: [OptionSpec(long: "format", valueName: "format", help: "text or json. (default: text)")])
+
+    static let rulesCheck = CommandSpec(
+        name: "rules check",
+        overview: "Validate rules: ids, required fields, grammar, and every must-match and must-not-match example, in mutated forms too.",
+        usage: "mptscan rules check [<dir>]",
+        arguments: [("<dir>", "A directory of rule files (*.json) to check instead of the built-in rules.")],
+        options: [])
+
+    /// Runs the command line `args` (without the program name) and returns the exit code.
+    public static func main(_ args: [String]) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        var out = OutputStream.standardOutput
+        do {
+            return try self.dispatch(args, out: &out).rawValue
+        } catch let error as UsageError {
+            Self.stderr("Error: \(error.message)\nUsage: see 'mptscan help' or 'mptscan <subcommand> --help'.\n")
+            return ExitCode.usage.rawValue
+        } catch {
+            Self.stderr("mptscan: error: \(error)\n")
+            return ExitCode.incomplete.rawValue
+        }
+    }
+
+    private static func dispatch(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        guard let first = args.first else { out.write(self.root.helpText()); return .clean }
+        let rest = Array(args.dropFirst())
+        switch first {
+        case "-h", "--help": out.write(self.root.helpText()); return .clean
+        case "--version": out.write(self.version + "\n"); return .clean
+        case "help":
+            switch rest {
+            case []: out.write(self.root.helpText())
+            case ["scan"]: out.write(self.scan.helpText())
+            case ["rules"]: out.write(self.rules.helpText())
+            case ["rules", "list"]: out.write(self.rulesList.helpText())
+            case ["rules", "check"]: out.write(self.rulesCheck.helpText())
+            default: throw UsageError("No help for '\(rest.joined(separator: " "))'")
+            }
+            return .clean
+        case "scan": return try self.runScan(rest, out: &out)
+        case "rules": return try self.runRules(rest, out: &out)
+        default:
+            if first.hasPrefix("-") { throw UsageError("Unknown option '\(first)'") }
+            throw UsageError("Unknown subcommand '\(first)'")
+        }
+    }
+
+    // MARK: - scan
+
+    private static func runScan(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.scan.parse(args)
+        if parsed.wantsHelp { out.write(self.scan.helpText()); return .clean }
+        let format = parsed.value("format") ?? "text"
+        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
+        var options = ScanOptions()
+        options.paths = parsed.positionals.isEmpty ? ["."] : parsed.positionals
+        options.followSymlinks = parsed.has("follow-symlinks")
+        options.excludes = try parsed.all("exclude").map(PathGlob.init)
+        if let jobs = parsed.value("jobs") {
+            guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }
+            options.jobs = n
+        }
+        if options.paths.filter({ $0 == "-" }).count > 1 { throw UsageError("'-' (standard input) can be given once") }
+        let showSecrets = parsed.has("show-secrets")
+        if let path = parsed.value("output") {
+            guard let file = OutputStream(creatingFile: path) else {
+                Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")
+                return .incomplete
+            }
+            out = file
+        }
+        Interrupt.install()
+        let started = Date()
+        let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
+        let report = scanner.run(isCancelled: { Interrupt.requested })
+        let seconds = Date().timeIntervalSince(started)
+
+        let color = format == "text" && out.isTerminal && !parsed.has("no-color") && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let text = TextReporter(showSecrets: showSecrets, color: color)
+        switch format {
+        case "json": out.write(JSONReporter(showSecrets: showSecrets).render(report))
+        default: out.write(text.render(report, rules: BuiltinRules.all))
+        }
+        out.close()
+
+        var summary = text.summary(report, seconds: seconds)
+        if parsed.has("skip-unreadable") { summary = summary.replacingOccurrences(of: "mptscan: error: ", with: "mptscan: warning: ") }
+        if parsed.has("quiet") {
+            Self.stderr(summary.split(separator: "\n").filter { $0.contains(": error: ") || $0.contains(": warning: ") }.map { $0 + "\n" }.joined())
+        } else {
+            Self.stderr(summary)
+        }
+        if out.failed && !out.brokenPipe {
+            Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n")
+            return .incomplete
+        }
+        return self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
+    }
+
+    /// Leaks (1) take precedence over an incomplete scan (2); an interrupted scan is 130.
+    static func exitCode(_ report: ScanReport, acceptUnreadable: Bool) -> ExitCode {
+        if report.summary.interrupted { return .interrupted }
+        if report.findings.contains(where: { !$0.isSuppressed }) { return .leaks }
+        if !report.summary.unreadable.isEmpty && !acceptUnreadable { return .incomplete }
+        return .clean
+    }
+
+    // MARK: - rules
+
+    private static func runRules(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        guard let sub = args.first, !sub.hasPrefix("-") else {
+            if args.first == "-h" || args.first == "--help" || args.isEmpty { out.write(self.rules.helpText()); return .clean }
+            throw UsageError("Unknown option '\(args[0])'")
+        }
+        let rest = Array(args.dropFirst())
+        switch sub {
+        case "list":
+            let parsed = try self.rulesList.parse(rest)
+            if parsed.wantsHelp { out.write(self.rulesList.helpText()); return .clean }
+            guard parsed.positionals.isEmpty else { throw UsageError("Unexpected argument '\(parsed.positionals[0])'") }
+            switch parsed.value("format") ?? "text" {
+            case "text":
+                for rule in BuiltinRules.all {
+                    out.write("\(rule.id)  \(rule.severity.rawValue)  confidence: \(rule.confidence.rawValue)  \(rule.name)\n")
+                }
+            case "json":
+                out.write(JSONValue.array(BuiltinRules.all.map { rule in
+                    .object([("id", .string(rule.id)), ("name", .string(rule.name)), ("severity", .string(rule.severity.rawValue)),
+                             ("confidence", .string(rule.confidence.rawValue)), ("detector", .string(rule.detector.rawValue)),
+                             ("description", .string(rule.description)), ("remediation", .string(rule.remediation))])
+                }).serialized() + "\n")
+            case let other:
+                throw UsageError("Unknown format '\(other)' (expected text or json)")
+            }
+            return .clean
+        case "check":
+            let parsed = try self.rulesCheck.parse(rest)
+            if parsed.wantsHelp { out.write(self.rulesCheck.helpText()); return .clean }
+            guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
+            let rules: [Rule]
+            if let dir = parsed.positionals.first {
+                do {
+                    rules = try RuleFiles.load(directory: dir)
+                } catch {
+                    Self.stderr("mptscan: error: \(error)\n")
+                    return .incomplete
+                }
+            } else {
+                rules = BuiltinRules.all
+            }
+            let problems = RuleValidator(rules: rules).validate()
+            for problem in problems { out.write("error: \(problem)\n") }
+            let examples = rules.reduce(0) { $0 + $1.examples.mustMatch.count + $1.examples.mustNotMatch.count }
+            out.write("\(rules.count) rules, \(examples) examples, \(ExampleMutation.allCases.count) forms each: ")
+            out.write(problems.isEmpty ? "ok\n" : "\(problems.count) problem\(problems.count == 1 ? "" : "s")\n")
+            return problems.isEmpty ? .clean : .leaks
+        default:
+            throw UsageError("Unknown subcommand 'rules \(sub)'")
+        }
+    }
+
+    static func stderr(_ text: String) {
+        var err = OutputStream.standardError
+        err.write(text)
+    }
+}
+
+/// Loading rule files from a directory (for `rules check <dir>` and the drift test).
+public enum RuleFiles {
+    /// Every `*.json` file of `directory`, in name order, decoded.
+    /// - Throws: `RuleLoadError` naming the file, for unreadable or invalid files.
+    public static func load(directory: String) throws -> [Rule] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+        } catch {
+            throw RuleLoadError(file: directory, message: "cannot list directory: \(error.localizedDescription)")
+        }
+        return try names.map { name in
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RuleLoadError(file: name, message: "cannot read")
+            }
+            return try Rule.decode(data, file: name)
+        }
+    }
+}
+
+/// SIGINT handling: the first Ctrl-C asks the scan to stop and print its partial summary; a second exits at once.
+enum Interrupt {
+    nonisolated(unsafe) private static var count: Int32 = 0
+
+    static var requested: Bool { self.count > 0 }
+
+    static func install() {
+        signal(SIGINT) { _ in
+            Interrupt.count += 1
+            if Interrupt.count > 1 { _exit(130) }
+        }
+    }
+}
+
+/// A file descriptor to write reports to, that ends quietly on a closed pipe (`mptscan scan | head`).
+struct OutputStream {
+    private var fd: Int32
+    private var owned: Bool
+    private(set) var failed = false
+    private(set) var brokenPipe = false
+    private(set) var errorCode: Int32 = 0
+
+    static var standardOutput: OutputStream { OutputStream(fd: STDOUT_FILENO, owned: false) }
+    static var standardError: OutputStream { OutputStream(fd: STDERR_FILENO, owned: false) }
+
+    private init(fd: Int32, owned: Bool) {
+        self.fd = fd
+        self.owned = owned
+    }
+
+    /// Creates (or truncates) `path` with mode 0600; nil when it cannot be opened (see `errno`).
+    init?(creatingFile path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        self.init(fd: fd, owned: true)
+    }
+
+    var isTerminal: Bool { isatty(self.fd) == 1 }
+
+    mutating func write(_ text: String) {
+        guard !self.failed else { return }
+        var bytes = Array(text.utf8)
+        let total = bytes.count
+        var done = 0
+        bytes.withUnsafeMutableBytes { raw in
+            while done < total {
+                let r = Glibc_write(self.fd, raw.baseAddress! + done, total - done)
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    self.failed = true
+                    self.errorCode = errno
+                    self.brokenPipe = errno == EPIPE
+                    return
+                }
+                done += r
+            }
+        }
+    }
+
+    mutating func close() {
+        if self.owned {
+            if Glibc_close(self.fd) != 0 && !self.failed { self.failed = true; self.errorCode = errno }
+            self.owned = false
+        }
+    }
+}
+
+#if canImport(Glibc)
+private let Glibc_write = Glibc.write
+private let Glibc_close = Glibc.close
+#elseif canImport(Darwin)
+private let Glibc_write = Darwin.write
+private let Glibc_close = Darwin.close
+#endif

@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A token found in a buffer, located by byte offsets (0-based, `end` exclusive) into that buffer.
+public struct Candidate: Sendable, Equatable {
+    /// Index of the rule in `TokenDetector.rules`.
+    public var ruleIndex: Int
+    /// Byte offset of the first byte of the reported span.
+    public var start: Int
+    /// Byte offset just past the reported span.
+    public var end: Int
+    /// The token id, e.g. `TKN-1234-5678`.
+    public var tokenID: String
+    /// The token in canonical decoded form: `idt:TKN-…:<secret>` (current) or `TKN-…:<secret>` (legacy pair).
+    public var canonical: String
+    /// Length of the secret in characters (the tail of `canonical`).
+    public var secretLength: Int
+    /// How the separators were written, `.plain` when both were a literal `:`.
+    public var encoding: SeparatorEncoding
+}
+
+/// Finds tokens in raw bytes: a `memmem` search for each rule's id anchor (`TKN-`), then the grammar checked by
+/// hand around each anchor, then the secret scored by `SecretQuality`. No regular expressions on the hot path.
+///
+/// A candidate needs at most `lookBehind` bytes before its anchor and `lookAhead` bytes after it; callers that
+/// stream a file keep that much context around the range of anchors they ask about.
+public struct TokenDetector: Sendable {
+    /// The rules, in the order candidates refer to them.
+    public let rules: [Rule]
+    private let qualities: [SecretQuality]
+    private let anchors: [[UInt8]]
+    private let prefixes: [[UInt8]?]
+    private let keys: [[[UInt8]]]
+
+    /// Bytes before an anchor that matching may read (prefix, separator, and the legacy key window).
+    public static let lookBehind = 4096
+    /// Bytes after an anchor that matching may read (id, separator, secret, and the legacy key window).
+    public static let lookAhead = 4096
+    /// Legacy key window, in bytes each side of the id, and never past `maxKeyDistanceLines` lines.
+    static let keyWindowBytes = 2048
+
+    /// Compiles `rules`. Rules are validated by `RuleValidator`; this initialiser trusts them.
+    public init(rules: [Rule]) {
+        self.rules = rules
+        self.qualities = rules.map { SecretQuality(policy: $0.entropy) }
+        self.anchors = rules.map { Array(($0.grammar.idPrefix + "-").utf8) }
+        self.prefixes = rules.map { $0.grammar.prefix.map { Array($0.utf8) } }
+        self.keys = rules.map { ($0.grammar.keys ?? []).map { Array($0.lowercased().utf8) } }
+    }
+
+    /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
+    /// Reads bytes of `buffer` outside `anchorRange` as context.
+    public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
+        guard let base = buffer.baseAddress, !anchorRange.isEmpty else { return }
+        var distinct: [[UInt8]] = []
+        for anchor in self.anchors where !distinct.contains(anchor) { distinct.append(anchor) }
+        for anchor in distinct {
+            let searchEnd = min(buffer.count, anchorRange.upperBound + anchor.count - 1)
+            var position = anchorRange.lowerBound
+            while position < searchEnd {
+                let found = anchor.withUnsafeBytes { needle -> Int? in
+                    guard let hit = memmem(base + position, searchEnd - position, needle.baseAddress, needle.count) else { return nil }
+                    return UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+                }
+                guard let at = found else { break }
+                for index in self.rules.indices where self.anchors[index] == anchor {
+                    if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index) { emit(candidate) }
+                }
+                position = at + 1
+            }
+        }
+    }
+
+    /// Convenience: every candidate in a whole buffer (tests, small inputs).
+    public func candidates(in bytes: [UInt8]) -> [Candidate] {
+        var out: [Candidate] = []
+        bytes.withUnsafeBufferPointer { buffer in
+            self.scan(buffer, anchorRange: 0..<buffer.count) { out.append($0) }
+        }
+        return out.sorted { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) }
+    }
+
+    // MARK: - Grammar
+
+    private func match(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int) -> Candidate? {
+        let rule = self.rules[ruleIndex]
+        let g = rule.grammar
+        guard let idEnd = Self.idEnd(b, anchorAt: a, anchorLength: self.anchors[ruleIndex].count, grammar: g) else { return nil }
+        let tokenID = String(decoding: UnsafeBufferPointer(rebasing: b[a..<idEnd]), as: UTF8.self)
+        let prefixStart = self.prefixStart(b, anchorAt: a, ruleIndex: ruleIndex)
+        switch rule.detector {
+        case .currentToken:
+            guard let (start, firstEncoding) = prefixStart else { return nil }
+            guard let (secretStart, secretEnd, secondEncoding) = Self.secret(b, after: idEnd, grammar: g) else { return nil }
+            return self.candidate(b, ruleIndex: ruleIndex, start: start, secret: secretStart..<secretEnd, tokenID: tokenID,
+                                  prefix: "\(g.prefix ?? ""):", encoding: max(firstEncoding, secondEncoding))
+        case .legacyPair:
+            // With the current prefix in front, the current-form rule owns the hit (or rejected it on purpose).
+            if prefixStart != nil { return nil }
+            if let (secretStart, secretEnd, encoding) = Self.secret(b, after: idEnd, grammar: g) {
+                return self.candidate(b, ruleIndex: ruleIndex, start: a, secret: secretStart..<secretEnd, tokenID: tokenID,
+                                      prefix: "", encoding: encoding)
+            }
+            if Separator.forward(b, idEnd) != nil { return nil } // `TKN-…:` followed by something that is no secret
+            return self.keyedSecret(b, idAt: a, idEnd: idEnd, ruleIndex: ruleIndex, tokenID: tokenID)
+        }
+    }
+
+    private func candidate(_ b: UnsafeBufferPointer<UInt8>, ruleIndex: Int, start: Int, secret: Range<Int>, tokenID: String,
+                           prefix: String, encoding: SeparatorEncoding) -> Candidate? {
+        let secretBytes = UnsafeBufferPointer(rebasing: b[secret])
+        guard self.qualities[ruleIndex].placeholderReason(secretBytes) == nil else { return nil }
+        let canonical = prefix + tokenID + ":" + String(decoding: secretBytes, as: UTF8.self)
+        return Candidate(ruleIndex: ruleIndex, start: start, end: secret.upperBound, tokenID: tokenID,
+                         canonical: canonical, secretLength: secret.count, encoding: encoding)
+    }
+
+    /// End offset of `TKN-dddd-dddd[-dddd]` whose anchor `TKN-` starts at `a`, or nil.
+    static func idEnd(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, anchorLength: Int, grammar g: TokenGrammar) -> Int? {
+        var p = a + anchorLength
+        guard digits(b, p, g.idGroupDigits) else { return nil }
+        p += g.idGroupDigits
+        var groups = 1
+        while groups < g.idGroupsMax, p < b.count, b[p] == 0x2D, digits(b, p + 1, g.idGroupDigits) {
+            p += 1 + g.idGroupDigits
+            groups += 1
+        }
+        guard groups >= g.idGroupsMin else { return nil }
+        if p < b.count && isDigit(b[p]) { return nil } // `TKN-1234-56789`: a longer number, not an id
+        return p
+    }
+
+    /// Start of `<prefix><separator>` ending at the anchor, with the separator's encoding, or nil.
+    private func prefixStart(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int) -> (Int, SeparatorEncoding)? {
+        let prefix = self.prefixes[ruleIndex] ?? Array("idt".utf8)
+        guard let (sepStart, encoding) = Separator.backward(b, endingAt: a) else { return nil }
+        let start = sepStart - prefix.count
+        guard start >= 0 else { return nil }
+        for i in 0..<prefix.count where b[start + i] != prefix[i] { return nil }
+        return (start, encoding)
+    }
+
+    /// The secret after the id: a separator, then `[A-Za-z0-9]{min,max}`. Returns its byte range and encoding.
+    static func secret(_ b: UnsafeBufferPointer<UInt8>, after idEnd: Int, grammar g: TokenGrammar) -> (Int, Int, SeparatorEncoding)? {
+        guard let (length, encoding) = Separator.forward(b, idEnd) else { return nil }
+        let start = idEnd + length
+        var p = start
+        while p < b.count && p - start < g.secretMaxLength && isAlnum(b[p]) { p += 1 }
+        guard p - start >= g.secretMinLength else { return nil }
+        if g.secretRequiresEnd && p < b.count && isAlnum(b[p]) { return nil }
+        return (start, p, encoding)
+    }
+
+    /// Legacy form B: a bare id with `KEY = <secret>` within `maxKeyDistanceLines` lines.
+    private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int, tokenID: String) -> Candidate? {
+        let g = self.rules[ruleIndex].grammar
+        let lines = g.maxKeyDistanceLines ?? 0
+        var lo = a, hi = idEnd
+        var seen = 0
+        // A line break is LF, or the two characters `\n` of an escaped string (JSON, JS).
+        while lo > 0 && a - lo < Self.keyWindowBytes {
+            if b[lo - 1] == 0x0A || (lo >= 2 && b[lo - 1] == 0x6E && b[lo - 2] == 0x5C) { if seen == lines { break }; seen += 1 }
+            lo -= 1
+        }
+        seen = 0
+        while hi < b.count && hi - idEnd < Self.keyWindowBytes {
+            if b[hi] == 0x0A || (hi + 1 < b.count && b[hi] == 0x5C && b[hi + 1] == 0x6E) { if seen == lines { break }; seen += 1 }
+            hi += 1
+        }
+        var best: Candidate? = nil
+        for key in self.keys[ruleIndex] where !key.isEmpty {
+            var p = lo
+            while p + key.count <= hi {
+                if Self.equalsLowercased(b, p, key), let c = self.valueAfterKey(b, keyEnd: p + key.count, limit: hi, ruleIndex: ruleIndex, tokenID: tokenID) {
+                    if best == nil || abs(c.start - a) < abs(best!.start - a) { best = c }
+                }
+                p += 1
+            }
+        }
+        return best
+    }
+
+    /// `["']? \s* (=|:|=>|:=) \s* ["']? (Bearer\s+)? <secret>` after a key; the secret must end at a non-alphanumeric.
+    private func valueAfterKey(_ b: UnsafeBufferPointer<UInt8>, keyEnd: Int, limit: Int, ruleIndex: Int, tokenID: String) -> Candidate? {
+        let g = self.rules[ruleIndex].grammar
+        var p = keyEnd
+        Self.skipQuote(b, &p, limit)
+        while p < limit && (b[p] == 0x20 || b[p] == 0x09) { p += 1 }
+        guard p < limit else { return nil }
+        if b[p] == 0x3D { // '=' or '=>'
+            p += 1
+            if p < limit && b[p] == 0x3E { p += 1 }
+        } else if b[p] == 0x3A { // ':' or ':='
+            p += 1
+            if p < limit && b[p] == 0x3D { p += 1 }
+        } else {
+            return nil
+        }
+        while p < limit && (b[p] == 0x20 || b[p] == 0x09) { p += 1 }
+        Self.skipQuote(b, &p, limit)
+        let bearer = Array("bearer".utf8)
+        if Self.equalsLowercased(b, p, bearer), p + 6 < limit, b[p + 6] == 0x20 {
+            p += 7
+            while p < limit && b[p] == 0x20 { p += 1 }
+        }
+        let start = p
+        while p < limit && p - start <= g.secretMaxLength && isAlnum(b[p]) { p += 1 }
+        let length = p - start
+        guard length >= g.secretMinLength, length <= g.secretMaxLength else { return nil }
+        return self.candidate(b, ruleIndex: ruleIndex, start: start, secret: start..<p, tokenID: tokenID, prefix: "", encoding: .plain)
+    }
+
+    /// Skips one quote (`"`, `'` or a backquote), possibly escaped with backslashes (`\"` in JSON strings).
+    private static func skipQuote(_ b: UnsafeBufferPointer<UInt8>, _ p: inout Int, _ limit: Int) {
+        var q = p
+        while q < limit && b[q] == 0x5C && q - p < Separator.maxBackslashes { q += 1 }
+        if q < limit && (b[q] == 0x22 || b[q] == 0x27 || b[q] == 0x60) { p = q + 1 }
+    }
+
+    @inline(__always)
+    private static func equalsLowercased(_ b: UnsafeBufferPointer<UInt8>, _ p: Int, _ lowered: [UInt8]) -> Bool {
+        guard p + lowered.count <= b.count else { return false }
+        for i in 0..<lowered.count {
+            var c = b[p + i]
+            if c >= 65 && c <= 90 { c += 32 }
+            if c != lowered[i] { return false }
+        }
+        return true
+    }
+}
+
+@inline(__always) func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }
+@inline(__always) func isAlnum(_ c: UInt8) -> Bool { c &- 0x30 < 10 || (c | 0x20) &- 0x61 < 26 }
+
+@inline(__always)
+private func digits(_ b: UnsafeBufferPointer<UInt8>, _ p: Int, _ count: Int) -> Bool {
+    guard p + count <= b.count else { return false }
+    for i in 0..<count where !isDigit(b[p + i]) { return false }
+    return true
+}

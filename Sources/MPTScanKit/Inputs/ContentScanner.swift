@@ -1,0 +1,280 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What scanning one stream of bytes produced.
+public struct ContentScanResult: Sendable {
+    /// Findings in order of byte offset, with inline allow comments applied.
+    public var findings: [Finding] = []
+    /// Bytes read from the stream (before any UTF-16 decoding).
+    public var bytesRead: Int = 0
+    /// Set when reading failed part-way; the findings before the failure are kept.
+    public var readError: Int32? = nil
+    /// Text encoding the content was decoded from, when it was not scanned as raw bytes.
+    public var decodedFrom: TextEncoding? = nil
+    /// True when scanning stopped early because the scan was cancelled.
+    public var cancelled = false
+}
+
+/// Encodings decoded before scanning. Everything else is scanned as raw bytes (UTF-8, ASCII, binary).
+public enum TextEncoding: String, Sendable {
+    case utf16LE = "utf-16le"
+    case utf16BE = "utf-16be"
+}
+
+/// Streams one file (or standard input) through a `TokenDetector` in bounded chunks, with enough overlap that a
+/// token straddling a chunk boundary is still found once, and turns candidates into findings with 1-based line
+/// and column. Memory is bounded by the chunk size whatever the file or line length.
+///
+/// Not thread-safe: each worker owns one `ContentScanner` and reuses its buffers for every file.
+public final class ContentScanner {
+    /// New bytes read per chunk.
+    public static let defaultChunkSize = 1 << 20
+
+    private let detector: TokenDetector
+    private let chunkSize: Int
+    private let capacity: Int
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private let staging: UnsafeMutablePointer<UInt8>
+    private static let marker = Array("mptscan:allow".utf8)
+    private static let nextLineSuffix = Array("-next-line".utf8)
+
+    /// - Parameter chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
+    public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize) {
+        self.detector = detector
+        self.chunkSize = max(chunkSize, 64)
+        self.capacity = self.chunkSize + TokenDetector.lookBehind + TokenDetector.lookAhead + 64
+        self.buffer = .allocate(capacity: self.capacity)
+        self.staging = .allocate(capacity: self.chunkSize + 2)
+    }
+
+    deinit {
+        self.buffer.deallocate()
+        self.staging.deallocate()
+    }
+
+    /// Scans everything readable from `fd` (not closed here).
+    /// - Parameters:
+    ///   - path: the path to put in findings.
+    ///   - expectedSize: the size `fstat` gave for a regular file; reading stops there without a last empty read.
+    ///   - isCancelled: polled between chunks.
+    public func scan(fd: Int32, path: String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false }) -> ContentScanResult {
+        var reader = ChunkReader(fd: fd, expectedSize: expectedSize, staging: self.staging, stagingSize: self.chunkSize)
+        return self.run(path: path, reader: &reader, isCancelled: isCancelled)
+    }
+
+    /// Scans an in-memory byte array (tests, rule examples).
+    public func scan(bytes: [UInt8], path: String) -> ContentScanResult {
+        var reader = ChunkReader(bytes: bytes, staging: self.staging, stagingSize: self.chunkSize)
+        return self.run(path: path, reader: &reader, isCancelled: { false })
+    }
+
+    // MARK: - The streaming loop
+
+    private func run(path: String, reader: inout ChunkReader, isCancelled: () -> Bool) -> ContentScanResult {
+        var result = ContentScanResult()
+        var state = LineState()
+        var count = 0            // valid bytes in buffer
+        var bufferOffset = 0     // stream offset of buffer[0]
+        var anchorsDone = 0      // buffer index: anchors before it are processed
+        var markersDone = 0      // buffer index: allow markers before it are recorded
+        var allowLines = Set<Int>()
+        var allowNextLines = Set<Int>()
+        var reported = Set<Int>()
+        var pending: [Finding] = []
+        var firstChunk = true
+
+        while true {
+            if isCancelled() { result.cancelled = true; break }
+            let space = UnsafeMutableBufferPointer(start: self.buffer + count, count: min(self.chunkSize, self.capacity - count))
+            count += reader.fill(space)
+            let eof = reader.atEnd
+            if firstChunk {
+                firstChunk = false
+                _ = reader.sniffEncoding(self.buffer, count: &count)
+                result.decodedFrom = reader.encoding
+            }
+            let view = UnsafeBufferPointer(start: self.buffer, count: count)
+            let limit = eof ? count : max(anchorsDone, count - TokenDetector.lookAhead)
+
+            var batch: [Candidate] = []
+            self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
+            anchorsDone = limit
+            if batch.count > 1 { batch.sort { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) } }
+            for candidate in batch {
+                let key = (bufferOffset + candidate.start) &* 8 &+ candidate.ruleIndex
+                guard reported.insert(key).inserted else { continue }
+                pending.append(self.finding(candidate, view: view, path: path, offset: bufferOffset, state: &state))
+            }
+
+            // Allow markers: needed only where findings can be. A one-chunk stream with no finding has none.
+            if !(eof && pending.isEmpty && bufferOffset == 0) {
+                let markerLimit = eof ? count : max(markersDone, count - 32)
+                self.recordMarkers(view, markersDone..<markerLimit, state: &state, allow: &allowLines, allowNext: &allowNextLines)
+                markersDone = markerLimit
+            }
+            if eof { break }
+
+            // Keep lookBehind bytes before the next anchor to examine; drop the rest.
+            var keepFrom = max(0, anchorsDone - TokenDetector.lookBehind)
+            keepFrom = TextPosition.characterStart(view, keepFrom, floor: 0)
+            if keepFrom > 0 {
+                state.advance(view, to: keepFrom)
+                memmove(self.buffer, self.buffer + keepFrom, count - keepFrom)
+                count -= keepFrom
+                bufferOffset += keepFrom
+                anchorsDone -= keepFrom
+                markersDone = max(0, markersDone - keepFrom)
+            }
+        }
+        result.bytesRead = reader.bytesRead
+        result.readError = reader.error
+        for i in pending.indices {
+            if allowLines.contains(pending[i].line) {
+                pending[i].suppression = .inlineAllow
+            } else if allowNextLines.contains(pending[i].line) {
+                pending[i].suppression = .inlineAllowNextLine
+            }
+        }
+        result.findings = pending
+        return result
+    }
+
+    private func recordMarkers(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, state: inout LineState,
+                               allow: inout Set<Int>, allowNext: inout Set<Int>) {
+        guard let base = view.baseAddress, !range.isEmpty else { return }
+        let marker = Self.marker
+        let end = min(view.count, range.upperBound + marker.count - 1)
+        var p = range.lowerBound
+        while p < end {
+            let hit = marker.withUnsafeBytes { memmem(base + p, end - p, $0.baseAddress, $0.count) }
+            guard let hit else { break }
+            let at = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            let line = state.line(view, at: at)
+            let after = at + marker.count
+            if after < view.count && view[after] == 0x2D { // '-'
+                let suffix = Self.nextLineSuffix
+                if after + suffix.count <= view.count,
+                   (0..<suffix.count).allSatisfy({ view[after + $0] == suffix[$0] }) {
+                    allowNext.insert(line + 1)
+                }
+            } else {
+                allow.insert(line)
+            }
+            p = at + 1
+        }
+    }
+
+    private func finding(_ c: Candidate, view: UnsafeBufferPointer<UInt8>, path: String, offset: Int, state: inout LineState) -> Finding {
+        let rule = self.detector.rules[c.ruleIndex]
+        let line = state.line(view, at: c.start)
+        let column = state.column(view, at: c.start)
+        let (before, after) = Snippet.context(view, span: c.start..<c.end)
+        return Finding(ruleID: rule.id, tokenID: c.tokenID, severity: rule.severity, confidence: rule.confidence,
+                       path: path, line: line, column: column, endColumn: column + (c.end - c.start),
+                       byteOffset: offset + c.start, token: c.canonical, secretLength: c.secretLength,
+                       snippetBefore: before, snippetAfter: after,
+                       fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding, suppression: nil)
+    }
+}
+
+/// Line and column bookkeeping for a sliding buffer. Lines are 1-based and count LF; columns are 1-based
+/// Unicode scalars (see `TextPosition`).
+struct LineState {
+    /// Line number of buffer[0].
+    var lineAtStart = 1
+    /// Scalars between the start of buffer[0]'s line and buffer[0].
+    var columnAtStart = 0
+    /// A cursor for newline counting: `lineAtCursor` is the line of buffer[cursor].
+    var cursor = 0
+    var lineAtCursor = 1
+
+    /// Line of buffer index `i`.
+    mutating func line(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
+        if i >= self.cursor {
+            self.lineAtCursor += Self.newlines(b, self.cursor..<i)
+        } else {
+            self.lineAtCursor -= Self.newlines(b, i..<self.cursor)
+        }
+        self.cursor = i
+        return self.lineAtCursor
+    }
+
+    /// Column (1-based) of buffer index `i`.
+    func column(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
+        var j = i
+        while j > 0 && b[j - 1] != 0x0A { j -= 1 }
+        let base = j == 0 ? self.columnAtStart : 0
+        return base + TextPosition.scalarCount(b, j..<i) + 1
+    }
+
+    /// Re-bases the state so that buffer index `i` becomes index 0.
+    mutating func advance(_ b: UnsafeBufferPointer<UInt8>, to i: Int) {
+        let line = self.line(b, at: i)
+        self.columnAtStart = self.column(b, at: i) - 1
+        self.lineAtStart = line
+        self.lineAtCursor = line
+        self.cursor = 0
+    }
+
+    static func newlines(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int {
+        var n = 0
+        for i in range where b[i] == 0x0A { n &+= 1 }
+        return n
+    }
+}
+
+/// Short, redacted context around a finding, safe to print to a terminal.
+enum Snippet {
+    /// Bytes of context kept on each side of the token.
+    static let contextBytes = 40
+    /// Alphanumeric runs at least this long in the context are cut to 4 characters: they may be other secrets.
+    static let maskRunLength = 20
+
+    static func context(_ b: UnsafeBufferPointer<UInt8>, span: Range<Int>) -> (String, String) {
+        var lo = span.lowerBound
+        while lo > 0 && span.lowerBound - lo < contextBytes && b[lo - 1] != 0x0A { lo -= 1 }
+        let cutBefore = lo > 0 && b[lo - 1] != 0x0A
+        if cutBefore { lo = TextPosition.characterStart(b, lo, floor: 0); if lo < span.lowerBound && b[lo] & 0xC0 == 0x80 { lo += 1 } }
+        var hi = span.upperBound
+        while hi < b.count && hi - span.upperBound < contextBytes && b[hi] != 0x0A { hi += 1 }
+        let cutAfter = hi < b.count && b[hi] != 0x0A
+        if cutAfter { hi = TextPosition.characterStart(b, hi, floor: span.upperBound) }
+        while hi > span.upperBound && b[hi - 1] == 0x0D { hi -= 1 }
+        let before = (cutBefore ? "…" : "") + clean(b, lo..<span.lowerBound)
+        let after = clean(b, span.upperBound..<hi) + (cutAfter ? "…" : "")
+        return (before, after)
+    }
+
+    /// Decodes (invalid UTF-8 becomes U+FFFD), replaces control characters, and masks alphanumeric runs of
+    /// `maskRunLength` or more, measuring runs in the whole buffer so a run cut by the context edge is masked too.
+    static func clean(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(range.count)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            var j = i
+            while j < range.upperBound && isAlnum(b[j]) { j += 1 }
+            if j > i {
+                var runStart = i, runEnd = j
+                while runStart > 0 && isAlnum(b[runStart - 1]) { runStart -= 1 }
+                while runEnd < b.count && isAlnum(b[runEnd]) { runEnd += 1 }
+                if runEnd - runStart >= maskRunLength {
+                    let keep = max(0, min(j, runStart + 4) - i)
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[i..<i + keep]))
+                    bytes.append(contentsOf: [0xE2, 0x80, 0xA6]) // …
+                } else {
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[i..<j]))
+                }
+                i = j
+                continue
+            }
+            let c = b[i]
+            if c == 0x09 { bytes.append(0x20) } else if c < 0x20 || c == 0x7F { bytes.append(contentsOf: [0xEF, 0xBF, 0xBD]) } else { bytes.append(c) }
+            i += 1
+        }
+        return TextReporter.printable(String(decoding: bytes, as: UTF8.self))
+    }
+}

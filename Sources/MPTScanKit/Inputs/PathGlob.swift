@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A gitignore-style path pattern, matched against `/`-separated paths relative to the scan root.
+///
+/// Rules (a subset of gitignore(5) "PATTERN FORMAT"): `*`, `?` and `[...]` match within one path segment
+/// (fnmatch(3) with `FNM_PATHNAME`); `**` as a whole segment matches zero or more segments; a pattern with no
+/// `/` except a trailing one matches a file or directory name at any depth; a pattern containing `/` is
+/// anchored at the scan root (a leading `/` is allowed); a trailing `/` matches directories only. A matched
+/// directory excludes everything below it.
+public struct PathGlob: Sendable, Equatable {
+    /// The pattern as given.
+    public let pattern: String
+    private let segments: [String]
+    private let directoryOnly: Bool
+
+    /// - Throws: `ScanError.badUsage` for an empty pattern.
+    public init(_ pattern: String) throws {
+        var p = pattern
+        guard !p.isEmpty, p != "/" else { throw UsageError("empty --exclude pattern") }
+        self.pattern = pattern
+        self.directoryOnly = p.hasSuffix("/")
+        while p.hasSuffix("/") { p.removeLast() }
+        let anchored = p.dropFirst().contains("/") || p.hasPrefix("/")
+        if p.hasPrefix("/") { p.removeFirst() }
+        var parts = p.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if !anchored { parts.insert("**", at: 0) }
+        self.segments = parts
+    }
+
+    /// Whether `path` (relative, `/`-separated, no leading `./`) is matched. `isDirectory` tells whether it is
+    /// a directory.
+    public func matches(_ path: String, isDirectory: Bool) -> Bool {
+        if self.directoryOnly && !isDirectory { return false }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        return Self.match(self.segments[...], parts[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+        guard let first = pattern.first else { return path.isEmpty }
+        if first == "**" {
+            let rest = pattern.dropFirst()
+            if rest.isEmpty { return !path.isEmpty || pattern.count == 1 }
+            var p = path
+            while true {
+                if match(rest, p) { return true }
+                guard !p.isEmpty else { return false }
+                p = p.dropFirst()
+            }
+        }
+        guard let segment = path.first, fnmatch(first, segment, FNM_PATHNAME) == 0 else { return false }
+        return match(pattern.dropFirst(), path.dropFirst())
+    }
+}

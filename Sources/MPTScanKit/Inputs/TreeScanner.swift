@@ -1,0 +1,228 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Settings of a file-tree scan. Defaults are the command line's defaults.
+public struct ScanOptions: Sendable {
+    /// Files and directories to scan; `-` is standard input.
+    public var paths: [String] = ["."]
+    /// Paths to leave out (see `PathGlob`).
+    public var excludes: [PathGlob] = []
+    /// Follow symbolic links, de-duplicating by (device, inode).
+    public var followSymlinks = false
+    /// Worker threads; at least 1.
+    public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Bytes read per chunk (tests lower it to exercise chunk boundaries).
+    public var chunkSize = ContentScanner.defaultChunkSize
+
+    public init() {}
+}
+
+/// Counts and lists that describe how complete a scan was. Deterministic: no timings.
+public struct ScanSummary: Sendable, Equatable {
+    public var filesScanned = 0
+    /// Bytes read from files, before any decoding.
+    public var bytesScanned = 0
+    /// Files decoded from UTF-16 before scanning.
+    public var filesDecoded = 0
+    /// Entries skipped on purpose (symlinks, FIFOs, sockets, devices), in walk order.
+    public var skipped: [SkippedEntry] = []
+    /// Paths that could not be read, in walk order.
+    public var unreadable: [ScanIssue] = []
+    /// True when Ctrl-C stopped the scan.
+    public var interrupted = false
+
+    public init() {}
+}
+
+/// The result of a scan: findings in deterministic order (walk order of files, then byte offset) and the summary.
+public struct ScanReport: Sendable {
+    public var findings: [Finding]
+    public var summary: ScanSummary
+}
+
+/// Scans file trees: one thread walks (in sorted order), `jobs` workers read and match, results are merged in
+/// walk order so the output is the same whatever `jobs` is.
+public final class TreeScanner: Sendable {
+    public let detector: TokenDetector
+    public let options: ScanOptions
+
+    public init(detector: TokenDetector, options: ScanOptions) {
+        self.detector = detector
+        self.options = options
+    }
+
+    /// Runs the scan. `isCancelled` is polled between files and chunks; when it turns true the partial report
+    /// is returned with `summary.interrupted` set.
+    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) -> ScanReport {
+        let collector = ResultCollector()
+        let jobs = max(1, self.options.jobs)
+        var walker: FileTreeWalker
+        if jobs == 1 {
+            let worker = ContentScanner(detector: self.detector, chunkSize: self.options.chunkSize)
+            walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
+                guard !isCancelled() else { return }
+                collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
+            }
+            walker.walk(roots: self.options.paths)
+        } else {
+            let queue = WorkQueue<FileEntry>(capacity: 4096)
+            let group = DispatchGroup()
+            for _ in 0..<jobs {
+                group.enter()
+                let detector = self.detector
+                let chunkSize = self.options.chunkSize
+                let thread = Thread {
+                    let worker = ContentScanner(detector: detector, chunkSize: chunkSize)
+                    while let entry = queue.pop() {
+                        if isCancelled() { continue }
+                        collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
+                    }
+                    group.leave()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+            walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
+                if !isCancelled() { queue.push(entry) }
+            }
+            walker.walk(roots: self.options.paths)
+            queue.close()
+            group.wait()
+        }
+        var results = collector.results
+        results.sort { $0.sequence < $1.sequence }
+        var summary = ScanSummary()
+        summary.skipped = walker.skipped
+        var issues = walker.issues
+        var findings: [Finding] = []
+        for r in results {
+            findings.append(contentsOf: r.findings)
+            if r.scanned { summary.filesScanned += 1 }
+            summary.bytesScanned += r.bytes
+            if r.decoded { summary.filesDecoded += 1 }
+            if let skip = r.skipped { summary.skipped.append(skip) }
+            if let issue = r.issue { issues.append((r.sequence, issue)) }
+        }
+        issues.sort { $0.sequence < $1.sequence }
+        summary.unreadable = issues.map(\.issue)
+        summary.interrupted = isCancelled()
+        return ScanReport(findings: findings, summary: summary)
+    }
+
+    struct EntryResult: Sendable {
+        var sequence: Int
+        var findings: [Finding] = []
+        var bytes = 0
+        var scanned = false
+        var decoded = false
+        var skipped: SkippedEntry? = nil
+        var issue: ScanIssue? = nil
+    }
+
+    static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
+        var result = EntryResult(sequence: entry.sequence)
+        let fd: Int32
+        var expected: Int? = nil
+        if entry.isStandardInput {
+            fd = STDIN_FILENO
+        } else {
+            var flags = O_RDONLY | O_CLOEXEC
+            if !entry.viaSymlink { flags |= O_NOFOLLOW }
+            if !entry.isExplicitPipe { flags |= O_NONBLOCK }
+            fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
+            guard fd >= 0 else {
+                result.issue = ScanIssue(path: entry.displayPath, message: "cannot open: \(FileTreeWalker.describe(errno))")
+                return result
+            }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                result.issue = ScanIssue(path: entry.displayPath, message: "cannot stat: \(FileTreeWalker.describe(errno))")
+                close(fd)
+                return result
+            }
+            let type = st.st_mode & S_IFMT
+            if type != S_IFREG && !(entry.isExplicitPipe && type == S_IFIFO) {
+                // replaced by something else since the walk saw it
+                result.skipped = SkippedEntry(path: entry.displayPath, reason: type == S_IFIFO ? .fifo : type == S_IFSOCK ? .socket : .device)
+                close(fd)
+                return result
+            }
+            if type == S_IFREG { expected = Int(st.st_size) }
+            if !entry.isExplicitPipe { _ = fcntl(fd, F_SETFL, O_RDONLY) } // blocking reads from here on
+        }
+        let scanned = worker.scan(fd: fd, path: entry.displayPath, expectedSize: expected, isCancelled: isCancelled)
+        if !entry.isStandardInput { close(fd) }
+        result.findings = scanned.findings
+        result.bytes = scanned.bytesRead
+        result.decoded = scanned.decodedFrom != nil
+        if let code = scanned.readError {
+            result.issue = ScanIssue(path: entry.displayPath, message: "read failed after \(scanned.bytesRead) bytes: \(FileTreeWalker.describe(code))")
+        } else if !scanned.cancelled {
+            result.scanned = true
+        }
+        return result
+    }
+}
+
+/// Thread-safe accumulation of worker results.
+final class ResultCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [TreeScanner.EntryResult] = []
+
+    func add(_ r: TreeScanner.EntryResult) {
+        self.lock.lock()
+        self.items.append(r)
+        self.lock.unlock()
+    }
+
+    var results: [TreeScanner.EntryResult] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.items
+    }
+}
+
+/// A bounded multi-producer, multi-consumer FIFO. `pop` returns nil once the queue is closed and drained.
+final class WorkQueue<Element: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func push(_ item: Element) {
+        self.condition.lock()
+        while self.items.count - self.head >= self.capacity { self.condition.wait() }
+        if self.head > 1024 && self.head * 2 > self.items.count {
+            self.items.removeFirst(self.head)
+            self.head = 0
+        }
+        self.items.append(item)
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+
+    func pop() -> Element? {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        while self.head == self.items.count && !self.closed { self.condition.wait() }
+        guard self.head < self.items.count else { return nil }
+        let item = self.items[self.head]
+        self.head += 1
+        self.condition.broadcast()
+        return item
+    }
+
+    func close() {
+        self.condition.lock()
+        self.closed = true
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+}

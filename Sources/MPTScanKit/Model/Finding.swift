@@ -1,0 +1,72 @@
+/// Why a finding does not fail the scan.
+public enum Suppression: String, Codable, Sendable {
+    /// `mptscan:allow` on the finding's line.
+    case inlineAllow = "inline-allow"
+    /// `mptscan:allow-next-line` on the line before.
+    case inlineAllowNextLine = "inline-allow-next-line"
+}
+
+/// One occurrence of a token: a byte span of one physical file (or of standard input).
+///
+/// Positions are 1-based. `line` counts LF bytes. `column` counts Unicode scalars from the start of the line,
+/// an invalid UTF-8 byte counting as one; in UTF-16 files, scalars of the decoded text. The span is ASCII, so
+/// `endColumn` (exclusive) is `column` plus the span's length in bytes as written.
+public struct Finding: Sendable, Equatable {
+    /// The rule that matched (`mpt-api-token`).
+    public var ruleID: String
+    /// The token id the token carries (`TKN-1234-5678`).
+    public var tokenID: String
+    public var severity: Severity
+    public var confidence: Confidence
+    /// Path relative to the scan root, `/`-separated; `-` for standard input.
+    public var path: String
+    public var line: Int
+    public var column: Int
+    public var endColumn: Int
+    /// Byte offset of the span in the file (0-based; in UTF-16 files, in the decoded UTF-8 text).
+    public var byteOffset: Int
+    /// The token in canonical decoded form (`idt:TKN-…:<64>`). Never printed unless secrets are shown.
+    public var token: String
+    /// Length of the secret at the end of `token`, in characters.
+    public var secretLength: Int
+    /// Up to about 40 characters of the line on each side of the token, with other secret-like runs masked.
+    public var snippetBefore: String
+    public var snippetAfter: String
+    /// SHA-256 of `token`, lowercase hex: stable across files, commits and encodings.
+    public var fingerprint: String
+    /// How the token's separators were written.
+    public var encoding: SeparatorEncoding
+    /// Set when an inline allow comment covers this finding.
+    public var suppression: Suppression?
+
+    /// True when an allow comment or list covers the finding; suppressed findings are counted, not dropped.
+    public var isSuppressed: Bool { self.suppression != nil }
+
+    /// The token with the secret cut to its first four characters: `idt:TKN-1234-5678:Ab12…`.
+    public var redactedToken: String {
+        Redaction.redact(self.token, secretLength: self.secretLength)
+    }
+
+    /// `token` when `showSecrets`, else `redactedToken`.
+    public func displayToken(showSecrets: Bool) -> String { showSecrets ? self.token : self.redactedToken }
+
+    /// The snippet with the token shown as `displayToken(showSecrets:)`.
+    public func snippet(showSecrets: Bool) -> String {
+        self.snippetBefore + self.displayToken(showSecrets: showSecrets) + self.snippetAfter
+    }
+}
+
+/// Redaction of secrets for display.
+public enum Redaction {
+    /// Characters of the secret kept visible.
+    public static let visibleSecretCharacters = 4
+
+    /// `token` with all but the first `visibleSecretCharacters` of its trailing secret replaced by `…`.
+    public static func redact(_ token: String, secretLength: Int) -> String {
+        let scalars = Array(token.unicodeScalars)
+        let keep = scalars.count - secretLength + min(visibleSecretCharacters, secretLength)
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[0..<max(0, keep)])
+        return String(out) + "…"
+    }
+}

@@ -1,0 +1,80 @@
+/// The default human-readable report: one block per unsuppressed finding on stdout; the summary is separate
+/// (`summary(_:)`, written to stderr). Colour only when asked (a TTY without `NO_COLOR`).
+public struct TextReporter: Sendable {
+    public var showSecrets: Bool
+    public var color: Bool
+
+    public init(showSecrets: Bool, color: Bool) {
+        self.showSecrets = showSecrets
+        self.color = color
+    }
+
+    /// Findings as text, e.g.
+    /// `src/api.ts:3:15: critical: SoftwareOne Marketplace API token TKN-1234-5678 [mpt-api-token]`,
+    /// then the redacted snippet and the fingerprint, indented.
+    public func render(_ report: ScanReport, rules: [Rule]) -> String {
+        var out = ""
+        for f in report.findings where !f.isSuppressed {
+            let name = rules.first { $0.id == f.ruleID }?.name ?? f.ruleID
+            let severity = self.paint(f.severity.rawValue, f.severity >= .critical ? "1;31" : "33")
+            out += "\(self.paint("\(Self.printable(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
+            out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
+            out += "    fingerprint \(f.fingerprint)\n"
+        }
+        return out
+    }
+
+    /// The closing summary (for stderr): counts, skipped entries, unreadable paths, and how to fix or allow.
+    public func summary(_ report: ScanReport, seconds: Double?) -> String {
+        let s = report.summary
+        let suppressed = report.findings.filter(\.isSuppressed).count
+        let open = report.findings.count - suppressed
+        var lines: [String] = []
+        for issue in s.unreadable { lines.append("mptscan: error: \(Self.printable(issue.path)): \(issue.message)") }
+        var head = "mptscan: \(open) finding\(open == 1 ? "" : "s")"
+        if suppressed > 0 { head += " (\(suppressed) suppressed)" }
+        head += " in \(s.filesScanned) file\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned)))"
+        if let seconds { head += " in \(Self.seconds(seconds))" }
+        lines.append(head)
+        if !s.skipped.isEmpty {
+            var counts: [SkipReason: Int] = [:]
+            for entry in s.skipped { counts[entry.reason, default: 0] += 1 }
+            let parts = SkipReason.allCases.compactMap { r in counts[r].map { "\($0) \(r.rawValue)\($0 == 1 ? "" : "s")" } }
+            var line = "mptscan: skipped (not content): " + parts.joined(separator: ", ")
+            if counts[.symlink] != nil { line += "; symlinks are not followed without --follow-symlinks" }
+            lines.append(line)
+        }
+        if s.interrupted { lines.append("mptscan: interrupted: the scan is incomplete") }
+        if !s.unreadable.isEmpty {
+            lines.append("mptscan: \(s.unreadable.count) path\(s.unreadable.count == 1 ? "" : "s") could not be read: the scan is incomplete")
+        }
+        if open > 0 {
+            lines.append("mptscan: fix: disable each token in the Marketplace Platform, then remove it from the code and its history;")
+            lines.append("         a test value can be allowed with `mptscan:allow` on its line (or `mptscan:allow-next-line` above it)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func paint(_ text: String, _ code: String) -> String {
+        self.color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+    }
+
+    /// Replaces control characters (which could drive the terminal) with U+FFFD.
+    static func printable(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            out.append(v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) ? "\u{FFFD}" : scalar)
+        }
+        return String(out)
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        let mb = Double(bytes) / 1_000_000
+        return mb >= 10 ? "\(Int(mb.rounded())) MB" : "\(Double(Int(mb * 10)) / 10) MB"
+    }
+
+    static func seconds(_ s: Double) -> String {
+        s >= 10 ? "\(Int(s.rounded())) s" : "\(Double(Int(s * 100)) / 100) s"
+    }
+}
