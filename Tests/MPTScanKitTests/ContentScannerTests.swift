@@ -1,0 +1,127 @@
+import XCTest
+@testable import MPTScanKit
+import MPTScanTestSupport
+
+final class ContentScannerTests: XCTestCase {
+    let detector = TokenDetector(rules: BuiltinRules.all)
+
+    private func scan(_ bytes: [UInt8], chunk: Int = ContentScanner.defaultChunkSize) -> [Finding] {
+        ContentScanner(detector: self.detector, chunkSize: chunk).scan(bytes: bytes, path: "f").findings
+    }
+
+    /// A token at every offset around several chunk boundaries is found exactly once, at the right place.
+    func testTokensStraddlingChunkBoundariesAreFoundOnce() {
+        let token = SyntheticTokens.token(seed: 11)
+        let chunk = 4096
+        for offset in stride(from: 8000, to: 8200 + 2 * chunk + 200, by: 37) {
+            var bytes = [UInt8](repeating: 0x61, count: offset)
+            for i in stride(from: 99, to: offset, by: 100) { bytes[i] = 0x0A }
+            bytes += Array(token.utf8) + Array(" tail\n".utf8)
+            let lines = bytes[..<offset].filter { $0 == 0x0A }.count + 1
+            let lastNewline = bytes[..<offset].lastIndex(of: 0x0A) ?? -1
+            let found = self.scan(bytes, chunk: chunk)
+            XCTAssertEqual(found.count, 1, "offset \(offset)")
+            XCTAssertEqual(found.first?.byteOffset, offset)
+            XCTAssertEqual(found.first?.line, lines)
+            XCTAssertEqual(found.first?.column, offset - lastNewline)
+        }
+    }
+
+    /// A 1 MB minified line: the exact column is reported though the line spans several chunks.
+    func testColumnInAOneMegabyteLine() throws {
+        let token = SyntheticTokens.token(seed: 12)
+        let prefix = "first line\n" + String(repeating: "é", count: 10) // 10 scalars, 20 bytes
+        var bytes = Array(prefix.utf8) + [UInt8](repeating: 0x3B, count: 1_000_000) + Array(token.utf8) + [UInt8](repeating: 0x3B, count: 50_000)
+        bytes += Array("\n".utf8)
+        let found = self.scan(bytes, chunk: 65_536)
+        let f = try XCTUnwrap(found.first)
+        XCTAssertEqual(found.count, 1)
+        XCTAssertEqual(f.line, 2)
+        XCTAssertEqual(f.column, 10 + 1_000_000 + 1)
+        XCTAssertLessThan(f.snippet(showSecrets: false).count, 120, "snippets stay short on minified lines")
+    }
+
+    func testColumnsCountScalarsAndInvalidBytes() throws {
+        let token = SyntheticTokens.token(seed: 13)
+        // "é" (2 bytes), "€" (3), "𝄞" (4), then an invalid byte 0xFF and a stray continuation 0x80: 5 columns
+        let bytes = Array("é€𝄞".utf8) + [0xFF, 0x80] + Array(token.utf8)
+        let f = try XCTUnwrap(self.scan(bytes).first)
+        XCTAssertEqual(f.column, 6)
+        XCTAssertEqual(f.byteOffset, 11)
+    }
+
+    func testCRLFAndSameTokenTwice() {
+        let token = SyntheticTokens.token(seed: 14)
+        let text = "a\r\nb = \(token)\r\nc = \(token)\r\n"
+        let found = self.scan(Array(text.utf8))
+        XCTAssertEqual(found.map(\.line), [2, 3])
+        XCTAssertEqual(found.map(\.column), [5, 5])
+        XCTAssertEqual(Set(found.map(\.fingerprint)).count, 1)
+        XCTAssertFalse(found[0].snippetAfter.contains("\r"))
+    }
+
+    func testUTF16WithAndWithoutBOM() throws {
+        let token = SyntheticTokens.token(seed: 15)
+        let text = "Zürich 𝄞\nkey = \(token)\n"
+        func utf16(_ little: Bool, bom: Bool) -> [UInt8] {
+            var out: [UInt8] = bom ? (little ? [0xFF, 0xFE] : [0xFE, 0xFF]) : []
+            for u in text.utf16 { out += little ? [UInt8(u & 0xFF), UInt8(u >> 8)] : [UInt8(u >> 8), UInt8(u & 0xFF)] }
+            return out
+        }
+        for (little, bom) in [(true, true), (false, true), (true, false), (false, false)] {
+            let result = ContentScanner(detector: self.detector).scan(bytes: utf16(little, bom: bom), path: "u")
+            XCTAssertEqual(result.findings.map(\.line), [2], "little \(little) bom \(bom)")
+            XCTAssertEqual(result.findings.first?.column, 7)
+            XCTAssertEqual(result.decodedFrom, little ? .utf16LE : .utf16BE)
+        }
+        // a UTF-8 BOM does not count as a column
+        let withBOM = [0xEF, 0xBB, 0xBF] + Array("x=\(token)".utf8)
+        XCTAssertEqual(self.scan(withBOM).first?.column, 3)
+    }
+
+    func testUnpairedSurrogatesDoNotHideTokens() {
+        let token = SyntheticTokens.token(seed: 16)
+        var bytes: [UInt8] = [0xFF, 0xFE, 0x00, 0xD8, 0x41, 0x00, 0x00, 0xDC] // high alone, 'A', low alone
+        for u in "\n\(token)".utf16 { bytes += [UInt8(u & 0xFF), UInt8(u >> 8)] }
+        bytes.append(0x41) // dangling odd byte
+        let found = self.scan(bytes)
+        XCTAssertEqual(found.map(\.line), [2])
+        XCTAssertEqual(found.first?.column, 1)
+    }
+
+    func testInlineAllowComments() {
+        let t = (0..<5).map { SyntheticTokens.token(seed: 20 + $0) }
+        let text = """
+        a = "\(t[0])" // mptscan:allow
+        // mptscan:allow-next-line
+        b = "\(t[1])"
+        c = "\(t[2])"
+        d = "\(t[3])" # mptscan:allow-other
+        # mptscan:allow-next-line
+        # another comment
+        e = "\(t[4])"
+        """
+        let found = self.scan(Array(text.utf8))
+        XCTAssertEqual(found.map(\.line), [1, 3, 4, 5, 8])
+        XCTAssertEqual(found.map(\.suppression), [.inlineAllow, .inlineAllowNextLine, nil, nil, nil])
+    }
+
+    func testAllowMarkerFarFromTheTokenInALongLine() {
+        let token = SyntheticTokens.token(seed: 30)
+        let bytes = Array("x=\"\(token)\"".utf8) + [UInt8](repeating: 0x20, count: 300_000) + Array("// mptscan:allow\n".utf8)
+        let found = self.scan(bytes, chunk: 4096)
+        XCTAssertEqual(found.map(\.suppression), [.inlineAllow])
+    }
+
+    func testSnippetIsRedactedAndMasksOtherSecrets() throws {
+        let a = SyntheticTokens.token(seed: 31), b = SyntheticTokens.secret(seed: 32)
+        let text = "k=\"\(a)\" other=\(b)"
+        let f = try XCTUnwrap(self.scan(Array(text.utf8)).first)
+        let snippet = f.snippet(showSecrets: false)
+        XCTAssertTrue(snippet.contains(f.redactedToken), snippet)
+        XCTAssertFalse(snippet.contains(String(a.suffix(60))))
+        XCTAssertFalse(snippet.contains(String(b.prefix(12))), snippet)
+        XCTAssertEqual(f.redactedToken, String(a.prefix(22)) + "…")
+        XCTAssertTrue(f.snippet(showSecrets: true).contains(a))
+    }
+}
