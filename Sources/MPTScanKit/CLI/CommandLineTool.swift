@@ -270,11 +270,23 @@ enum Interrupt {
 
     static var requested: Bool { self.count > 0 }
 
+    /// Installs the handler without `SA_RESTART`, so a read blocked on a pipe returns and sees the request.
     static func install() {
-        signal(SIGINT) { _ in
+        var action = sigaction()
+        #if canImport(Glibc)
+        action.__sigaction_handler.sa_handler = { _ in
             Interrupt.count += 1
             if Interrupt.count > 1 { _exit(130) }
         }
+        #else
+        action.__sigaction_u.__sa_handler = { _ in
+            Interrupt.count += 1
+            if Interrupt.count > 1 { _exit(130) }
+        }
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
     }
 }
 

@@ -41,16 +41,17 @@ struct ChunkReader {
         self.stagingSize = stagingSize
     }
 
-    /// Fills `dest` with up to `dest.count` bytes of (decoded) text; returns how many. Sets `atEnd` at the end.
-    mutating func fill(_ dest: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    /// Fills `dest` with up to `dest.count` bytes of (decoded) text; returns how many. Sets `atEnd` at the end,
+    /// or when a read interrupted by a signal finds `isCancelled` true (a Ctrl-C while waiting on a pipe).
+    mutating func fill(_ dest: UnsafeMutableBufferPointer<UInt8>, isCancelled: () -> Bool = { false }) -> Int {
         guard !self.atEnd, let out = dest.baseAddress else { return 0 }
         if self.firstFill {
             // Read at most half a chunk first, so decoding it as UTF-16 (up to 1.5x) still fits.
-            return self.readRaw(into: out, max: max(2, dest.count / 2))
+            return self.readRaw(into: out, max: max(2, dest.count / 2), isCancelled: isCancelled)
         }
-        guard self.encoding != nil else { return self.readRaw(into: out, max: dest.count) }
+        guard self.encoding != nil else { return self.readRaw(into: out, max: dest.count, isCancelled: isCancelled) }
         let rawMax = min(self.stagingSize, max(2, ((dest.count - 8) / 3) * 2))
-        let got = self.readRaw(into: self.staging, max: rawMax)
+        let got = self.readRaw(into: self.staging, max: rawMax, isCancelled: isCancelled)
         return self.transcode(UnsafeBufferPointer(start: self.staging, count: got), into: out)
     }
 
@@ -93,7 +94,7 @@ struct ChunkReader {
         return nil
     }
 
-    private mutating func readRaw(into p: UnsafeMutablePointer<UInt8>, max: Int) -> Int {
+    private mutating func readRaw(into p: UnsafeMutablePointer<UInt8>, max: Int, isCancelled: () -> Bool) -> Int {
         var total = 0
         switch self.source {
         case .bytes(let bytes):
@@ -107,9 +108,13 @@ struct ChunkReader {
         case .fd(let fd):
             while total < max {
                 if let expected = self.expectedSize, self.bytesRead + total >= expected { self.atEnd = true; break }
+                if self.expectedSize == nil && !Self.waitReadable(fd, isCancelled: isCancelled) { self.atEnd = true; break }
                 let r = read(fd, p + total, max - total)
                 if r < 0 {
-                    if errno == EINTR { continue }
+                    if errno == EINTR {
+                        if isCancelled() { self.atEnd = true; break }
+                        continue
+                    }
                     self.error = errno
                     self.atEnd = true
                     break
@@ -120,6 +125,17 @@ struct ChunkReader {
         }
         self.bytesRead += total
         return total
+    }
+
+    /// For pipes and terminals: waits until `fd` is readable, checking `isCancelled` every 100 ms, so that a
+    /// Ctrl-C ends a scan blocked on a silent pipe whichever thread the signal reached. False when cancelled.
+    private static func waitReadable(_ fd: Int32, isCancelled: () -> Bool) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            if isCancelled() { return false }
+            let r = poll(&entry, 1, 100)
+            if r != 0 { return true } // readable, hung up, or an error the read will report
+        }
     }
 
     /// Decodes UTF-16 code units from `raw` into UTF-8 at `out`; returns bytes written (at most 1.5x + 8).

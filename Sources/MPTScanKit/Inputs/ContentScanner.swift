@@ -89,7 +89,7 @@ public final class ContentScanner {
         while true {
             if isCancelled() { result.cancelled = true; break }
             let space = UnsafeMutableBufferPointer(start: self.buffer + count, count: min(self.chunkSize, self.capacity - count))
-            count += reader.fill(space)
+            count += reader.fill(space, isCancelled: isCancelled)
             let eof = reader.atEnd
             if firstChunk {
                 firstChunk = false
@@ -130,6 +130,7 @@ public final class ContentScanner {
             }
         }
         result.bytesRead = reader.bytesRead
+        if isCancelled() { result.cancelled = true }
         result.readError = reader.error
         for i in pending.indices {
             if allowLines.contains(pending[i].line) {

@@ -74,6 +74,11 @@ public struct EntropyPolicy: Codable, Sendable, Equatable {
 public struct CounterExample: Codable, Sendable, Equatable {
     public var text: String
     public var why: String
+
+    public init(text: String, why: String) {
+        self.text = text
+        self.why = why
+    }
 }
 
 /// The self-tests carried by a rule. In `mustMatch`, `«` and `»` mark each exact span to report.

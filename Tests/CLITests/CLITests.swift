@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+import MPTScanKit
+import MPTScanTestSupport
+
+/// End-to-end tests of the built `mptscan` binary: help, exit codes, formats, redaction, stdin, files, pipes.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `mptscan` executable built beside the test bundle.
+    static let binary: URL = {
+        if let explicit = ProcessInfo.processInfo.environment["MPTSCAN_BIN"] { return URL(fileURLWithPath: explicit) }
+        var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        candidates += Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+        for dir in candidates {
+            let url = dir.appendingPathComponent("mptscan")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return TestPaths.repositoryRoot.appendingPathComponent(".build/debug/mptscan")
+    }()
+
+    static let fixtureTree = TestPaths.repositoryRoot.appendingPathComponent("fixtures/tree").path
+
+    @discardableResult
+    static func run(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:], closeStdout: Bool = false) throws -> Run {
+        let process = Process()
+        process.executableURL = self.binary
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = nil
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if closeStdout { try out.fileHandleForReading.close() }
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = closeStdout ? Data() : out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test func helpIsTheSameForAllThreeSpellingsAndMatchesTheGoldenFile() throws {
+        let dash = try Self.run(["scan", "-h"]), long = try Self.run(["scan", "--help"]), word = try Self.run(["help", "scan"])
+        #expect(dash.status == 0 && long.status == 0 && word.status == 0)
+        #expect(dash.stdout == long.stdout && long.stdout == word.stdout)
+        let golden = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("Tests/CLITests/Golden/scan-help.txt"), encoding: .utf8)
+        #expect(long.stdout == golden)
+        let root = try Self.run(["--help"])
+        for section in ["OVERVIEW:", "USAGE:", "OPTIONS:", "SUBCOMMANDS:"] { #expect(root.stdout.contains(section)) }
+        #expect(try Self.run(["help"]).stdout == root.stdout)
+        #expect(try Self.run(["-h"]).stdout == root.stdout)
+    }
+
+    @Test func versionPrintsTheVersion() throws {
+        let r = try Self.run(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout == MPTScan.version + "\n")
+    }
+
+    @Test(arguments: [["scan", "--bogus"], ["scan", "--format", "xml", "."], ["scan", "--jobs", "0"], ["scan", "--jobs"], ["frobnicate"],
+                      ["scan", "--exclude", ""], ["rules", "list", "--format", "csv"], ["scan", "--show-secrets=yes"]])
+    func badUsageExits64(args: [String]) throws {
+        let r = try Self.run(args)
+        #expect(r.status == 64)
+        #expect(r.stderr.hasPrefix("Error: "))
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func leaksExit1WithFileLineAndColumnAndNoSecretInOutput() throws {
+        let r = try Self.run(["scan", Self.fixtureTree])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("src/api.ts:3:16: critical: SoftwareOne Marketplace API token TKN-0100-0001 [mpt-api-token]"))
+        #expect(r.stderr.contains("12 findings (2 suppressed) in 13 files"))
+        #expect(r.stderr.contains("mptscan:allow"))
+        let secret = SyntheticTokens.secret(seed: 100)
+        #expect(!r.stdout.contains(String(secret.prefix(8))), "secrets are redacted by default")
+        #expect(!r.stderr.contains(String(secret.prefix(8))))
+        let shown = try Self.run(["scan", "--show-secrets", Self.fixtureTree])
+        #expect(shown.stdout.contains("idt:TKN-0100-0001:" + secret))
+    }
+
+    @Test func jsonReportIsVersionedDeterministicAndIndependentOfJobs() throws {
+        let a = try Self.run(["scan", "--format", "json", "--jobs", "1", Self.fixtureTree])
+        let b = try Self.run(["scan", "--format", "json", "--jobs", "3", Self.fixtureTree])
+        #expect(a.status == 1)
+        #expect(a.stdout == b.stdout)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as? [String: Any])
+        #expect(object["schema_version"] as? Int == 1)
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        #expect(findings.count == 14)
+        #expect(findings.filter { $0["suppressed"] as? Bool == true }.count == 2)
+        let first = try #require(findings.first)
+        for key in ["rule_id", "token_id", "severity", "path", "line", "column", "token", "snippet", "fingerprint"] { #expect(first[key] != nil, "\(key)") }
+        #expect(!a.stdout.contains(SyntheticTokens.secret(seed: 100)))
+    }
+
+    @Test func cleanTreeExits0AndPrintsNoFinding() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("MPT_API_TOKEN=idt:TKN-XXXX-XXXX:your_token_here\n".utf8).write(to: dir.appendingPathComponent("README.md"))
+        let r = try Self.run(["scan", dir.path])
+        #expect(r.status == 0)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("0 findings in 1 file"))
+    }
+
+    @Test func missingPathExits2UnlessSkipped_andLeaksTakePrecedence() throws {
+        let missing = try Self.run(["scan", "/nonexistent/mptscan-test"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/nonexistent/mptscan-test: cannot read: No such file or directory"))
+        #expect(missing.stderr.contains("incomplete"))
+        let skipped = try Self.run(["scan", "--skip-unreadable", "/nonexistent/mptscan-test"])
+        #expect(skipped.status == 0)
+        #expect(skipped.stderr.contains("warning:"))
+        let both = try Self.run(["scan", Self.fixtureTree, "/nonexistent/mptscan-test"])
+        #expect(both.status == 1)
+        #expect(both.stderr.contains("incomplete"))
+    }
+
+    @Test func standardInputIsScannedAsDash() throws {
+        let token = SyntheticTokens.token(seed: 50)
+        let r = try Self.run(["scan", "--format", "json", "-"], stdin: Data("line one\nkey=\(token)\n".utf8))
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("\"path\": \"-\""))
+        #expect(r.stdout.contains("\"line\": 2"))
+    }
+
+    @Test func outputFileIsPrivateAndStdoutStaysEmpty() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let report = dir.appendingPathComponent("report.json")
+        let r = try Self.run(["scan", "--format", "json", "--output", report.path, Self.fixtureTree])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        let attributes = try FileManager.default.attributesOfItem(atPath: report.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(try Data(contentsOf: report).count > 100)
+    }
+
+    @Test func noColourWhenPipedOrAsked() throws {
+        for extra in [[], ["--no-color"]] {
+            let r = try Self.run(["scan"] + extra + [Self.fixtureTree])
+            #expect(!r.stdout.contains("\u{1B}["))
+        }
+    }
+
+    @Test func closedStdoutEndsQuietly() throws {
+        let r = try Self.run(["scan", "--show-secrets", Self.fixtureTree], closeStdout: true)
+        #expect(r.status == 1)
+        #expect(!r.stderr.contains("error"))
+    }
+
+    @Test func rulesListAndCheck() throws {
+        let list = try Self.run(["rules", "list"])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("mpt-api-token  critical"))
+        #expect(list.stdout.contains("mpt-api-token-legacy  high"))
+        let check = try Self.run(["rules", "check"])
+        #expect(check.status == 0)
+        #expect(check.stdout.hasSuffix(": ok\n"))
+        let onDisk = try Self.run(["rules", "check", TestPaths.repositoryRoot.appendingPathComponent("rules").path])
+        #expect(onDisk.status == 0)
+
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var broken = try #require(BuiltinRules.all.first { $0.id == "mpt-api-token" })
+        broken.examples.mustNotMatch.append(CounterExample(text: SyntheticTokens.token(seed: 51), why: "planted to fail"))
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(broken).write(to: dir.appendingPathComponent("broken.json"))
+        let failing = try Self.run(["rules", "check", dir.path])
+        #expect(failing.status == 1)
+        #expect(failing.stdout.contains("must_not_match example as written was reported"))
+        try Data("{".utf8).write(to: dir.appendingPathComponent("bad.json"))
+        let invalid = try Self.run(["rules", "check", dir.path])
+        #expect(invalid.status == 2)
+        #expect(invalid.stderr.contains("bad.json"))
+    }
+}
