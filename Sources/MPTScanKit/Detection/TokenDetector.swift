@@ -58,20 +58,35 @@ public struct TokenDetector: Sendable {
         var distinct: [[UInt8]] = []
         for anchor in self.anchors where !distinct.contains(anchor) { distinct.append(anchor) }
         for anchor in distinct {
-            let searchEnd = min(buffer.count, anchorRange.upperBound + anchor.count - 1)
-            var position = anchorRange.lowerBound
+            // memchr for the anchor's rarest byte (`K` of `TKN-`: upper-case K is rare in text), then compare
+            // the rest; glibc's memchr is vectorised, its memmem is not.
+            let pivot = Self.pivotIndex(anchor)
+            let searchEnd = min(buffer.count, anchorRange.upperBound + pivot) // pivots of anchors in range only
+            var position = anchorRange.lowerBound + pivot
             while position < searchEnd {
-                let found = anchor.withUnsafeBytes { needle -> Int? in
-                    guard let hit = memmem(base + position, searchEnd - position, needle.baseAddress, needle.count) else { return nil }
-                    return UnsafeRawPointer(hit) - UnsafeRawPointer(base)
-                }
-                guard let at = found else { break }
+                guard let hit = memchr(base + position, Int32(anchor[pivot]), searchEnd - position) else { break }
+                let at = UnsafeRawPointer(hit) - UnsafeRawPointer(base) - pivot
+                position = at + pivot + 1
+                guard at + anchor.count <= buffer.count else { continue }
+                var equal = true
+                for j in 0..<anchor.count where buffer[at + j] != anchor[j] { equal = false; break }
+                guard equal else { continue }
                 for index in self.rules.indices where self.anchors[index] == anchor {
                     if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index) { emit(candidate) }
                 }
-                position = at + 1
             }
         }
+    }
+
+    /// Index of the anchor byte least frequent in source text (upper-case letters other than common ones).
+    static func pivotIndex(_ anchor: [UInt8]) -> Int {
+        let common = Array("etaoinsrhldcumfpgwybvkxjqz0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
+        var best = 0, bestRank = -1
+        for (i, c) in anchor.enumerated() {
+            let rank = common.firstIndex(of: c) ?? common.count
+            if rank > bestRank { best = i; bestRank = rank }
+        }
+        return best
     }
 
     /// Convenience: every candidate in a whole buffer (tests, small inputs).

@@ -83,7 +83,7 @@ struct ChunkReader {
     /// UTF-16 without a byte-order mark: at least 16 code units, 90 % of them ASCII with a zero high byte.
     static func guessUTF16(_ b: UnsafeBufferPointer<UInt8>) -> TextEncoding? {
         let pairs = min(b.count, 1024) / 2
-        guard pairs >= 8 else { return nil }
+        guard pairs >= 8, let base = b.baseAddress, memchr(base, 0, pairs * 2) != nil else { return nil }
         var little = 0, big = 0
         for k in 0..<pairs {
             let x = b[2 * k], y = b[2 * k + 1]

@@ -57,10 +57,10 @@ public final class ContentScanner {
 
     /// Scans everything readable from `fd` (not closed here).
     /// - Parameters:
-    ///   - path: the path to put in findings.
+    ///   - path: the path to put in findings; asked for only when there is one.
     ///   - expectedSize: the size `fstat` gave for a regular file; reading stops there without a last empty read.
     ///   - isCancelled: polled between chunks.
-    public func scan(fd: Int32, path: String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false }) -> ContentScanResult {
+    public func scan(fd: Int32, path: () -> String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false }) -> ContentScanResult {
         var reader = ChunkReader(fd: fd, expectedSize: expectedSize, staging: self.staging, stagingSize: self.chunkSize)
         return self.run(path: path, reader: &reader, isCancelled: isCancelled)
     }
@@ -68,12 +68,13 @@ public final class ContentScanner {
     /// Scans an in-memory byte array (tests, rule examples).
     public func scan(bytes: [UInt8], path: String) -> ContentScanResult {
         var reader = ChunkReader(bytes: bytes, staging: self.staging, stagingSize: self.chunkSize)
-        return self.run(path: path, reader: &reader, isCancelled: { false })
+        return self.run(path: { path }, reader: &reader, isCancelled: { false })
     }
 
     // MARK: - The streaming loop
 
-    private func run(path: String, reader: inout ChunkReader, isCancelled: () -> Bool) -> ContentScanResult {
+    private func run(path: () -> String, reader: inout ChunkReader, isCancelled: () -> Bool) -> ContentScanResult {
+        var cachedPath: String? = nil
         var result = ContentScanResult()
         var state = LineState()
         var count = 0            // valid bytes in buffer
@@ -106,7 +107,8 @@ public final class ContentScanner {
             for candidate in batch {
                 let key = (bufferOffset + candidate.start) &* 8 &+ candidate.ruleIndex
                 guard reported.insert(key).inserted else { continue }
-                pending.append(self.finding(candidate, view: view, path: path, offset: bufferOffset, state: &state))
+                if cachedPath == nil { cachedPath = path() }
+                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, state: &state))
             }
 
             // Allow markers: needed only where findings can be. A one-chunk stream with no finding has none.
@@ -220,9 +222,24 @@ struct LineState {
         self.cursor = 0
     }
 
+    /// LF bytes in `b[range]`, eight bytes at a time (SWAR: a byte equal to LF becomes zero after XOR, and
+    /// `((x & 0x7F..) + 0x7F..) | x` sets the high bit of every non-zero byte).
     static func newlines(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int {
+        guard let base = b.baseAddress else { return 0 }
         var n = 0
-        for i in range where b[i] == 0x0A { n &+= 1 }
+        var i = range.lowerBound
+        let end = range.upperBound
+        let lf: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        while i + 8 <= end {
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ lf
+            let nonZero = (((x & low7) &+ low7) | x) & ~low7
+            n &+= 8 - nonZero.nonzeroBitCount
+            i += 8
+        }
+        while i < end {
+            if base[i] == 0x0A { n &+= 1 }
+            i += 1
+        }
         return n
     }
 }

@@ -10,14 +10,23 @@ struct FileEntry: Sendable {
     var sequence: Int
     /// Path bytes for `open(2)`: exactly what the directory held, valid UTF-8 or not.
     var rawPath: [UInt8]
-    /// Path shown in reports: relative to the scan root, `/`-separated (invalid UTF-8 shown as U+FFFD).
-    var displayPath: String
+    /// Root part of the shown path (`""` for a single directory root, else the root as given plus `/`).
+    var displayPrefix: String
+    /// Index in `rawPath` where the path relative to the root starts.
+    var relativeStart: Int
     /// True when the file was reached through a symbolic link (so it must be opened following links).
     var viaSymlink: Bool
     /// True for standard input (`-`).
     var isStandardInput = false
     /// True for a named pipe given explicitly on the command line: read, never skipped.
     var isExplicitPipe = false
+
+    /// Path shown in reports: relative to the scan root, `/`-separated (invalid UTF-8 shown as U+FFFD).
+    /// Computed on demand: most files have no finding and never need it.
+    var displayPath: String {
+        if self.isStandardInput { return "-" }
+        return self.displayPrefix + String(decoding: self.rawPath[self.relativeStart...], as: UTF8.self)
+    }
 }
 
 /// Why an entry of the tree was not scanned though no error occurred. Not content, so not incomplete.
@@ -74,7 +83,7 @@ struct FileTreeWalker {
         let singleDirectory = roots.count == 1 && Self.isDirectory(roots[0])
         for root in roots {
             if root == "-" {
-                self.emit(FileEntry(sequence: 0, rawPath: [], displayPath: "-", viaSymlink: false, isStandardInput: true))
+                self.emit(FileEntry(sequence: 0, rawPath: [], displayPrefix: "", relativeStart: 0, viaSymlink: false, isStandardInput: true))
                 continue
             }
             let display = Self.normalise(root)
@@ -87,12 +96,14 @@ struct FileTreeWalker {
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 self.visitedDirectories.insert(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
-                self.walkDirectory(raw: raw, relative: "", prefix: singleDirectory || display == "." ? "" : display + "/")
+                var base = raw
+                if base.last != 0x2F { base.append(0x2F) }
+                self.walkDirectory(raw: base, relativeStart: base.count, prefix: singleDirectory || display == "." ? "" : display + "/")
             case S_IFREG:
                 if self.isExcluded(display, isDirectory: false) { continue }
-                self.emit(FileEntry(sequence: 0, rawPath: raw, displayPath: display, viaSymlink: true))
+                self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: display, relativeStart: raw.count, viaSymlink: true))
             case S_IFIFO:
-                self.emit(FileEntry(sequence: 0, rawPath: raw, displayPath: display, viaSymlink: true, isExplicitPipe: true))
+                self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: display, relativeStart: raw.count, viaSymlink: true, isExplicitPipe: true))
             case S_IFSOCK:
                 self.skipped.append(SkippedEntry(path: display, reason: .socket))
             default:
@@ -101,9 +112,12 @@ struct FileTreeWalker {
         }
     }
 
-    private mutating func walkDirectory(raw: [UInt8], relative: String, prefix: String) {
+    /// Walks the directory `raw` (which ends with `/`); `raw[relativeStart...]` is its path relative to the root.
+    private mutating func walkDirectory(raw: [UInt8], relativeStart: Int, prefix: String) {
+        func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         guard let dir = Self.withCPath(raw, { opendir($0) }) else {
-            self.issue(prefix + (relative.isEmpty ? "." : relative), "cannot open directory: \(Self.describe(errno))")
+            let rel = raw.count > relativeStart ? String(relative(raw).dropLast()) : "."
+            self.issue(prefix + rel, "cannot open directory: \(Self.describe(errno))")
             return
         }
         var entries: [(name: [UInt8], type: UInt8)] = []
@@ -119,74 +133,73 @@ struct FileTreeWalker {
         }
         closedir(dir)
         entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        let hasExcludes = !self.excludes.isEmpty
         for entry in entries {
-            let name = String(decoding: entry.name, as: UTF8.self)
-            let rel = relative.isEmpty ? name : relative + "/" + name
-            var childRaw = raw
-            if childRaw.last != 0x2F { childRaw.append(0x2F) }
-            childRaw.append(contentsOf: entry.name)
+            var child = raw
+            child.append(contentsOf: entry.name)
             var type = entry.type
-            if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(childRaw) }
-            let display = prefix + rel
+            if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child) }
+            let isDirectory = type == UInt8(DT_DIR)
+            if isDirectory && entry.name == Array(".git".utf8) { continue }
+            if hasExcludes && self.isExcluded(relative(child), isDirectory: isDirectory) { continue }
             switch type {
             case UInt8(DT_DIR):
-                if entry.name == Array(".git".utf8) || self.isExcluded(rel, isDirectory: true) { continue }
-                if self.followSymlinks, let id = Self.identity(childRaw, follow: false) {
+                if self.followSymlinks, let id = Self.identity(child, follow: false) {
                     guard self.visitedDirectories.insert(id).inserted else { continue }
                 }
-                self.walkDirectory(raw: childRaw, relative: rel, prefix: prefix)
+                child.append(0x2F)
+                self.walkDirectory(raw: child, relativeStart: relativeStart, prefix: prefix)
             case UInt8(DT_REG):
-                if self.isExcluded(rel, isDirectory: false) { continue }
-                if self.followSymlinks, let id = Self.identity(childRaw, follow: false) {
+                if self.followSymlinks, let id = Self.identity(child, follow: false) {
                     guard self.visitedFiles.insert(id).inserted else { continue }
                 }
-                self.emit(FileEntry(sequence: 0, rawPath: childRaw, displayPath: display, viaSymlink: false))
+                self.emit(FileEntry(sequence: 0, rawPath: child, displayPrefix: prefix, relativeStart: relativeStart, viaSymlink: false))
             case UInt8(DT_LNK):
-                self.symlink(raw: childRaw, relative: rel, display: display, prefix: prefix)
+                self.symlink(raw: child, relativeStart: relativeStart, prefix: prefix)
             case UInt8(DT_FIFO):
-                if !self.isExcluded(rel, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .fifo)) }
+                self.skipped.append(SkippedEntry(path: prefix + relative(child), reason: .fifo))
             case UInt8(DT_SOCK):
-                if !self.isExcluded(rel, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .socket)) }
+                self.skipped.append(SkippedEntry(path: prefix + relative(child), reason: .socket))
             case UInt8(DT_CHR), UInt8(DT_BLK):
-                if !self.isExcluded(rel, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .device)) }
+                self.skipped.append(SkippedEntry(path: prefix + relative(child), reason: .device))
             default:
                 // lstat failed: the entry vanished or cannot be examined
-                self.issue(display, "cannot read: \(Self.describe(errno))")
+                self.issue(prefix + relative(child), "cannot read: \(Self.describe(errno))")
             }
         }
     }
 
-    private mutating func symlink(raw: [UInt8], relative: String, display: String, prefix: String) {
+    /// A symbolic link inside a tree (already checked against the excludes as a file).
+    private mutating func symlink(raw: [UInt8], relativeStart: Int, prefix: String) {
+        let rel = String(decoding: raw[relativeStart...], as: UTF8.self)
+        let display = prefix + rel
         guard self.followSymlinks else {
-            if !self.isExcluded(relative, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .symlink)) }
+            self.skipped.append(SkippedEntry(path: display, reason: .symlink))
             return
         }
         var st = stat()
-        let ok = Self.withCPath(raw) { stat($0, &st) } == 0
-        if !ok {
-            let reason: SkipReason = errno == ELOOP ? .symlinkLoop : .brokenSymlink
-            if !self.isExcluded(relative, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: reason)) }
+        guard Self.withCPath(raw, { stat($0, &st) }) == 0 else {
+            self.skipped.append(SkippedEntry(path: display, reason: errno == ELOOP ? .symlinkLoop : .brokenSymlink))
             return
         }
         let id = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
-            if self.isExcluded(relative, isDirectory: true) { return }
+            if self.isExcluded(rel, isDirectory: true) { return }
             guard self.visitedDirectories.insert(id).inserted else {
                 self.skipped.append(SkippedEntry(path: display, reason: .symlinkLoop))
                 return
             }
-            self.walkDirectory(raw: raw, relative: relative, prefix: prefix)
+            self.walkDirectory(raw: raw + [0x2F], relativeStart: relativeStart, prefix: prefix)
         case S_IFREG:
-            if self.isExcluded(relative, isDirectory: false) { return }
             guard self.visitedFiles.insert(id).inserted else { return }
-            self.emit(FileEntry(sequence: 0, rawPath: raw, displayPath: display, viaSymlink: true))
+            self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: prefix, relativeStart: relativeStart, viaSymlink: true))
         case S_IFIFO:
-            if !self.isExcluded(relative, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .fifo)) }
+            self.skipped.append(SkippedEntry(path: display, reason: .fifo))
         case S_IFSOCK:
-            if !self.isExcluded(relative, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .socket)) }
+            self.skipped.append(SkippedEntry(path: display, reason: .socket))
         default:
-            if !self.isExcluded(relative, isDirectory: false) { self.skipped.append(SkippedEntry(path: display, reason: .device)) }
+            self.skipped.append(SkippedEntry(path: display, reason: .device))
         }
     }
 

@@ -152,9 +152,8 @@ public final class TreeScanner: Sendable {
                 return result
             }
             if type == S_IFREG { expected = Int(st.st_size) }
-            if !entry.isExplicitPipe { _ = fcntl(fd, F_SETFL, O_RDONLY) } // blocking reads from here on
         }
-        let scanned = worker.scan(fd: fd, path: entry.displayPath, expectedSize: expected, isCancelled: isCancelled)
+        let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         if !entry.isStandardInput { close(fd) }
         result.findings = scanned.findings
         result.bytes = scanned.bytesRead
