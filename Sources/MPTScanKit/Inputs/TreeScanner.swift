@@ -93,17 +93,17 @@ public final class TreeScanner: Sendable {
             queue.close()
             group.wait()
         }
-        var results = collector.results
-        results.sort { $0.sequence < $1.sequence }
+        let snapshot = collector.snapshot
+        let results = snapshot.results.sorted { $0.sequence < $1.sequence }
         var summary = ScanSummary()
+        summary.filesScanned = snapshot.filesScanned
+        summary.bytesScanned = snapshot.bytes
+        summary.filesDecoded = snapshot.decoded
         summary.skipped = walker.skipped
         var issues = walker.issues
         var findings: [Finding] = []
         for r in results {
             findings.append(contentsOf: r.findings)
-            if r.scanned { summary.filesScanned += 1 }
-            summary.bytesScanned += r.bytes
-            if r.decoded { summary.filesDecoded += 1 }
             if let skip = r.skipped { summary.skipped.append(skip) }
             if let issue = r.issue { issues.append((r.sequence, issue)) }
         }
@@ -167,21 +167,29 @@ public final class TreeScanner: Sendable {
     }
 }
 
-/// Thread-safe accumulation of worker results.
+/// Thread-safe accumulation of worker results. Files with nothing to report only add to the counters, so
+/// memory grows with findings, not with the number of files.
 final class ResultCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [TreeScanner.EntryResult] = []
+    private var filesScanned = 0
+    private var bytes = 0
+    private var decoded = 0
 
     func add(_ r: TreeScanner.EntryResult) {
         self.lock.lock()
-        self.items.append(r)
+        if r.scanned { self.filesScanned += 1 }
+        self.bytes += r.bytes
+        if r.decoded { self.decoded += 1 }
+        if !r.findings.isEmpty || r.skipped != nil || r.issue != nil { self.items.append(r) }
         self.lock.unlock()
     }
 
-    var results: [TreeScanner.EntryResult] {
+    /// Results that carry findings, skips or issues (unordered), and the counters.
+    var snapshot: (results: [TreeScanner.EntryResult], filesScanned: Int, bytes: Int, decoded: Int) {
         self.lock.lock()
         defer { self.lock.unlock() }
-        return self.items
+        return (self.items, self.filesScanned, self.bytes, self.decoded)
     }
 }
 
