@@ -14,9 +14,9 @@ let package = Package(
         // Thin executable: argv -> MPTScanKit.CommandLineTool.run -> exit code.
         .executableTarget(name: "mptscan", dependencies: ["MPTScanKit"]),
         // Test helpers only: seeded synthetic tokens and fixtures. Never linked into the product.
-        .target(name: "MPTScanTestSupport", dependencies: ["MPTScanKit"]),
-        .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "MPTScanTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["MPTScanKit", "MPTScanTestSupport"]),
+        .target(name: "_MPTScanTestSupport", dependencies: ["MPTScanKit"]),
+        .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

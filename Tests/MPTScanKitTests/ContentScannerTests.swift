@@ -1,6 +1,6 @@
 import XCTest
 @testable import MPTScanKit
-import MPTScanTestSupport
+import _MPTScanTestSupport
 
 final class ContentScannerTests: XCTestCase {
     let detector = TokenDetector(rules: BuiltinRules.all)
@@ -123,5 +123,32 @@ final class ContentScannerTests: XCTestCase {
         XCTAssertFalse(snippet.contains(String(b.prefix(12))), snippet)
         XCTAssertEqual(f.redactedToken, String(a.prefix(22)) + "…")
         XCTAssertTrue(f.snippet(showSecrets: true).contains(a))
+    }
+
+    /// Many findings in one long line: each column exact (and computed in linear time).
+    func testManyTokensInOneLine() {
+        let tokens = (0..<400).map { SyntheticTokens.token(seed: 100 + $0) }
+        var text = "x\n€"
+        var expected: [Int] = []
+        for token in tokens {
+            text += " = \""
+            expected.append(text.split(separator: "\n", omittingEmptySubsequences: false).last!.unicodeScalars.count + 1)
+            text += token + "\";"
+        }
+        let found = self.scan(Array(text.utf8), chunk: 4096)
+        XCTAssertEqual(found.map(\.column), expected)
+        XCTAssertEqual(Set(found.map(\.line)), [2])
+    }
+
+    /// Findings come out in byte order, even a legacy secret whose id arrives in a later chunk.
+    func testFindingsAreInByteOrder() {
+        let secret = SyntheticTokens.secret(seed: 60)
+        var text = "MPT_API_TOKEN=\(secret)\n" + String(repeating: "filler\n", count: 3) + "\(SyntheticTokens.token(seed: 61))\n"
+        text = String(repeating: "pad line\n", count: 1200) + text
+        // the keyed secret sits before a current token; its id comes after both
+        text = text.replacingOccurrences(of: "filler\nfiller\nfiller\n", with: "filler\n\(SyntheticTokens.token(seed: 62))\nMPT_API_TOKEN_ID=TKN-1234-5678\n")
+        let found = self.scan(Array(text.utf8), chunk: 64)
+        XCTAssertEqual(found.count, 3)
+        XCTAssertEqual(found.map(\.byteOffset), found.map(\.byteOffset).sorted())
     }
 }

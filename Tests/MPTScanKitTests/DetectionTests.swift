@@ -1,6 +1,6 @@
 import XCTest
 @testable import MPTScanKit
-import MPTScanTestSupport
+import _MPTScanTestSupport
 
 final class DetectionTests: XCTestCase {
     let detector = TokenDetector(rules: BuiltinRules.all)

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 @testable import MPTScanKit
-import MPTScanTestSupport
+import _MPTScanTestSupport
 
 final class RuleTests: XCTestCase {
     /// The generic rule test: every must_match and must_not_match example of every built-in rule, as written

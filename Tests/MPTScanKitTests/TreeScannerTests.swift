@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 @testable import MPTScanKit
-import MPTScanTestSupport
+import _MPTScanTestSupport
 
 final class TreeScannerTests: XCTestCase {
     private func run(_ paths: [String], jobs: Int = 2, follow: Bool = false, excludes: [String] = []) throws -> ScanReport {
@@ -92,5 +92,23 @@ final class TreeScannerTests: XCTestCase {
             XCTAssertEqual(try PathGlob(pattern).matches(path, isDirectory: isDirectory), expected, "\(pattern) vs \(path)")
         }
         XCTAssertThrowsError(try PathGlob(""))
+    }
+
+    /// With --follow-symlinks a file is reported once, at its first path in walk order, even when that path
+    /// is a link sorting before the real file.
+    func testFollowedLinkSortingFirstIsTheReportedPath() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("z"), withIntermediateDirectories: true)
+        try Data("t=\(SyntheticTokens.token(seed: 42))\n".utf8).write(to: dir.appendingPathComponent("z/real.txt"))
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("a.txt").path, withDestinationPath: "z/real.txt")
+        XCTAssertEqual(try self.run([dir.path], follow: true).findings.map(\.path), ["a.txt"])
+        XCTAssertEqual(try self.run([dir.path], follow: false).findings.map(\.path), ["z/real.txt"])
+    }
+
+    func testTextReportColourOnlyWhenAsked() throws {
+        let report = try self.run([TestPaths.repositoryRoot.appendingPathComponent("fixtures/tree").path])
+        XCTAssertTrue(TextReporter(showSecrets: false, color: true).render(report, rules: BuiltinRules.all).contains("\u{1B}["))
+        XCTAssertFalse(TextReporter(showSecrets: false, color: false).render(report, rules: BuiltinRules.all).contains("\u{1B}["))
     }
 }

@@ -10,7 +10,6 @@ struct OptionSpec {
 
 /// A subcommand's surface: what the help prints and what the parser accepts.
 struct CommandSpec {
-    var name: String
     var overview: String
     var usage: String
     var arguments: [(String, String)] = []

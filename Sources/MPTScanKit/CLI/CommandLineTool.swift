@@ -21,11 +21,10 @@ public enum ExitCode: Int32, Sendable {
 
 /// The `mptscan` command line. The executable only calls `MPTScan.main`.
 public enum MPTScan {
-    /// The version printed by `--version` and written into reports.
-    public static let version = "0.1.0"
+    /// The version printed by `--version` (`ToolInfo.version`).
+    public static var version: String { ToolInfo.version }
 
     static let root = CommandSpec(
-        name: "mptscan",
         overview: "Find leaked SoftwareOne Marketplace API tokens in files, directories and bundles.",
         usage: "mptscan <subcommand>",
         options: [OptionSpec(long: "version", help: "Show the version.")],
@@ -36,7 +35,6 @@ public enum MPTScan {
         ])
 
     static let scan = CommandSpec(
-        name: "scan",
         overview: "Scan files and directories for Marketplace API tokens.",
         usage: "mptscan scan [<options>] [<path> ...]",
         arguments: [("<path>", "Files or directories to scan; '-' reads standard input. (default: .)")],
@@ -64,7 +62,6 @@ public enum MPTScan {
         """)
 
     static let rules = CommandSpec(
-        name: "rules",
         overview: "List or check the built-in detection rules.",
         usage: "mptscan rules <subcommand>",
         options: [],
@@ -74,11 +71,10 @@ public enum MPTScan {
         ])
 
     static let rulesList = CommandSpec(
-        name: "rules list", overview: "List the built-in detection rules.", usage: "mptscan rules list [--format <format>]",
+        overview: "List the built-in detection rules.", usage: "mptscan rules list [--format <format>]",
         options: [OptionSpec(long: "format", valueName: "format", help: "text or json. (default: text)")])
 
     static let rulesCheck = CommandSpec(
-        name: "rules check",
         overview: "Validate rules: ids, required fields, grammar, and every must-match and must-not-match example, in mutated forms too.",
         usage: "mptscan rules check [<dir>]",
         arguments: [("<dir>", "A directory of rule files (*.json) to check instead of the built-in rules.")],
@@ -133,7 +129,11 @@ public enum MPTScan {
         var options = ScanOptions()
         options.paths = parsed.positionals.isEmpty ? ["."] : parsed.positionals
         options.followSymlinks = parsed.has("follow-symlinks")
-        options.excludes = try parsed.all("exclude").map(PathGlob.init)
+        do {
+            options.excludes = try parsed.all("exclude").map(PathGlob.init)
+        } catch let error as PathGlob.Error {
+            throw UsageError("--exclude: \(error.message)")
+        }
         if let jobs = parsed.value("jobs") {
             guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }
             options.jobs = n
@@ -161,18 +161,13 @@ public enum MPTScan {
         }
         out.close()
 
-        var summary = text.summary(report, seconds: seconds)
-        if parsed.has("skip-unreadable") { summary = summary.replacingOccurrences(of: "mptscan: error: ", with: "mptscan: warning: ") }
-        if parsed.has("quiet") {
-            Self.stderr(summary.split(separator: "\n").filter { $0.contains(": error: ") || $0.contains(": warning: ") }.map { $0 + "\n" }.joined())
-        } else {
-            Self.stderr(summary)
-        }
+        Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: parsed.has("skip-unreadable"), quiet: parsed.has("quiet")))
+        let code = self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
         if out.failed && !out.brokenPipe {
             Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n")
-            return .incomplete
+            return code == .clean ? .incomplete : code // leaks (1) still take precedence
         }
-        return self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
+        return code
     }
 
     /// Leaks (1) take precedence over an incomplete scan (2); an interrupted scan is 130.
@@ -198,8 +193,11 @@ public enum MPTScan {
             guard parsed.positionals.isEmpty else { throw UsageError("Unexpected argument '\(parsed.positionals[0])'") }
             switch parsed.value("format") ?? "text" {
             case "text":
+                let width = BuiltinRules.all.map(\.id.count).max() ?? 0
                 for rule in BuiltinRules.all {
-                    out.write("\(rule.id)  \(rule.severity.rawValue)  confidence: \(rule.confidence.rawValue)  \(rule.name)\n")
+                    let id = rule.id + String(repeating: " ", count: width - rule.id.count)
+                    let severity = rule.severity.rawValue + String(repeating: " ", count: 8 - rule.severity.rawValue.count)
+                    out.write("\(id)  \(severity)  confidence \(rule.confidence.rawValue)  \(rule.name)\n")
                 }
             case "json":
                 out.write(JSONValue.array(BuiltinRules.all.map { rule in
@@ -243,50 +241,41 @@ public enum MPTScan {
     }
 }
 
-/// Loading rule files from a directory (for `rules check <dir>` and the drift test).
-public enum RuleFiles {
-    /// Every `*.json` file of `directory`, in name order, decoded.
-    /// - Throws: `RuleLoadError` naming the file, for unreadable or invalid files.
-    public static func load(directory: String) throws -> [Rule] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
-        } catch {
-            throw RuleLoadError(file: directory, message: "cannot list directory: \(error.localizedDescription)")
+/// SIGINT handling: the first Ctrl-C asks the scan to stop and print its partial summary; a second exits at
+/// once with 130. The signal is taken by a Dispatch source (not a C handler), so the flag is an ordinary
+/// lock-protected value; readers blocked on a pipe notice it through `ChunkReader`'s 100 ms poll.
+enum Interrupt {
+    private static let state = InterruptState()
+
+    static var requested: Bool { self.state.count > 0 }
+
+    static func install() {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            if Interrupt.state.increment() > 1 { _exit(ExitCode.interrupted.rawValue) }
         }
-        return try names.map { name in
-            let path = (directory as NSString).appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw RuleLoadError(file: name, message: "cannot read")
-            }
-            return try Rule.decode(data, file: name)
-        }
+        source.resume()
+        self.state.source = source
     }
 }
 
-/// SIGINT handling: the first Ctrl-C asks the scan to stop and print its partial summary; a second exits at once.
-enum Interrupt {
-    nonisolated(unsafe) private static var count: Int32 = 0
+private final class InterruptState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    var source: (any DispatchSourceSignal)?
 
-    static var requested: Bool { self.count > 0 }
+    var count: Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.value
+    }
 
-    /// Installs the handler without `SA_RESTART`, so a read blocked on a pipe returns and sees the request.
-    static func install() {
-        var action = sigaction()
-        #if canImport(Glibc)
-        action.__sigaction_handler.sa_handler = { _ in
-            Interrupt.count += 1
-            if Interrupt.count > 1 { _exit(130) }
-        }
-        #else
-        action.__sigaction_u.__sa_handler = { _ in
-            Interrupt.count += 1
-            if Interrupt.count > 1 { _exit(130) }
-        }
-        #endif
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        sigaction(SIGINT, &action, nil)
+    func increment() -> Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.value += 1
+        return self.value
     }
 }
 
@@ -310,10 +299,22 @@ struct OutputStream {
     init?(creatingFile path: String) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
+        // an existing file keeps its mode through O_CREAT: make it private before anything is written
+        guard fchmod(fd, 0o600) == 0 || isatty(fd) == 1 || Self.isCharacterDevice(fd) else {
+            let code = errno
+            _ = Glibc_close(fd)
+            errno = code
+            return nil
+        }
         self.init(fd: fd, owned: true)
     }
 
     var isTerminal: Bool { isatty(self.fd) == 1 }
+
+    private static func isCharacterDevice(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR
+    }
 
     mutating func write(_ text: String) {
         guard !self.failed else { return }

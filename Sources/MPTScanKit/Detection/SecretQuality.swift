@@ -32,8 +32,8 @@ public enum PlaceholderReason: Equatable, Sendable, CustomStringConvertible {
 /// Scores candidate secrets against an `EntropyPolicy`.
 ///
 /// A real Marketplace secret is 64 characters drawn uniformly from `[A-Za-z0-9]` (62 symbols). Its empirical
-/// Shannon entropy is about 5.2 bits/char (the 5.95 maximum is unreachable with only 64 samples); in 10^6 seeded
-/// random secrets the lowest seen was about 4.6. The 4.0 threshold of the current-form rule leaves a wide margin
+/// Shannon entropy averages 5.16 bits/char (the 5.95 maximum is unreachable with only 64 samples); over 200,000
+/// seeded random secrets the lowest seen was 4.63. The 4.0 threshold of the current-form rule leaves a wide margin
 /// above hand-typed placeholders (`abc123…` patterns score 2 to 3.5) and below real secrets. The structure tests
 /// catch placeholders with high entropy but visible design (`abcdefgh…`, `Ab12Ab12…`); each would reject a random
 /// secret with a probability below 10^-6 (docs/RULES.md gives the arithmetic).

@@ -13,14 +13,25 @@ public enum SeparatorEncoding: String, Sendable, Codable, Comparable {
     case htmlEntity = "html-entity"
 
     public static func < (lhs: SeparatorEncoding, rhs: SeparatorEncoding) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// How `:` looks in this encoding, for messages.
+    public var example: String {
+        switch self {
+        case .plain: return ":"
+        case .backslashEscape: return "\\:"
+        case .unicodeEscape: return "\\u003a"
+        case .hexEscape: return "\\x3a"
+        case .percent: return "%3A"
+        case .doublePercent: return "%253A"
+        case .htmlEntity: return "&#58;"
+        }
+    }
 }
 
 /// Recognises an encoded `:` forwards or backwards in raw bytes. All offsets are 0-based byte offsets.
 enum Separator {
     /// Most backslashes accepted before an escape (JSON nested this deep is rare; the cap bounds the look-back).
     static let maxBackslashes = 8
-    /// Longest encoded separator in bytes: 8 backslashes + `u003a`.
-    static let maxLength = maxBackslashes + 5
 
     /// The separator starting at `i`, as (length in bytes, encoding), or nil.
     @inline(__always)
@@ -62,6 +73,10 @@ enum Separator {
         }
     }
 
+    private static let colonLengths = [1]              // `:` (+ backslashes)
+    private static let hexLengths = [3, 5, 4, 6]       // %3A, %253A, \x3a (+\), \u003a (+\)
+    private static let entityLengths = [5, 6, 7]       // &#58; / &#058; &#x3a; / &colon;
+
     /// The separator ending just before `end`, as (start offset, encoding), or nil. Leading backslashes of an
     /// escape are included, so `\\u003a` is found whole.
     @inline(__always)
@@ -70,9 +85,9 @@ enum Separator {
         let last = b[end - 1]
         let candidates: [Int]
         switch last {
-        case 0x3A: candidates = [1]
-        case 0x41, 0x61: candidates = [3, 5, 4, 6] // %3A, %253A, x3a (+\), u003a (+\)
-        case 0x3B: candidates = [5, 6, 7]
+        case 0x3A: candidates = Self.colonLengths
+        case 0x41, 0x61: candidates = Self.hexLengths
+        case 0x3B: candidates = Self.entityLengths
         default: return nil
         }
         for length in candidates where end - length >= 0 {

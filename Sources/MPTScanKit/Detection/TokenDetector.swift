@@ -32,7 +32,9 @@ public struct TokenDetector: Sendable {
     public let rules: [Rule]
     private let qualities: [SecretQuality]
     private let anchors: [[UInt8]]
-    private let prefixes: [[UInt8]?]
+    /// One search per distinct anchor, with the rules that share it.
+    private let searches: [(LiteralSearch, [Int])]
+    private let prefixes: [[UInt8]]
     private let keys: [[[UInt8]]]
 
     /// Bytes before an anchor that matching may read (prefix, separator, and the legacy key window).
@@ -41,52 +43,32 @@ public struct TokenDetector: Sendable {
     public static let lookAhead = 4096
     /// Legacy key window, in bytes each side of the id, and never past `maxKeyDistanceLines` lines.
     static let keyWindowBytes = 2048
+    private static let bearer = Array("bearer".utf8)
 
     /// Compiles `rules`. Rules are validated by `RuleValidator`; this initialiser trusts them.
     public init(rules: [Rule]) {
         self.rules = rules
         self.qualities = rules.map { SecretQuality(policy: $0.entropy) }
         self.anchors = rules.map { Array(($0.grammar.idPrefix + "-").utf8) }
-        self.prefixes = rules.map { $0.grammar.prefix.map { Array($0.utf8) } }
+        self.prefixes = rules.map { Array(($0.grammar.prefix ?? "idt").utf8) }
+        var searches: [(LiteralSearch, [Int])] = []
+        for (index, anchor) in self.anchors.enumerated() {
+            if let i = searches.firstIndex(where: { $0.0.literal == anchor }) { searches[i].1.append(index) } else { searches.append((LiteralSearch(anchor), [index])) }
+        }
+        self.searches = searches
         self.keys = rules.map { ($0.grammar.keys ?? []).map { Array($0.lowercased().utf8) } }
     }
 
     /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
     /// Reads bytes of `buffer` outside `anchorRange` as context.
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
-        guard let base = buffer.baseAddress, !anchorRange.isEmpty else { return }
-        var distinct: [[UInt8]] = []
-        for anchor in self.anchors where !distinct.contains(anchor) { distinct.append(anchor) }
-        for anchor in distinct {
-            // memchr for the anchor's rarest byte (`K` of `TKN-`: upper-case K is rare in text), then compare
-            // the rest; glibc's memchr is vectorised, its memmem is not.
-            let pivot = Self.pivotIndex(anchor)
-            let searchEnd = min(buffer.count, anchorRange.upperBound + pivot) // pivots of anchors in range only
-            var position = anchorRange.lowerBound + pivot
-            while position < searchEnd {
-                guard let hit = memchr(base + position, Int32(anchor[pivot]), searchEnd - position) else { break }
-                let at = UnsafeRawPointer(hit) - UnsafeRawPointer(base) - pivot
-                position = at + pivot + 1
-                guard at + anchor.count <= buffer.count else { continue }
-                var equal = true
-                for j in 0..<anchor.count where buffer[at + j] != anchor[j] { equal = false; break }
-                guard equal else { continue }
-                for index in self.rules.indices where self.anchors[index] == anchor {
+        for (search, ruleIndices) in self.searches {
+            search.forEach(in: buffer, starting: anchorRange) { at in
+                for index in ruleIndices {
                     if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index) { emit(candidate) }
                 }
             }
         }
-    }
-
-    /// Index of the anchor byte least frequent in source text (upper-case letters other than common ones).
-    static func pivotIndex(_ anchor: [UInt8]) -> Int {
-        let common = Array("etaoinsrhldcumfpgwybvkxjqz0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
-        var best = 0, bestRank = -1
-        for (i, c) in anchor.enumerated() {
-            let rank = common.firstIndex(of: c) ?? common.count
-            if rank > bestRank { best = i; bestRank = rank }
-        }
-        return best
     }
 
     /// Convenience: every candidate in a whole buffer (tests, small inputs).
@@ -150,7 +132,7 @@ public struct TokenDetector: Sendable {
 
     /// Start of `<prefix><separator>` ending at the anchor, with the separator's encoding, or nil.
     private func prefixStart(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int) -> (Int, SeparatorEncoding)? {
-        let prefix = self.prefixes[ruleIndex] ?? Array("idt".utf8)
+        let prefix = self.prefixes[ruleIndex]
         guard let (sepStart, encoding) = Separator.backward(b, endingAt: a) else { return nil }
         let start = sepStart - prefix.count
         guard start >= 0 else { return nil }
@@ -216,8 +198,7 @@ public struct TokenDetector: Sendable {
         }
         while p < limit && (b[p] == 0x20 || b[p] == 0x09) { p += 1 }
         Self.skipQuote(b, &p, limit)
-        let bearer = Array("bearer".utf8)
-        if Self.equalsLowercased(b, p, bearer), p + 6 < limit, b[p + 6] == 0x20 {
+        if Self.equalsLowercased(b, p, Self.bearer), p + 6 < limit, b[p + 6] == 0x20 {
             p += 7
             while p < limit && b[p] == 0x20 { p += 1 }
         }

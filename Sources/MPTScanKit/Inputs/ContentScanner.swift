@@ -39,6 +39,7 @@ public final class ContentScanner {
     private let buffer: UnsafeMutablePointer<UInt8>
     private let staging: UnsafeMutablePointer<UInt8>
     private static let marker = Array("mptscan:allow".utf8)
+    private static let markerSearch = LiteralSearch(marker)
     private static let nextLineSuffix = Array("-next-line".utf8)
 
     /// - Parameter chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
@@ -83,7 +84,7 @@ public final class ContentScanner {
         var markersDone = 0      // buffer index: allow markers before it are recorded
         var allowLines = Set<Int>()
         var allowNextLines = Set<Int>()
-        var reported = Set<Int>()
+        var reported = Set<SpanKey>()
         var pending: [Finding] = []
         var firstChunk = true
 
@@ -94,7 +95,7 @@ public final class ContentScanner {
             let eof = reader.atEnd
             if firstChunk {
                 firstChunk = false
-                _ = reader.sniffEncoding(self.buffer, count: &count)
+                reader.sniffEncoding(self.buffer, count: &count)
                 result.decodedFrom = reader.encoding
             }
             let view = UnsafeBufferPointer(start: self.buffer, count: count)
@@ -105,8 +106,7 @@ public final class ContentScanner {
             anchorsDone = limit
             if batch.count > 1 { batch.sort { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) } }
             for candidate in batch {
-                let key = (bufferOffset + candidate.start) &* 8 &+ candidate.ruleIndex
-                guard reported.insert(key).inserted else { continue }
+                guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
                 if cachedPath == nil { cachedPath = path() }
                 pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, state: &state))
             }
@@ -141,22 +141,17 @@ public final class ContentScanner {
                 pending[i].suppression = .inlineAllowNextLine
             }
         }
+        // a legacy keyed secret can precede its id, which may arrive in a later chunk: restore offset order
+        pending.sort { ($0.byteOffset, $0.ruleID) < ($1.byteOffset, $1.ruleID) }
         result.findings = pending
         return result
     }
 
     private func recordMarkers(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, state: inout LineState,
                                allow: inout Set<Int>, allowNext: inout Set<Int>) {
-        guard let base = view.baseAddress, !range.isEmpty else { return }
-        let marker = Self.marker
-        let end = min(view.count, range.upperBound + marker.count - 1)
-        var p = range.lowerBound
-        while p < end {
-            let hit = marker.withUnsafeBytes { memmem(base + p, end - p, $0.baseAddress, $0.count) }
-            guard let hit else { break }
-            let at = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+        Self.markerSearch.forEach(in: view, starting: range) { at in
             let line = state.line(view, at: at)
-            let after = at + marker.count
+            let after = at + Self.marker.count
             if after < view.count && view[after] == 0x2D { // '-'
                 let suffix = Self.nextLineSuffix
                 if after + suffix.count <= view.count,
@@ -166,7 +161,6 @@ public final class ContentScanner {
             } else {
                 allow.insert(line)
             }
-            p = at + 1
         }
     }
 
@@ -183,16 +177,23 @@ public final class ContentScanner {
     }
 }
 
+/// A reported span: a token found again through another anchor (two ids near one legacy secret) is one finding.
+private struct SpanKey: Hashable {
+    var offset: Int
+    var rule: Int
+}
+
 /// Line and column bookkeeping for a sliding buffer. Lines are 1-based and count LF; columns are 1-based
 /// Unicode scalars (see `TextPosition`).
 struct LineState {
-    /// Line number of buffer[0].
-    var lineAtStart = 1
     /// Scalars between the start of buffer[0]'s line and buffer[0].
     var columnAtStart = 0
     /// A cursor for newline counting: `lineAtCursor` is the line of buffer[cursor].
     var cursor = 0
     var lineAtCursor = 1
+    /// The last column computed, (buffer index, 1-based column): the next query on the same line counts only
+    /// the scalars in between, so many findings in one long line cost linear, not quadratic, time.
+    var columnMemo: (index: Int, column: Int) = (0, 1)
 
     /// Line of buffer index `i`.
     mutating func line(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
@@ -205,21 +206,29 @@ struct LineState {
         return self.lineAtCursor
     }
 
-    /// Column (1-based) of buffer index `i`.
-    func column(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
-        var j = i
-        while j > 0 && b[j - 1] != 0x0A { j -= 1 }
-        let base = j == 0 ? self.columnAtStart : 0
-        return base + TextPosition.scalarCount(b, j..<i) + 1
+    /// Column (1-based) of buffer index `i`, which must be at a character boundary.
+    mutating func column(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
+        let memo = self.columnMemo
+        var column: Int
+        if memo.index <= i, let base = b.baseAddress, memchr(base + memo.index, 0x0A, i - memo.index) == nil {
+            column = memo.column + TextPosition.scalarCount(b, memo.index..<i)
+        } else {
+            let floor = memo.index <= i ? memo.index : 0
+            var j = i
+            while j > floor && b[j - 1] != 0x0A { j -= 1 }
+            column = (j == 0 ? self.columnAtStart : 0) + TextPosition.scalarCount(b, j..<i) + 1
+        }
+        self.columnMemo = (i, column)
+        return column
     }
 
     /// Re-bases the state so that buffer index `i` becomes index 0.
     mutating func advance(_ b: UnsafeBufferPointer<UInt8>, to i: Int) {
         let line = self.line(b, at: i)
         self.columnAtStart = self.column(b, at: i) - 1
-        self.lineAtStart = line
         self.lineAtCursor = line
         self.cursor = 0
+        self.columnMemo = (0, self.columnAtStart + 1)
     }
 
     /// LF bytes in `b[range]`, eight bytes at a time (SWAR: a byte equal to LF becomes zero after XOR, and
@@ -261,8 +270,10 @@ enum Snippet {
         let cutAfter = hi < b.count && b[hi] != 0x0A
         if cutAfter { hi = TextPosition.characterStart(b, hi, floor: span.upperBound) }
         while hi > span.upperBound && b[hi - 1] == 0x0D { hi -= 1 }
-        let before = (cutBefore ? "…" : "") + clean(b, lo..<span.lowerBound)
-        let after = clean(b, span.upperBound..<hi) + (cutAfter ? "…" : "")
+        var before = clean(b, lo..<span.lowerBound)
+        var after = clean(b, span.upperBound..<hi)
+        if cutBefore && !before.hasPrefix("…") { before = "…" + before }
+        if cutAfter && !after.hasSuffix("…") { after += "…" }
         return (before, after)
     }
 
@@ -293,6 +304,6 @@ enum Snippet {
             if c == 0x09 { bytes.append(0x20) } else if c < 0x20 || c == 0x7F { bytes.append(contentsOf: [0xEF, 0xBF, 0xBD]) } else { bytes.append(c) }
             i += 1
         }
-        return TextReporter.printable(String(decoding: bytes, as: UTF8.self))
+        return Printable.text(String(decoding: bytes, as: UTF8.self))
     }
 }

@@ -39,6 +39,17 @@ public enum SkipReason: String, Codable, Sendable, CaseIterable {
     case device = "device"
 }
 
+extension SkipReason {
+    /// The reason to skip a non-regular, non-directory entry with `st_mode` file type `mode`.
+    init(fileType mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        default: self = .device
+        }
+    }
+}
+
 /// An entry skipped on purpose (see `SkipReason`).
 public struct SkippedEntry: Codable, Sendable, Equatable {
     public var path: String
@@ -68,6 +79,8 @@ struct FileTreeWalker {
     private var sequence = 0
     private var visitedDirectories = Set<FileIdentity>()
     private var visitedFiles = Set<FileIdentity>()
+    /// De-duplicate by (device, inode): when following links, or when several roots may overlap (`d d/a.txt`).
+    private var deduplicate = false
 
     private struct FileIdentity: Hashable { var device: UInt64; var inode: UInt64 }
 
@@ -81,6 +94,7 @@ struct FileTreeWalker {
     /// otherwise each path starts with its root as given. Roots are followed even when they are symlinks.
     mutating func walk(roots: [String]) {
         let singleDirectory = roots.count == 1 && Self.isDirectory(roots[0])
+        self.deduplicate = self.followSymlinks || roots.count > 1
         for root in roots {
             if root == "-" {
                 self.emit(FileEntry(sequence: 0, rawPath: [], displayPrefix: "", relativeStart: 0, viaSymlink: false, isStandardInput: true))
@@ -95,19 +109,21 @@ struct FileTreeWalker {
             let raw = Array(root.utf8)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
-                self.visitedDirectories.insert(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+                let id = FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino))
+                guard self.visitedDirectories.insert(id).inserted || !self.deduplicate else { continue }
                 var base = raw
                 if base.last != 0x2F { base.append(0x2F) }
                 self.walkDirectory(raw: base, relativeStart: base.count, prefix: singleDirectory || display == "." ? "" : display + "/")
             case S_IFREG:
                 if self.isExcluded(display, isDirectory: false) { continue }
+                if self.deduplicate {
+                    guard self.visitedFiles.insert(FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino))).inserted else { continue }
+                }
                 self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: display, relativeStart: raw.count, viaSymlink: true))
             case S_IFIFO:
                 self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: display, relativeStart: raw.count, viaSymlink: true, isExplicitPipe: true))
-            case S_IFSOCK:
-                self.skipped.append(SkippedEntry(path: display, reason: .socket))
             default:
-                self.skipped.append(SkippedEntry(path: display, reason: .device))
+                self.skipped.append(SkippedEntry(path: display, reason: SkipReason(fileType: st.st_mode)))
             }
         }
     }
@@ -144,13 +160,13 @@ struct FileTreeWalker {
             if hasExcludes && self.isExcluded(relative(child), isDirectory: isDirectory) { continue }
             switch type {
             case UInt8(DT_DIR):
-                if self.followSymlinks, let id = Self.identity(child, follow: false) {
+                if self.deduplicate, let id = Self.identity(child) {
                     guard self.visitedDirectories.insert(id).inserted else { continue }
                 }
                 child.append(0x2F)
                 self.walkDirectory(raw: child, relativeStart: relativeStart, prefix: prefix)
             case UInt8(DT_REG):
-                if self.followSymlinks, let id = Self.identity(child, follow: false) {
+                if self.deduplicate, let id = Self.identity(child) {
                     guard self.visitedFiles.insert(id).inserted else { continue }
                 }
                 self.emit(FileEntry(sequence: 0, rawPath: child, displayPrefix: prefix, relativeStart: relativeStart, viaSymlink: false))
@@ -182,7 +198,7 @@ struct FileTreeWalker {
             self.skipped.append(SkippedEntry(path: display, reason: errno == ELOOP ? .symlinkLoop : .brokenSymlink))
             return
         }
-        let id = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        let id = FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino))
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
             if self.isExcluded(rel, isDirectory: true) { return }
@@ -194,12 +210,8 @@ struct FileTreeWalker {
         case S_IFREG:
             guard self.visitedFiles.insert(id).inserted else { return }
             self.emit(FileEntry(sequence: 0, rawPath: raw, displayPrefix: prefix, relativeStart: relativeStart, viaSymlink: true))
-        case S_IFIFO:
-            self.skipped.append(SkippedEntry(path: display, reason: .fifo))
-        case S_IFSOCK:
-            self.skipped.append(SkippedEntry(path: display, reason: .socket))
         default:
-            self.skipped.append(SkippedEntry(path: display, reason: .device))
+            self.skipped.append(SkippedEntry(path: display, reason: SkipReason(fileType: st.st_mode)))
         }
     }
 
@@ -251,10 +263,10 @@ struct FileTreeWalker {
         }
     }
 
-    private static func identity(_ raw: [UInt8], follow: Bool) -> FileIdentity? {
+    private static func identity(_ raw: [UInt8]) -> FileIdentity? {
         var st = stat()
-        let r = withCPath(raw) { follow ? stat($0, &st) : lstat($0, &st) }
-        return r == 0 ? FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) : nil
+        let r = withCPath(raw) { lstat($0, &st) }
+        return r == 0 ? FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino)) : nil
     }
 
     /// `strerror(3)` text for an `errno` value.

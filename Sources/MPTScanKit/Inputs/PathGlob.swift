@@ -17,10 +17,15 @@ public struct PathGlob: Sendable, Equatable {
     private let segments: [String]
     private let directoryOnly: Bool
 
-    /// - Throws: `ScanError.badUsage` for an empty pattern.
+    /// A pattern that cannot be used.
+    public struct Error: Swift.Error, Sendable, Equatable {
+        public var message: String
+    }
+
+    /// - Throws: `PathGlob.Error` for an empty pattern (or one that is only `/`).
     public init(_ pattern: String) throws {
         var p = pattern
-        guard !p.isEmpty, p != "/" else { throw UsageError("empty --exclude pattern") }
+        guard !p.isEmpty, p != "/" else { throw Error(message: "empty pattern") }
         self.pattern = pattern
         self.directoryOnly = p.hasSuffix("/")
         while p.hasSuffix("/") { p.removeLast() }

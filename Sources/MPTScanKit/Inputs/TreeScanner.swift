@@ -130,9 +130,10 @@ public final class TreeScanner: Sendable {
         if entry.isStandardInput {
             fd = STDIN_FILENO
         } else {
-            var flags = O_RDONLY | O_CLOEXEC
+            // O_NONBLOCK: a FIFO swapped in since the walk, or one named on the command line, must not block
+            // open(2); reads from a pipe then wait in ChunkReader's poll loop, which Ctrl-C can end.
+            var flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
             if !entry.viaSymlink { flags |= O_NOFOLLOW }
-            if !entry.isExplicitPipe { flags |= O_NONBLOCK }
             fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
             guard fd >= 0 else {
                 result.issue = ScanIssue(path: entry.displayPath, message: "cannot open: \(FileTreeWalker.describe(errno))")
@@ -147,7 +148,7 @@ public final class TreeScanner: Sendable {
             let type = st.st_mode & S_IFMT
             if type != S_IFREG && !(entry.isExplicitPipe && type == S_IFIFO) {
                 // replaced by something else since the walk saw it
-                result.skipped = SkippedEntry(path: entry.displayPath, reason: type == S_IFIFO ? .fifo : type == S_IFSOCK ? .socket : .device)
+                result.skipped = SkippedEntry(path: entry.displayPath, reason: SkipReason(fileType: st.st_mode))
                 close(fd)
                 return result
             }

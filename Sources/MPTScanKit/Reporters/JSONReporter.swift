@@ -12,7 +12,7 @@ public struct JSONReporter: Sendable {
         let suppressed = report.findings.filter(\.isSuppressed).count
         let root: JSONValue = .object([
             ("schema_version", .int(Self.schemaVersion)),
-            ("tool", .object([("name", .string("mptscan")), ("version", .string(MPTScan.version))])),
+            ("tool", .object([("name", .string("mptscan")), ("version", .string(ToolInfo.version))])),
             ("findings", .array(report.findings.map(self.finding))),
             ("summary", .object([
                 ("complete", .bool(s.unreadable.isEmpty && !s.interrupted)),
@@ -43,7 +43,7 @@ public struct JSONReporter: Sendable {
             ("token", .string(f.displayToken(showSecrets: self.showSecrets))),
             ("snippet", .string(f.snippet(showSecrets: self.showSecrets))),
             ("fingerprint", .string(f.fingerprint)),
-            ("encoding", .string(f.encoding.rawValue)),
+            ("separator_encoding", .string(f.encoding.rawValue)),
             ("suppressed", .bool(f.isSuppressed)),
             ("suppression", f.suppression.map { .string($0.rawValue) } ?? .null),
         ])

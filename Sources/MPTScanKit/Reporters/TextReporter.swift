@@ -17,23 +17,36 @@ public struct TextReporter: Sendable {
         for f in report.findings where !f.isSuppressed {
             let name = rules.first { $0.id == f.ruleID }?.name ?? f.ruleID
             let severity = self.paint(f.severity.rawValue, f.severity >= .critical ? "1;31" : "33")
-            out += "\(self.paint("\(Self.printable(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
+            out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
+            if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
             out += "    fingerprint \(f.fingerprint)\n"
         }
         return out
     }
 
-    /// The closing summary (for stderr): counts, skipped entries, unreadable paths, and how to fix or allow.
-    public func summary(_ report: ScanReport, seconds: Double?) -> String {
+    /// The closing summary (for stderr): unreadable paths (as errors, or warnings when `acceptUnreadable`), then
+    /// counts, skipped entries and how to fix or allow. With `quiet`, only the unreadable paths.
+    public func summary(_ report: ScanReport, seconds: Double?, acceptUnreadable: Bool, quiet: Bool) -> String {
         let s = report.summary
-        let suppressed = report.findings.filter(\.isSuppressed).count
-        let open = report.findings.count - suppressed
+        let level = acceptUnreadable ? "warning" : "error"
+        var lines = s.unreadable.map { "mptscan: \(level): \(Printable.text($0.path)): \($0.message)" }
+        if !quiet {
+            lines += self.counts(report, seconds: seconds)
+        }
+        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
+    private func counts(_ report: ScanReport, seconds: Double?) -> [String] {
+        let s = report.summary
+        let open = report.findings.filter { !$0.isSuppressed }
+        let allowed = report.findings.count - open.count
+        let tokens = Set(open.map(\.fingerprint)).count
         var lines: [String] = []
-        for issue in s.unreadable { lines.append("mptscan: error: \(Self.printable(issue.path)): \(issue.message)") }
-        var head = "mptscan: \(open) finding\(open == 1 ? "" : "s")"
-        if suppressed > 0 { head += " (\(suppressed) suppressed)" }
-        head += " in \(s.filesScanned) file\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned)))"
+        var head = "mptscan: \(open.count) finding\(open.count == 1 ? "" : "s")"
+        if !open.isEmpty { head += " of \(tokens) distinct token\(tokens == 1 ? "" : "s")" }
+        if allowed > 0 { head += ", plus \(allowed) allowed by mptscan:allow" }
+        head += "; \(s.filesScanned) file\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned))) scanned"
         if let seconds { head += " in \(Self.seconds(seconds))" }
         lines.append(head)
         if !s.skipped.isEmpty {
@@ -48,25 +61,15 @@ public struct TextReporter: Sendable {
         if !s.unreadable.isEmpty {
             lines.append("mptscan: \(s.unreadable.count) path\(s.unreadable.count == 1 ? "" : "s") could not be read: the scan is incomplete")
         }
-        if open > 0 {
+        if !open.isEmpty {
             lines.append("mptscan: fix: disable each token in the Marketplace Platform, then remove it from the code and its history;")
             lines.append("         a test value can be allowed with `mptscan:allow` on its line (or `mptscan:allow-next-line` above it)")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     private func paint(_ text: String, _ code: String) -> String {
         self.color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
-    }
-
-    /// Replaces control characters (which could drive the terminal) with U+FFFD.
-    static func printable(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            let v = scalar.value
-            out.append(v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) ? "\u{FFFD}" : scalar)
-        }
-        return String(out)
     }
 
     static func megabytes(_ bytes: Int) -> String {

@@ -70,7 +70,7 @@ public struct EntropyPolicy: Codable, Sendable, Equatable {
     public var placeholderWords: [String]
 }
 
-/// A `must_not_match` example: text that must produce no finding, and why.
+/// A `must_not_match` example: text in which this rule must report nothing (another rule may), and why.
 public struct CounterExample: Codable, Sendable, Equatable {
     public var text: String
     public var why: String

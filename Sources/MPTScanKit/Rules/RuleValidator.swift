@@ -37,25 +37,9 @@ public enum ExampleMutation: String, CaseIterable, Sendable {
         }
     }
 
+    /// `text` escaped as the inside of a JSON string (RFC 8259), via the report writer's escaping.
     private static func jsonEscape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
+        String(JSONValue.string(text).serialized(pretty: false).dropFirst().dropLast())
     }
 }
 
