@@ -92,6 +92,10 @@ final class TreeScannerTests: XCTestCase {
             XCTAssertEqual(try PathGlob(pattern).matches(path, isDirectory: isDirectory), expected, "\(pattern) vs \(path)")
         }
         XCTAssertThrowsError(try PathGlob(""))
+        // many `**` against a deep path: matched in polynomial time (backtracking took minutes)
+        let deep = Array(repeating: "d", count: 300).joined(separator: "/")
+        XCTAssertFalse(try PathGlob(Array(repeating: "**", count: 12).joined(separator: "/") + "/zz").matches(deep, isDirectory: true))
+        XCTAssertTrue(try PathGlob("**/**/d/**/d").matches(deep, isDirectory: true))
     }
 
     /// With --follow-symlinks a file is reported once, at its first path in walk order, even when that path

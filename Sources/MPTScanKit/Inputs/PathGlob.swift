@@ -44,19 +44,28 @@ public struct PathGlob: Sendable, Equatable {
         return Self.match(self.segments[...], parts[...])
     }
 
+    /// Segment matching by dynamic programming over (pattern segment, path segment): O(pattern × path), so
+    /// patterns with many `**` cannot blow up the way backtracking would.
     private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
-        guard let first = pattern.first else { return path.isEmpty }
-        if first == "**" {
-            let rest = pattern.dropFirst()
-            if rest.isEmpty { return !path.isEmpty || pattern.count == 1 }
-            var p = path
-            while true {
-                if match(rest, p) { return true }
-                guard !p.isEmpty else { return false }
-                p = p.dropFirst()
+        let p = Array(pattern), s = Array(path)
+        // reachable[j]: the first i pattern segments can match the first j path segments
+        var reachable = [Bool](repeating: false, count: s.count + 1)
+        reachable[0] = true
+        for segment in p {
+            var next = [Bool](repeating: false, count: s.count + 1)
+            if segment == "**" {
+                var any = false
+                for j in 0...s.count {
+                    any = any || reachable[j]
+                    next[j] = any // zero or more segments
+                }
+            } else {
+                for j in 0..<s.count where reachable[j] && fnmatch(segment, s[j], FNM_PATHNAME) == 0 {
+                    next[j + 1] = true
+                }
             }
+            reachable = next
         }
-        guard let segment = path.first, fnmatch(first, segment, FNM_PATHNAME) == 0 else { return false }
-        return match(pattern.dropFirst(), path.dropFirst())
+        return reachable[s.count]
     }
 }
