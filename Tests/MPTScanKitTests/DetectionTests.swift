@@ -94,4 +94,16 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(findings.first?.tokenID, "TKN-1234-5678")
         XCTAssertEqual(findings.first?.column, 15)
     }
+
+    /// A line of thousands of bare ids costs linear time (each byte of the key window is examined once) and a
+    /// keyed secret among them is reported once (with the first id whose window reaches it).
+    func testManyBareIdsOnOneLine() {
+        let ids = (0..<5000).map { "TKN-1234-\(String(format: "%04d", $0))" }
+        let secret = SyntheticTokens.secret(seed: 70)
+        let text = ids[..<2500].joined(separator: ",") + ",MPT_API_TOKEN=\(secret)," + ids[2500...].joined(separator: ",") + "\n"
+        let findings = ContentScanner(detector: self.detector, chunkSize: 8192).scan(bytes: Array(text.utf8), path: "ids.csv").findings
+        XCTAssertEqual(findings.map(\.ruleID), ["mpt-api-token-legacy"])
+        XCTAssertEqual(findings.first?.token.hasSuffix(":\(secret)"), true)
+        XCTAssertEqual(findings.first?.column, text.utf8.distance(from: text.startIndex, to: text.range(of: secret)!.lowerBound) + 1)
+    }
 }

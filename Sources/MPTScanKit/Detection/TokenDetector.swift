@@ -62,13 +62,28 @@ public struct TokenDetector: Sendable {
     /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
     /// Reads bytes of `buffer` outside `anchorRange` as context.
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
+        var keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count)
         for (search, ruleIndices) in self.searches {
             search.forEach(in: buffer, starting: anchorRange) { at in
                 for index in ruleIndices {
-                    if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index) { emit(candidate) }
+                    if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
                 }
             }
         }
+    }
+
+    /// Keyed secrets (`MPT_API_TOKEN=<secret>`) found so far in one buffer, for the legacy rule: each byte is
+    /// examined once however many ids share a window (a line of 400,000 ids would otherwise cost 4 KB each).
+    struct KeyIndex {
+        /// Buffer offsets examined: [start, end).
+        var start = 0
+        var end = 0
+        /// Secrets that passed the quality tests, as (key start, secret range), in order of key start.
+        var hits: [(key: Int, secret: Range<Int>)] = []
+        /// `hits[i].key`, for binary search.
+        var hitKeys: [Int] = []
+        /// Line breaks examined, as the offset just after each (LF, or the `\n` of an escaped string), in order.
+        var breaks: [Int] = []
     }
 
     /// Convenience: every candidate in a whole buffer (tests, small inputs).
@@ -82,7 +97,7 @@ public struct TokenDetector: Sendable {
 
     // MARK: - Grammar
 
-    private func match(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int) -> Candidate? {
+    private func match(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int, keyIndex: inout KeyIndex) -> Candidate? {
         let rule = self.rules[ruleIndex]
         let g = rule.grammar
         guard let idEnd = Self.idEnd(b, anchorAt: a, anchorLength: self.anchors[ruleIndex].count, grammar: g) else { return nil }
@@ -102,7 +117,7 @@ public struct TokenDetector: Sendable {
                                       prefix: "", encoding: encoding)
             }
             if Separator.forward(b, idEnd) != nil { return nil } // `TKN-…:` followed by something that is no secret
-            return self.keyedSecret(b, idAt: a, idEnd: idEnd, ruleIndex: ruleIndex, tokenID: tokenID)
+            return self.keyedSecret(b, idAt: a, idEnd: idEnd, ruleIndex: ruleIndex, tokenID: tokenID, index: &keyIndex)
         }
     }
 
@@ -152,36 +167,68 @@ public struct TokenDetector: Sendable {
     }
 
     /// Legacy form B: a bare id with `KEY = <secret>` within `maxKeyDistanceLines` lines.
-    private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int, tokenID: String) -> Candidate? {
+    private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int, tokenID: String,
+                             index: inout KeyIndex) -> Candidate? {
         let g = self.rules[ruleIndex].grammar
         let lines = g.maxKeyDistanceLines ?? 0
-        var lo = a, hi = idEnd
-        var seen = 0
-        // A line break is LF, or the two characters `\n` of an escaped string (JSON, JS).
-        while lo > 0 && a - lo < Self.keyWindowBytes {
-            if b[lo - 1] == 0x0A || (lo >= 2 && b[lo - 1] == 0x6E && b[lo - 2] == 0x5C) { if seen == lines { break }; seen += 1 }
-            lo -= 1
+        let reach = max(0, a - Self.keyWindowBytes)..<min(b.count, idEnd + Self.keyWindowBytes)
+        self.extend(&index, b, to: reach, ruleIndex: ruleIndex)
+        // the window: `lines` line breaks each way, within `keyWindowBytes`
+        let before = Self.firstIndex(index.breaks, atOrAfter: a + 1) // breaks ending at or before a
+        let lo = before - lines - 1 >= 0 ? max(reach.lowerBound, index.breaks[before - lines - 1]) : reach.lowerBound
+        let after = Self.firstIndex(index.breaks, atOrAfter: idEnd + 1)
+        let hi = after + lines < index.breaks.count ? min(reach.upperBound, index.breaks[after + lines] - 1) : reach.upperBound
+        // the hit nearest the id whose key and secret lie inside the window
+        var best: (key: Int, secret: Range<Int>)? = nil
+        var i = Self.firstIndex(index.hitKeys, atOrAfter: lo)
+        while i < index.hits.count && index.hits[i].key < hi {
+            let hit = index.hits[i]
+            if hit.secret.upperBound <= hi && (best == nil || abs(hit.secret.lowerBound - a) < abs(best!.secret.lowerBound - a)) { best = hit }
+            i += 1
         }
-        seen = 0
-        while hi < b.count && hi - idEnd < Self.keyWindowBytes {
-            if b[hi] == 0x0A || (hi + 1 < b.count && b[hi] == 0x5C && b[hi + 1] == 0x6E) { if seen == lines { break }; seen += 1 }
-            hi += 1
-        }
-        var best: Candidate? = nil
-        for key in self.keys[ruleIndex] where !key.isEmpty {
-            var p = lo
-            while p + key.count <= hi {
-                if Self.equalsLowercased(b, p, key), let c = self.valueAfterKey(b, keyEnd: p + key.count, limit: hi, ruleIndex: ruleIndex, tokenID: tokenID) {
-                    if best == nil || abs(c.start - a) < abs(best!.start - a) { best = c }
-                }
-                p += 1
-            }
-        }
-        return best
+        guard let best else { return nil }
+        let secret = String(decoding: UnsafeBufferPointer(rebasing: b[best.secret]), as: UTF8.self)
+        return Candidate(ruleIndex: ruleIndex, start: best.secret.lowerBound, end: best.secret.upperBound, tokenID: tokenID,
+                         canonical: tokenID + ":" + secret, secretLength: best.secret.count, encoding: .plain)
     }
 
-    /// `["']? \s* (=|:|=>|:=) \s* ["']? (Bearer\s+)? <secret>` after a key; the secret must end at a non-alphanumeric.
-    private func valueAfterKey(_ b: UnsafeBufferPointer<UInt8>, keyEnd: Int, limit: Int, ruleIndex: Int, tokenID: String) -> Candidate? {
+    /// Examines the bytes of `window` not yet in `index` for keys followed by a secret.
+    private func extend(_ index: inout KeyIndex, _ b: UnsafeBufferPointer<UInt8>, to window: Range<Int>, ruleIndex: Int) {
+        if index.end <= index.start || window.lowerBound > index.end {
+            // first use, or a gap: start afresh at the window (hits before it can no longer be in any window)
+            index = KeyIndex(start: window.lowerBound, end: window.lowerBound)
+        }
+        guard window.upperBound > index.end else { return }
+        let keys = self.keys[ruleIndex]
+        var p = max(index.end, index.start)
+        while p < window.upperBound {
+            var c = b[p]
+            if c == 0x0A || (c == 0x6E && p > 0 && b[p - 1] == 0x5C) { index.breaks.append(p + 1) }
+            if c >= 65 && c <= 90 { c += 32 }
+            for key in keys where key.first == c && Self.equalsLowercased(b, p, key) {
+                if let secret = self.valueAfterKey(b, keyEnd: p + key.count, limit: min(b.count, p + key.count + Self.keyWindowBytes), ruleIndex: ruleIndex) {
+                    index.hits.append((p, secret))
+                    index.hitKeys.append(p)
+                }
+            }
+            p += 1
+        }
+        index.end = window.upperBound
+    }
+
+    /// Index of the first element at or after `offset` in an ascending array (binary search).
+    private static func firstIndex(_ sorted: [Int], atOrAfter offset: Int) -> Int {
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sorted[mid] < offset { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// `["']? \s* (=|:|=>|:=) \s* ["']? (Bearer\s+)? <secret>` after a key; the secret must end at a
+    /// non-alphanumeric and pass the rule's quality tests. Returns its byte range.
+    private func valueAfterKey(_ b: UnsafeBufferPointer<UInt8>, keyEnd: Int, limit: Int, ruleIndex: Int) -> Range<Int>? {
         let g = self.rules[ruleIndex].grammar
         var p = keyEnd
         Self.skipQuote(b, &p, limit)
@@ -206,7 +253,8 @@ public struct TokenDetector: Sendable {
         while p < limit && p - start <= g.secretMaxLength && isAlnum(b[p]) { p += 1 }
         let length = p - start
         guard length >= g.secretMinLength, length <= g.secretMaxLength else { return nil }
-        return self.candidate(b, ruleIndex: ruleIndex, start: start, secret: start..<p, tokenID: tokenID, prefix: "", encoding: .plain)
+        guard self.qualities[ruleIndex].placeholderReason(UnsafeBufferPointer(rebasing: b[start..<p])) == nil else { return nil }
+        return start..<p
     }
 
     /// Skips one quote (`"`, `'` or a backquote), possibly escaped with backslashes (`\"` in JSON strings).
