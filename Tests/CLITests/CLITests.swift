@@ -186,7 +186,9 @@ import _MPTScanTestSupport
         #expect(r.stdout.components(separatedBy: "\"token_id\": \"TKN-0100-0001\"").count - 1 == 1)
     }
 
-    @Test func namedFIFOWithoutWriterDoesNotHang() throws {
+    /// A FIFO inside a tree is skipped, never opened; one named on the command line is read like standard
+    /// input: mptscan waits for its writer (it is not taken as an empty, clean file).
+    @Test func fifosInATreeAreSkippedAndNamedOnesWaitForTheirWriter() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let fifo = dir.appendingPathComponent("pipe").path
@@ -194,8 +196,40 @@ import _MPTScanTestSupport
         let inTree = try Self.run(["scan", dir.path])
         #expect(inTree.status == 0)
         #expect(inTree.stderr.contains("1 fifo"))
+        let token = SyntheticTokens.token(seed: 52)
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.4)
+            if let handle = FileHandle(forWritingAtPath: fifo) {
+                handle.write(Data("k=\(token)\n".utf8))
+                try? handle.close()
+            }
+        }
+        writer.start()
         let named = try Self.run(["scan", fifo])
-        #expect(named.status == 0)
+        #expect(named.status == 1)
+        #expect(named.stdout.contains(":1:3: critical"))
+    }
+
+    @Test func outputRefusesSymlinksAndFilesBeingScanned() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("v.env")
+        let content = Data("MPT=\(SyntheticTokens.token(seed: 53))\n".utf8)
+        try content.write(to: input)
+        let same = try Self.run(["scan", "-o", input.path, input.path])
+        #expect(same.status == 64)
+        #expect(try Data(contentsOf: input) == content, "the input is untouched")
+        let link = dir.appendingPathComponent("report.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dir.appendingPathComponent("elsewhere").path)
+        let linked = try Self.run(["scan", "-o", link, input.path])
+        #expect(linked.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("elsewhere").path))
+        // an existing, world-readable report file becomes private
+        let report = dir.appendingPathComponent("old.txt")
+        try Data().write(to: report)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: report.path)
+        #expect(try Self.run(["scan", "-o", report.path, input.path]).status == 1)
+        #expect((try FileManager.default.attributesOfItem(atPath: report.path)[.posixPermissions] as? Int) == 0o600)
     }
 
     @Test func ctrlCPrintsThePartialSummaryAndExits130() throws {

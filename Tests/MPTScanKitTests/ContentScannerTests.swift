@@ -74,9 +74,10 @@ final class ContentScannerTests: XCTestCase {
             XCTAssertEqual(result.findings.first?.column, 7)
             XCTAssertEqual(result.decodedFrom, little ? .utf16LE : .utf16BE)
         }
-        // a UTF-8 BOM does not count as a column
+        // a UTF-8 BOM does not count as a column, but does count in byte offsets
         let withBOM = [0xEF, 0xBB, 0xBF] + Array("x=\(token)".utf8)
         XCTAssertEqual(self.scan(withBOM).first?.column, 3)
+        XCTAssertEqual(self.scan(withBOM).first?.byteOffset, 5)
     }
 
     func testUnpairedSurrogatesDoNotHideTokens() {
@@ -106,11 +107,18 @@ final class ContentScannerTests: XCTestCase {
         XCTAssertEqual(found.map(\.suppression), [.inlineAllow, .inlineAllowNextLine, nil, nil, nil])
     }
 
-    func testAllowMarkerFarFromTheTokenInALongLine() {
+    /// An allow marker covers its logical line within 4 KB: one comment in a long minified line does not hide
+    /// every token in it, and an allow inside one source of a source map (one physical line, sources separated
+    /// by escaped `\n`) covers that source's line only.
+    func testAllowIsScopedToItsLogicalLine() {
         let token = SyntheticTokens.token(seed: 30)
-        let bytes = Array("x=\"\(token)\"".utf8) + [UInt8](repeating: 0x20, count: 300_000) + Array("// mptscan:allow\n".utf8)
-        let found = self.scan(bytes, chunk: 4096)
-        XCTAssertEqual(found.map(\.suppression), [.inlineAllow])
+        let near = Array("x=\"\(token)\"; // mptscan:allow".utf8)
+        XCTAssertEqual(self.scan(near, chunk: 4096).map(\.suppression), [.inlineAllow])
+        let far = Array("x=\"\(token)\"".utf8) + [UInt8](repeating: 0x20, count: 300_000) + Array("// mptscan:allow\n".utf8)
+        XCTAssertEqual(self.scan(far, chunk: 4096).map(\.suppression), [nil])
+        let fixture = SyntheticTokens.token(seed: 31), real = SyntheticTokens.token(seed: 32)
+        let map = #"{"version":3,"sourcesContent":["const a = 1;\nconst t = '"# + fixture + #"'; // mptscan:allow\n","// mptscan:allow-next-line\nconst x = 1;\nconst k = '"# + real + #"';\n"]}"#
+        XCTAssertEqual(self.scan(Array(map.utf8)).map(\.suppression), [.inlineAllow, nil])
     }
 
     func testSnippetIsRedactedAndMasksOtherSecrets() throws {

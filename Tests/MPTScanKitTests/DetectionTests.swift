@@ -93,6 +93,8 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(findings.count, 1)
         XCTAssertEqual(findings.first?.tokenID, "TKN-1234-5678")
         XCTAssertEqual(findings.first?.column, 15)
+        // the snippet shows what is in the file: the secret alone, redacted
+        XCTAssertEqual(findings.first?.snippet(showSecrets: false), "MPT_API_TOKEN=" + s.prefix(4) + "…")
     }
 
     /// A line of thousands of bare ids costs linear time (each byte of the key window is examined once) and a

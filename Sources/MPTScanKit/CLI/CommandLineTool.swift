@@ -83,6 +83,12 @@ public enum MPTScan {
     /// Runs the command line `args` (without the program name) and returns the exit code.
     public static func main(_ args: [String]) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // A closed stdin/stdout/stderr (`>&-`) would let the next open(2) take its number, and the report
+        // would land in that file: hold each closed descriptor with /dev/null.
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) == -1 {
+            let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
+            if null >= 0 && null != fd { dup2(null, fd); _ = Glibc_close(null) }
+        }
         var out = OutputStream.standardOutput
         do {
             return try self.dispatch(args, out: &out).rawValue
@@ -140,18 +146,27 @@ public enum MPTScan {
         }
         if options.paths.filter({ $0 == "-" }).count > 1 { throw UsageError("'-' (standard input) can be given once") }
         let showSecrets = parsed.has("show-secrets")
-        if let path = parsed.value("output") {
-            guard let file = OutputStream(creatingFile: path) else {
-                Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")
-                return .incomplete
+        let outputPath = parsed.value("output")
+        if let path = outputPath {
+            // the report file is opened only after the scan (it may be in the tree); refuse now what would fail
+            // or destroy input then
+            if let problem = OutputStream.problemWriting(to: path, scanning: options.paths) {
+                throw UsageError("--output \(path): \(problem)")
             }
-            out = file
         }
         Interrupt.install()
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
         let report = scanner.run(isCancelled: { Interrupt.requested })
         let seconds = Date().timeIntervalSince(started)
+        if let path = outputPath {
+            guard let file = OutputStream(creatingFile: path) else {
+                Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")
+                let code = self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
+                return code == .clean ? .incomplete : code
+            }
+            out = file
+        }
 
         let color = format == "text" && out.isTerminal && !parsed.has("no-color") && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let text = TextReporter(showSecrets: showSecrets, color: color)
@@ -295,9 +310,29 @@ struct OutputStream {
         self.owned = owned
     }
 
-    /// Creates (or truncates) `path` with mode 0600; nil when it cannot be opened (see `errno`).
+    /// Why writing a report to `path` must be refused before scanning `roots`, or nil: a symbolic link (it
+    /// could point anywhere), a file that is itself being scanned (it would be emptied), or a directory.
+    static func problemWriting(to path: String, scanning roots: [String]) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil } // does not exist yet: created after the scan
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK: return "is a symbolic link; refusing to write through it"
+        case S_IFDIR: return "is a directory"
+        default: break
+        }
+        for root in roots where root != "-" {
+            var r = stat()
+            if stat(root, &r) == 0 && r.st_dev == st.st_dev && r.st_ino == st.st_ino {
+                return "is one of the files to scan; writing the report would empty it"
+            }
+        }
+        return nil
+    }
+
+    /// Creates (or truncates) `path` with mode 0600, never through a symbolic link; nil when it cannot be
+    /// opened (see `errno`).
     init?(creatingFile path: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return nil }
         // an existing file keeps its mode through O_CREAT: make it private before anything is written
         guard fchmod(fd, 0o600) == 0 || isatty(fd) == 1 || Self.isCharacterDevice(fd) else {

@@ -14,6 +14,7 @@ public enum PlaceholderReason: Equatable, Sendable, CustomStringConvertible {
     case alphabeticalOrder(fraction: Double)
     case missingDigitOrLetter
     case placeholderWord(String)
+    case otherFormat(prefix: String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,7 @@ public enum PlaceholderReason: Equatable, Sendable, CustomStringConvertible {
         case .alphabeticalOrder(let f): return "letters \(Int(f * 100)) % in alphabetical order"
         case .missingDigitOrLetter: return "lacks a digit or a letter"
         case .placeholderWord(let w): return "contains the placeholder word '\(w)'"
+        case .otherFormat(let p): return "starts with '\(p)', the mark of another format"
         }
     }
 }
@@ -95,6 +97,7 @@ public struct SecretQuality: Sendable {
             }
         }
         if let word = self.placeholderWord(in: secret) { return .placeholderWord(word) }
+        for prefix in self.policy.excludedPrefixes where secret.starts(with: prefix.utf8) { return .otherFormat(prefix: prefix) }
         if let fraction = Self.orderedFraction(secret), fraction > self.policy.maxOrderedFraction {
             return .alphabeticalOrder(fraction: fraction)
         }

@@ -20,6 +20,8 @@ public struct Candidate: Sendable, Equatable {
     public var secretLength: Int
     /// How the separators were written, `.plain` when both were a literal `:`.
     public var encoding: SeparatorEncoding
+    /// True when the span holds only the secret (a legacy secret under a key, its id elsewhere).
+    public var spanIsSecretOnly = false
 }
 
 /// Finds tokens in raw bytes: a `memmem` search for each rule's id anchor (`TKN-`), then the grammar checked by
@@ -189,7 +191,7 @@ public struct TokenDetector: Sendable {
         guard let best else { return nil }
         let secret = String(decoding: UnsafeBufferPointer(rebasing: b[best.secret]), as: UTF8.self)
         return Candidate(ruleIndex: ruleIndex, start: best.secret.lowerBound, end: best.secret.upperBound, tokenID: tokenID,
-                         canonical: tokenID + ":" + secret, secretLength: best.secret.count, encoding: .plain)
+                         canonical: tokenID + ":" + secret, secretLength: best.secret.count, encoding: .plain, spanIsSecretOnly: true)
     }
 
     /// Examines the bytes of `window` not yet in `index` for keys followed by a secret.

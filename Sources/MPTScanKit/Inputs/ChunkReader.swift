@@ -56,14 +56,15 @@ struct ChunkReader {
     }
 
     /// Looks at the first chunk, now in `buffer[0..<count]`: strips a UTF-8 BOM, or switches to UTF-16 and
-    /// decodes the chunk in place. Updates `count`.
-    mutating func sniffEncoding(_ buffer: UnsafeMutablePointer<UInt8>, count: inout Int) {
+    /// decodes the chunk in place. Updates `count`; returns the bytes of UTF-8 BOM dropped (3 or 0), which
+    /// still count in byte offsets. (Offsets in UTF-16 files are offsets in the decoded text, BOM excluded.)
+    mutating func sniffEncoding(_ buffer: UnsafeMutablePointer<UInt8>, count: inout Int) -> Int {
         self.firstFill = false
         let n = count
         if n >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF {
             memmove(buffer, buffer + 3, n - 3)
             count = n - 3
-            return
+            return 3
         }
         var skip = 0
         if n >= 2 && buffer[0] == 0xFF && buffer[1] == 0xFE {
@@ -73,10 +74,11 @@ struct ChunkReader {
         } else {
             self.encoding = Self.guessUTF16(UnsafeBufferPointer(start: buffer, count: n))
         }
-        guard self.encoding != nil else { return }
+        guard self.encoding != nil else { return 0 }
         let raw = n - skip
         memcpy(self.staging, buffer + skip, raw)
         count = self.transcode(UnsafeBufferPointer(start: self.staging, count: raw), into: buffer)
+        return 0
     }
 
     /// UTF-16 without a byte-order mark: at least 16 code units, 90 % of them ASCII with a zero high byte.
@@ -107,10 +109,9 @@ struct ChunkReader {
         case .fd(let fd):
             while total < max {
                 if let expected = self.expectedSize, self.bytesRead + total >= expected { self.atEnd = true; break }
-                // Standard input is inherited blocking: wait in poll(2) so Ctrl-C can end the wait. Files this
-                // process opened are non-blocking: a FIFO without a writer reads as empty, one with a writer
-                // answers EAGAIN and is waited for below.
-                if fd == STDIN_FILENO && !Self.waitReadable(fd, isCancelled: isCancelled) { self.atEnd = true; break }
+                // Pipes and terminals (no size): wait in poll(2), so that Ctrl-C can end the wait and a named
+                // FIFO opened non-blocking waits for its writer rather than reading as empty.
+                if self.expectedSize == nil && !Self.waitReadable(fd, isCancelled: isCancelled) { self.atEnd = true; break }
                 let r = read(fd, p + total, max - total)
                 if r < 0 {
                     if errno == EINTR || errno == EAGAIN {

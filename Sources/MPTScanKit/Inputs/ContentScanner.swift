@@ -26,7 +26,7 @@ public enum TextEncoding: String, Sendable {
 
 /// Streams one file (or standard input) through a `TokenDetector` in bounded chunks, with enough overlap that a
 /// token straddling a chunk boundary is still found once, and turns candidates into findings with 1-based line
-/// and column. Memory is bounded by the chunk size whatever the file or line length.
+/// and column and their `InlineAllow` suppression. Memory is bounded by the chunk size whatever the file or line length.
 ///
 /// Not thread-safe: each worker owns one `ContentScanner` and reuses its buffers for every file.
 public final class ContentScanner {
@@ -38,9 +38,6 @@ public final class ContentScanner {
     private let capacity: Int
     private let buffer: UnsafeMutablePointer<UInt8>
     private let staging: UnsafeMutablePointer<UInt8>
-    private static let marker = Array("mptscan:allow".utf8)
-    private static let markerSearch = LiteralSearch(marker)
-    private static let nextLineSuffix = Array("-next-line".utf8)
 
     /// - Parameter chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
     public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize) {
@@ -81,9 +78,6 @@ public final class ContentScanner {
         var count = 0            // valid bytes in buffer
         var bufferOffset = 0     // stream offset of buffer[0]
         var anchorsDone = 0      // buffer index: anchors before it are processed
-        var markersDone = 0      // buffer index: allow markers before it are recorded
-        var allowLines = Set<Int>()
-        var allowNextLines = Set<Int>()
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
         var firstChunk = true
@@ -95,7 +89,7 @@ public final class ContentScanner {
             let eof = reader.atEnd
             if firstChunk {
                 firstChunk = false
-                reader.sniffEncoding(self.buffer, count: &count)
+                bufferOffset = reader.sniffEncoding(self.buffer, count: &count) // a UTF-8 BOM still counts in offsets
                 result.decodedFrom = reader.encoding
             }
             let view = UnsafeBufferPointer(start: self.buffer, count: count)
@@ -111,12 +105,6 @@ public final class ContentScanner {
                 pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, state: &state))
             }
 
-            // Allow markers: needed only where findings can be. A one-chunk stream with no finding has none.
-            if !(eof && pending.isEmpty && bufferOffset == 0) {
-                let markerLimit = eof ? count : max(markersDone, count - 32)
-                self.recordMarkers(view, markersDone..<markerLimit, state: &state, allow: &allowLines, allowNext: &allowNextLines)
-                markersDone = markerLimit
-            }
             if eof { break }
 
             // Keep lookBehind bytes before the next anchor to examine; drop the rest.
@@ -128,40 +116,15 @@ public final class ContentScanner {
                 count -= keepFrom
                 bufferOffset += keepFrom
                 anchorsDone -= keepFrom
-                markersDone = max(0, markersDone - keepFrom)
             }
         }
         result.bytesRead = reader.bytesRead
         if isCancelled() { result.cancelled = true }
         result.readError = reader.error
-        for i in pending.indices {
-            if allowLines.contains(pending[i].line) {
-                pending[i].suppression = .inlineAllow
-            } else if allowNextLines.contains(pending[i].line) {
-                pending[i].suppression = .inlineAllowNextLine
-            }
-        }
         // a legacy keyed secret can precede its id, which may arrive in a later chunk: restore offset order
         pending.sort { ($0.byteOffset, $0.ruleID) < ($1.byteOffset, $1.ruleID) }
         result.findings = pending
         return result
-    }
-
-    private func recordMarkers(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, state: inout LineState,
-                               allow: inout Set<Int>, allowNext: inout Set<Int>) {
-        Self.markerSearch.forEach(in: view, starting: range) { at in
-            let line = state.line(view, at: at)
-            let after = at + Self.marker.count
-            if after < view.count && view[after] == 0x2D { // '-'
-                let suffix = Self.nextLineSuffix
-                if after + suffix.count <= view.count,
-                   (0..<suffix.count).allSatisfy({ view[after + $0] == suffix[$0] }) {
-                    allowNext.insert(line + 1)
-                }
-            } else {
-                allow.insert(line)
-            }
-        }
     }
 
     private func finding(_ c: Candidate, view: UnsafeBufferPointer<UInt8>, path: String, offset: Int, state: inout LineState) -> Finding {
@@ -173,7 +136,8 @@ public final class ContentScanner {
                        path: path, line: line, column: column, endColumn: column + (c.end - c.start),
                        byteOffset: offset + c.start, token: c.canonical, secretLength: c.secretLength,
                        snippetBefore: before, snippetAfter: after,
-                       fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding, suppression: nil)
+                       fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding,
+                       suppression: InlineAllow.suppression(view, span: c.start..<c.end), spanIsSecretOnly: c.spanIsSecretOnly)
     }
 }
 

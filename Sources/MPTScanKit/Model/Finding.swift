@@ -38,6 +38,9 @@ public struct Finding: Sendable, Equatable {
     public var encoding: SeparatorEncoding
     /// Set when an inline allow comment covers this finding.
     public var suppression: Suppression?
+    /// True when the span holds only the secret (a legacy secret under a key): the snippet shows the secret
+    /// alone, as written, not the id-and-secret pair the fingerprint is made of.
+    public var spanIsSecretOnly = false
 
     /// True when an allow comment or list covers the finding; suppressed findings are counted, not dropped.
     public var isSuppressed: Bool { self.suppression != nil }
@@ -52,7 +55,12 @@ public struct Finding: Sendable, Equatable {
 
     /// The snippet with the token shown as `displayToken(showSecrets:)`.
     public func snippet(showSecrets: Bool) -> String {
-        self.snippetBefore + self.displayToken(showSecrets: showSecrets) + self.snippetAfter
+        var middle = self.displayToken(showSecrets: showSecrets)
+        if self.spanIsSecretOnly {
+            let secret = String(self.token.unicodeScalars.suffix(self.secretLength))
+            middle = showSecrets ? secret : Redaction.redact(secret, secretLength: self.secretLength)
+        }
+        return self.snippetBefore + middle + self.snippetAfter
     }
 }
 

@@ -68,6 +68,8 @@ public struct EntropyPolicy: Codable, Sendable, Equatable {
     public var requireDigitAndLetter: Bool
     /// Case-insensitive words that mark a documentation placeholder when they occur in the secret.
     public var placeholderWords: [String]
+    /// Secrets starting with one of these are another format (`eyJ`: base64 of `{"`, a JWT or JSON blob).
+    public var excludedPrefixes: [String]
 }
 
 /// A `must_not_match` example: text in which this rule must report nothing (another rule may), and why.
