@@ -83,6 +83,7 @@ struct FileTreeWalker {
     private var deduplicate = false
 
     private struct FileIdentity: Hashable { var device: UInt64; var inode: UInt64 }
+    private static let gitDirectoryName = Array(".git".utf8)
 
     init(excludes: [PathGlob], followSymlinks: Bool, onFile: @escaping (FileEntry) -> Void) {
         self.excludes = excludes
@@ -156,7 +157,7 @@ struct FileTreeWalker {
             var type = entry.type
             if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child) }
             let isDirectory = type == UInt8(DT_DIR)
-            if isDirectory && entry.name == Array(".git".utf8) { continue }
+            if isDirectory && entry.name == Self.gitDirectoryName { continue }
             if hasExcludes && self.isExcluded(relative(child), isDirectory: isDirectory) { continue }
             switch type {
             case UInt8(DT_DIR):

@@ -23,6 +23,7 @@ public struct ScanOptions: Sendable {
 
 /// Counts and lists that describe how complete a scan was. Deterministic: no timings.
 public struct ScanSummary: Sendable, Equatable {
+    /// Regular files (and streams) read to the end.
     public var filesScanned = 0
     /// Bytes read from files, before any decoding.
     public var bytesScanned = 0
@@ -40,16 +41,21 @@ public struct ScanSummary: Sendable, Equatable {
 
 /// The result of a scan: findings in deterministic order (walk order of files, then byte offset) and the summary.
 public struct ScanReport: Sendable {
+    /// Every finding, suppressed ones included, in walk order of files and then byte offset.
     public var findings: [Finding]
+    /// How complete the scan was.
     public var summary: ScanSummary
 }
 
 /// Scans file trees: one thread walks (in sorted order), `jobs` workers read and match, results are merged in
 /// walk order so the output is the same whatever `jobs` is.
 public final class TreeScanner: Sendable {
+    /// The compiled rules every worker matches with.
     public let detector: TokenDetector
+    /// What to scan and how.
     public let options: ScanOptions
 
+    /// A scanner for `options.paths`; nothing is read until `run`.
     public init(detector: TokenDetector, options: ScanOptions) {
         self.detector = detector
         self.options = options

@@ -16,12 +16,17 @@ public struct Finding: Sendable, Equatable {
     public var ruleID: String
     /// The token id the token carries (`TKN-1234-5678`).
     public var tokenID: String
+    /// The rule's severity.
     public var severity: Severity
+    /// The rule's confidence that such a hit is a real token.
     public var confidence: Confidence
     /// Path relative to the scan root, `/`-separated; `-` for standard input.
     public var path: String
+    /// 1-based line of the span's first byte (LF counted).
     public var line: Int
+    /// 1-based column of the span's first character, in Unicode scalars.
     public var column: Int
+    /// 1-based column just past the span (exclusive), in Unicode scalars.
     public var endColumn: Int
     /// Byte offset of the span in the file (0-based; in UTF-16 files, in the decoded UTF-8 text).
     public var byteOffset: Int
@@ -31,6 +36,7 @@ public struct Finding: Sendable, Equatable {
     public var secretLength: Int
     /// Up to about 40 characters of the line on each side of the token, with other secret-like runs masked.
     public var snippetBefore: String
+    /// The context after the token (see `snippetBefore`).
     public var snippetAfter: String
     /// SHA-256 of `token`, lowercase hex: stable across files, commits and encodings.
     public var fingerprint: String

@@ -33,9 +33,11 @@ public struct TokenGrammar: Codable, Sendable, Equatable {
     public var idGroupDigits: Int
     /// Fewest and most digit groups in the id (2 and 3: `TKN-1234-5678`, `TKN-1234-5678-9012`).
     public var idGroupsMin: Int
+    /// Most digit groups in the id.
     public var idGroupsMax: Int
     /// Shortest and longest secret, in characters of `[A-Za-z0-9]`.
     public var secretMinLength: Int
+    /// Longest secret, in characters of `[A-Za-z0-9]`.
     public var secretMaxLength: Int
     /// When true, the secret must end at a non-alphanumeric byte; when false, the first `secretMaxLength`
     /// characters are taken even if more alphanumerics follow (binary string tables run strings together).
@@ -74,7 +76,9 @@ public struct EntropyPolicy: Codable, Sendable, Equatable {
 
 /// A `must_not_match` example: text in which this rule must report nothing (another rule may), and why.
 public struct CounterExample: Codable, Sendable, Equatable {
+    /// The example text (no markers).
     public var text: String
+    /// Why it must not be reported.
     public var why: String
 
     public init(text: String, why: String) {
@@ -85,7 +89,9 @@ public struct CounterExample: Codable, Sendable, Equatable {
 
 /// The self-tests carried by a rule. In `mustMatch`, `«` and `»` mark each exact span to report.
 public struct RuleExamples: Codable, Sendable, Equatable {
+    /// Texts with `«…»` around each span the rule must report, exactly.
     public var mustMatch: [String]
+    /// Texts in which the rule must report nothing.
     public var mustNotMatch: [CounterExample]
 }
 
@@ -101,11 +107,17 @@ public struct Rule: Codable, Sendable, Equatable {
     public var description: String
     /// How to respond.
     public var remediation: String
+    /// Severity of its findings.
     public var severity: Severity
+    /// How sure the rule is that a hit is a real token.
     public var confidence: Confidence
+    /// The matching algorithm the rule drives.
     public var detector: DetectorKind
+    /// The token's shape.
     public var grammar: TokenGrammar
+    /// The tests a secret must pass to count as random.
     public var entropy: EntropyPolicy
+    /// Self-tests, run by `rules check` and the test suite.
     public var examples: RuleExamples
 }
 
