@@ -159,4 +159,30 @@ final class ContentScannerTests: XCTestCase {
         XCTAssertEqual(found.count, 3)
         XCTAssertEqual(found.map(\.byteOffset), found.map(\.byteOffset).sorted())
     }
+
+    /// UTF-16 text inside a file that is not decoded as UTF-16 (UTF-8 first, then UTF-16; a binary's wide
+    /// strings, either byte order) is still found, once, at its raw byte offset.
+    func testWideStringsInsideRawBytes() {
+        let token = SyntheticTokens.token(seed: 80)
+        func utf16(_ text: String, little: Bool) -> [UInt8] {
+            text.utf16.flatMap { little ? [UInt8($0 & 0xFF), UInt8($0 >> 8)] : [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        }
+        let header = Array(String(repeating: "plain utf-8 header line\n", count: 50).utf8)
+        let little = header + utf16("key: \(token)\n", little: true)
+        var found = self.scan(little)
+        XCTAssertEqual(found.map(\.byteOffset), [header.count + 10])
+        XCTAssertEqual(found.first?.textEncoding, .utf16LE)
+        XCTAssertEqual(found.first?.token, token)
+
+        let executable: [UInt8] = [0x4D, 0x5A] + Array(repeating: [0x90, 0x91, 0x00, 0xFF], count: 100).joined()
+        let binary = executable + utf16("x" + token, little: false) + [0xFF, 0xFE, 0x00]
+        found = self.scan(binary)
+        XCTAssertEqual(found.map(\.byteOffset), [executable.count + 2])
+        XCTAssertEqual(found.first?.textEncoding, .utf16BE)
+        XCTAssertEqual(found.first?.token, token)
+
+        // plain text is never read as UTF-16, and a decoded UTF-16 file reports no second, wide copy
+        XCTAssertEqual(self.scan(Array("t=\(token)\n".utf8)).map(\.textEncoding), [nil])
+        XCTAssertEqual(self.scan([0xFF, 0xFE] + utf16("t=\(token)\n", little: true)).map(\.textEncoding), [.utf16LE])
+    }
 }

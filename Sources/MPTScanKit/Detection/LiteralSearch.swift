@@ -37,6 +37,43 @@ struct LiteralSearch: Sendable {
         }
     }
 
+    /// Like `forEach`, but also finds the literal written as UTF-16 (each byte followed, little-endian, or
+    /// preceded, big-endian, by a zero byte: wide strings in binaries and in files not decoded as UTF-16), in
+    /// the same `memchr` pass. `body` gets the offset of the first byte and the form found.
+    @inline(__always)
+    func forEachForm(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, TextForm) -> Void) {
+        guard let base = buffer.baseAddress, !range.isEmpty, !self.literal.isEmpty else { return }
+        let pivot = self.pivot
+        let pivotByte = self.literal[pivot]
+        let n = self.literal.count
+        let searchEnd = min(buffer.count, range.upperBound + 2 * pivot + 1)
+        var position = range.lowerBound
+        while position < searchEnd {
+            guard let hit = memchr(base + position, Int32(pivotByte), searchEnd - position) else { return }
+            let h = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            position = h + 1
+            // plain bytes
+            let at = h - pivot
+            if at >= range.lowerBound && at < range.upperBound && at + n <= buffer.count {
+                var equal = true
+                for j in 0..<n where buffer[at + j] != self.literal[j] { equal = false; break }
+                if equal { body(at, .bytes); continue }
+            }
+            // UTF-16LE: literal[i] at 2i, zero at 2i + 1; UTF-16BE: zero at 2i, literal[i] at 2i + 1. ASCII text
+            // in one is the other shifted by a byte, so both may match around one hit (little-endian first).
+            for form in [TextForm.utf16LE, .utf16BE] {
+                let start = h - 2 * pivot - (form == .utf16BE ? 1 : 0)
+                guard start >= range.lowerBound && start < range.upperBound && start >= 0 && start + 2 * n <= buffer.count else { continue }
+                var equal = true
+                for j in 0..<n {
+                    let (char, zero) = form == .utf16LE ? (start + 2 * j, start + 2 * j + 1) : (start + 2 * j + 1, start + 2 * j)
+                    if buffer[char] != self.literal[j] || buffer[zero] != 0 { equal = false; break }
+                }
+                if equal { body(start, form) }
+            }
+        }
+    }
+
     /// Index of the byte least frequent in source text, by a fixed ranking of common characters (letters in
     /// English frequency order, digits, punctuation, then upper case); any byte not ranked wins.
     static func rarestIndex(_ literal: [UInt8]) -> Int {

@@ -22,6 +22,8 @@ public struct Candidate: Sendable, Equatable {
     public var encoding: SeparatorEncoding
     /// True when the span holds only the secret (a legacy secret under a key, its id elsewhere).
     public var spanIsSecretOnly = false
+    /// `.utf16LE`/`.utf16BE` when the token was found as UTF-16 text inside bytes not decoded as UTF-16.
+    public var form: TextForm = .bytes
 }
 
 /// Finds tokens in raw bytes: a `memmem` search for each rule's id anchor (`TKN-`), then the grammar checked by
@@ -66,11 +68,54 @@ public struct TokenDetector: Sendable {
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
         var keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count)
         for (search, ruleIndices) in self.searches {
-            search.forEach(in: buffer, starting: anchorRange) { at in
+            var littleEndianMatch: Int? = nil
+            search.forEachForm(in: buffer, starting: anchorRange) { at, form in
+                if form != .bytes {
+                    // the same wide text read both ways: keep the little-endian reading when it matched
+                    if form == .utf16BE && at + 1 == littleEndianMatch { return }
+                    if self.matchWide(buffer, anchorAt: at, form: form, ruleIndices: ruleIndices, emit: emit) && form == .utf16LE {
+                        littleEndianMatch = at
+                    }
+                    return
+                }
                 for index in ruleIndices {
                     if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
                 }
             }
+        }
+    }
+
+    /// UTF-16 code units decoded around a wide anchor: 64 before it, 200 after.
+    static let wideUnitsBefore = 64
+    static let wideUnitsAfter = 200
+
+    /// A token stored as UTF-16 inside bytes not decoded as UTF-16 (a .NET string heap, Windows wide strings,
+    /// UTF-16 text after a UTF-8 part): the code units around the anchor are narrowed one byte per unit
+    /// (non-ASCII units become 0x01, so offsets stay one to one), matched as usual, and the span is mapped back
+    /// to the raw bytes.
+    /// Returns whether any rule matched.
+    @discardableResult
+    private func matchWide(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, form: TextForm, ruleIndices: [Int], emit: (Candidate) -> Void) -> Bool {
+        let before = min(Self.wideUnitsBefore, a / 2)
+        let start = a - 2 * before
+        let units = min(before + Self.wideUnitsAfter, (b.count - start) / 2)
+        var narrow = [UInt8](repeating: 1, count: units)
+        for u in 0..<units {
+            let (char, zero) = form == .utf16LE ? (start + 2 * u, start + 2 * u + 1) : (start + 2 * u + 1, start + 2 * u)
+            if b[zero] == 0 && b[char] < 0x80 && b[char] != 0 { narrow[u] = b[char] }
+        }
+        return narrow.withUnsafeBufferPointer { view in
+            var index = KeyIndex()
+            var matched = false
+            for ruleIndex in ruleIndices {
+                guard var c = self.match(view, anchorAt: before, ruleIndex: ruleIndex, keyIndex: &index) else { continue }
+                c.start = start + 2 * c.start
+                c.end = start + 2 * c.end
+                c.form = form
+                emit(c)
+                matched = true
+            }
+            return matched
         }
     }
 

@@ -18,6 +18,16 @@ public struct ContentScanResult: Sendable {
     public var cancelled = false
 }
 
+/// How the characters of a match were stored in the bytes searched.
+public enum TextForm: Sendable, Equatable {
+    /// One byte per character (ASCII, UTF-8, or text decoded before scanning).
+    case bytes
+    /// Two bytes per character, low byte first.
+    case utf16LE
+    /// Two bytes per character, high byte first.
+    case utf16BE
+}
+
 /// Encodings decoded before scanning. Everything else is scanned as raw bytes (UTF-8, ASCII, binary).
 public enum TextEncoding: String, Sendable {
     case utf16LE = "utf-16le"
@@ -102,7 +112,7 @@ public final class ContentScanner {
             for candidate in batch {
                 guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
                 if cachedPath == nil { cachedPath = path() }
-                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, state: &state))
+                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding, state: &state))
             }
 
             if eof { break }
@@ -127,17 +137,21 @@ public final class ContentScanner {
         return result
     }
 
-    private func finding(_ c: Candidate, view: UnsafeBufferPointer<UInt8>, path: String, offset: Int, state: inout LineState) -> Finding {
+    private func finding(_ c: Candidate, view: UnsafeBufferPointer<UInt8>, path: String, offset: Int, decodedFrom: TextEncoding?,
+                         state: inout LineState) -> Finding {
         let rule = self.detector.rules[c.ruleIndex]
         let line = state.line(view, at: c.start)
         let column = state.column(view, at: c.start)
-        let (before, after) = Snippet.context(view, span: c.start..<c.end)
+        // UTF-16 found inside raw bytes: no readable context around it; line and column count the raw bytes
+        let (before, after) = c.form == .bytes ? Snippet.context(view, span: c.start..<c.end) : ("", "")
+        let textEncoding: TextEncoding? = c.form == .utf16LE ? .utf16LE : c.form == .utf16BE ? .utf16BE : decodedFrom
         return Finding(ruleID: rule.id, tokenID: c.tokenID, severity: rule.severity, confidence: rule.confidence,
                        path: path, line: line, column: column, endColumn: column + (c.end - c.start),
                        byteOffset: offset + c.start, token: c.canonical, secretLength: c.secretLength,
                        snippetBefore: before, snippetAfter: after,
                        fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding,
-                       suppression: InlineAllow.suppression(view, span: c.start..<c.end), spanIsSecretOnly: c.spanIsSecretOnly)
+                       suppression: c.form == .bytes ? InlineAllow.suppression(view, span: c.start..<c.end) : nil,
+                       spanIsSecretOnly: c.spanIsSecretOnly, textEncoding: textEncoding)
     }
 }
 

@@ -47,6 +47,9 @@ public struct Finding: Sendable, Equatable {
     /// True when the span holds only the secret (a legacy secret under a key): the snippet shows the secret
     /// alone, as written, not the id-and-secret pair the fingerprint is made of.
     public var spanIsSecretOnly = false
+    /// Set when the token was stored as UTF-16: a file decoded as a whole, or UTF-16 text found inside bytes
+    /// that were not (then `line` and `column` count the raw bytes, two per character).
+    public var textEncoding: TextEncoding? = nil
 
     /// True when an allow comment or list covers the finding; suppressed findings are counted, not dropped.
     public var isSuppressed: Bool { self.suppression != nil }

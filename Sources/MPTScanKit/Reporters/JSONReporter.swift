@@ -44,6 +44,7 @@ public struct JSONReporter: Sendable {
             ("snippet", .string(f.snippet(showSecrets: self.showSecrets))),
             ("fingerprint", .string(f.fingerprint)),
             ("separator_encoding", .string(f.encoding.rawValue)),
+            ("text_encoding", f.textEncoding.map { .string($0.rawValue) } ?? .null),
             ("suppressed", .bool(f.isSuppressed)),
             ("suppression", f.suppression.map { .string($0.rawValue) } ?? .null),
         ])
