@@ -40,6 +40,8 @@ public struct TokenDetector: Sendable {
     private let searches: [(LiteralSearch, [Int])]
     private let prefixes: [[UInt8]]
     private let keys: [[[UInt8]]]
+    /// Per rule, 256 flags: whether a byte (either case) can start one of its keys.
+    private let keyStarts: [[Bool]]
 
     /// Bytes before an anchor that matching may read (prefix, separator, and the legacy key window).
     public static let lookBehind = 4096
@@ -61,6 +63,15 @@ public struct TokenDetector: Sendable {
         }
         self.searches = searches
         self.keys = rules.map { ($0.grammar.keys ?? []).map { Array($0.lowercased().utf8) } }
+        self.keyStarts = self.keys.map { keys in
+            var starts = [Bool](repeating: false, count: 256)
+            for key in keys {
+                guard let first = key.first else { continue }
+                starts[Int(first)] = true
+                if first >= 97 && first <= 122 { starts[Int(first - 32)] = true }
+            }
+            return starts
+        }
     }
 
     /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
@@ -148,30 +159,31 @@ public struct TokenDetector: Sendable {
         let rule = self.rules[ruleIndex]
         let g = rule.grammar
         guard let idEnd = Self.idEnd(b, anchorAt: a, anchorLength: self.anchors[ruleIndex].count, grammar: g) else { return nil }
-        let tokenID = String(decoding: UnsafeBufferPointer(rebasing: b[a..<idEnd]), as: UTF8.self)
+        let id = a..<idEnd // decoded to a String only for a candidate
         let prefixStart = self.prefixStart(b, anchorAt: a, ruleIndex: ruleIndex)
         switch rule.detector {
         case .currentToken:
             guard let (start, firstEncoding) = prefixStart else { return nil }
             guard let (secretStart, secretEnd, secondEncoding) = Self.secret(b, after: idEnd, grammar: g) else { return nil }
-            return self.candidate(b, ruleIndex: ruleIndex, start: start, secret: secretStart..<secretEnd, tokenID: tokenID,
+            return self.candidate(b, ruleIndex: ruleIndex, start: start, secret: secretStart..<secretEnd, id: id,
                                   prefix: "\(g.prefix ?? ""):", encoding: max(firstEncoding, secondEncoding))
         case .legacyPair:
             // With the current prefix in front, the current-form rule owns the hit (or rejected it on purpose).
             if prefixStart != nil { return nil }
             if let (secretStart, secretEnd, encoding) = Self.secret(b, after: idEnd, grammar: g) {
-                return self.candidate(b, ruleIndex: ruleIndex, start: a, secret: secretStart..<secretEnd, tokenID: tokenID,
+                return self.candidate(b, ruleIndex: ruleIndex, start: a, secret: secretStart..<secretEnd, id: id,
                                       prefix: "", encoding: encoding)
             }
             if Separator.forward(b, idEnd) != nil { return nil } // `TKN-…:` followed by something that is no secret
-            return self.keyedSecret(b, idAt: a, idEnd: idEnd, ruleIndex: ruleIndex, tokenID: tokenID, index: &keyIndex)
+            return self.keyedSecret(b, idAt: a, idEnd: idEnd, ruleIndex: ruleIndex, index: &keyIndex)
         }
     }
 
-    private func candidate(_ b: UnsafeBufferPointer<UInt8>, ruleIndex: Int, start: Int, secret: Range<Int>, tokenID: String,
+    private func candidate(_ b: UnsafeBufferPointer<UInt8>, ruleIndex: Int, start: Int, secret: Range<Int>, id: Range<Int>,
                            prefix: String, encoding: SeparatorEncoding) -> Candidate? {
         let secretBytes = UnsafeBufferPointer(rebasing: b[secret])
         guard self.qualities[ruleIndex].placeholderReason(secretBytes) == nil else { return nil }
+        let tokenID = String(decoding: UnsafeBufferPointer(rebasing: b[id]), as: UTF8.self)
         let canonical = prefix + tokenID + ":" + String(decoding: secretBytes, as: UTF8.self)
         return Candidate(ruleIndex: ruleIndex, start: start, end: secret.upperBound, tokenID: tokenID,
                          canonical: canonical, secretLength: secret.count, encoding: encoding)
@@ -214,7 +226,7 @@ public struct TokenDetector: Sendable {
     }
 
     /// Legacy form B: a bare id with `KEY = <secret>` within `maxKeyDistanceLines` lines.
-    private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int, tokenID: String,
+    private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int,
                              index: inout KeyIndex) -> Candidate? {
         let g = self.rules[ruleIndex].grammar
         let lines = g.maxKeyDistanceLines ?? 0
@@ -235,6 +247,7 @@ public struct TokenDetector: Sendable {
         }
         guard let best else { return nil }
         let secret = String(decoding: UnsafeBufferPointer(rebasing: b[best.secret]), as: UTF8.self)
+        let tokenID = String(decoding: UnsafeBufferPointer(rebasing: b[a..<idEnd]), as: UTF8.self)
         return Candidate(ruleIndex: ruleIndex, start: best.secret.lowerBound, end: best.secret.upperBound, tokenID: tokenID,
                          canonical: tokenID + ":" + secret, secretLength: best.secret.count, encoding: .plain, spanIsSecretOnly: true)
     }
@@ -247,10 +260,12 @@ public struct TokenDetector: Sendable {
         }
         guard window.upperBound > index.end else { return }
         let keys = self.keys[ruleIndex]
+        let starts = self.keyStarts[ruleIndex]
         var p = max(index.end, index.start)
         while p < window.upperBound {
             var c = b[p]
             if c == 0x0A || (c == 0x6E && p > 0 && b[p - 1] == 0x5C) { index.breaks.append(p + 1) }
+            guard starts[Int(c)] else { p += 1; continue }
             if c >= 65 && c <= 90 { c += 32 }
             for key in keys where key.first == c && Self.equalsLowercased(b, p, key) {
                 if let secret = self.valueAfterKey(b, keyEnd: p + key.count, limit: min(b.count, p + key.count + Self.keyWindowBytes), ruleIndex: ruleIndex) {
