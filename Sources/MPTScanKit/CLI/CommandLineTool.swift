@@ -171,7 +171,13 @@ public enum MPTScan {
         let color = format == "text" && out.isTerminal && !parsed.has("no-color") && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let text = TextReporter(showSecrets: showSecrets, color: color)
         switch format {
-        case "json": out.write(JSONReporter(showSecrets: showSecrets).render(report))
+        case "json":
+            var pending = ""
+            JSONReporter(showSecrets: showSecrets).write(report) { piece in
+                pending += piece
+                if pending.utf8.count >= 1 << 16 { out.write(pending); pending = "" }
+            }
+            out.write(pending)
         default: out.write(text.render(report, rules: BuiltinRules.all))
         }
         out.close()

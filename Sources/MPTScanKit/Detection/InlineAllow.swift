@@ -10,8 +10,23 @@ enum InlineAllow {
     private static let marker = LiteralSearch(Array("mptscan:allow".utf8))
     private static let nextLineSuffix = Array("-next-line".utf8)
 
-    /// The suppression that applies to the token at `span` of `b`, or nil.
-    static func suppression(_ b: UnsafeBufferPointer<UInt8>, span: Range<Int>) -> Suppression? {
+    /// Offsets of every `mptscan:allow` in `b`, ascending.
+    static func markers(in b: UnsafeBufferPointer<UInt8>) -> [Int] {
+        var found: [Int] = []
+        self.marker.forEach(in: b, starting: 0..<b.count) { found.append($0) }
+        return found
+    }
+
+    /// The suppression that applies to the token at `span` of `b`, or nil. `markers` are the offsets from
+    /// `markers(in:)`: with none within `window` bytes of the span, nothing is scanned.
+    static func suppression(_ b: UnsafeBufferPointer<UInt8>, span: Range<Int>, markers: [Int]) -> Suppression? {
+        var lo = 0, hi = markers.count
+        let from = span.lowerBound - 2 * self.window // the previous line's marker may be further back
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if markers[mid] < from { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < markers.count && markers[lo] < span.upperBound + self.window else { return nil }
         let (start, breakLength) = self.lineStart(b, before: span.lowerBound, floor: max(0, span.lowerBound - self.window))
         let end = self.lineEnd(b, after: span.upperBound, ceiling: min(b.count, span.upperBound + self.window))
         if self.hasMarker(b, start..<end, nextLine: false) { return .inlineAllow }

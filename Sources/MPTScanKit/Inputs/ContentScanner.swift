@@ -109,10 +109,13 @@ public final class ContentScanner {
             self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
             anchorsDone = limit
             if batch.count > 1 { batch.sort { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) } }
+            // allow markers anywhere in the buffer, found once per buffer that has candidates
+            let markers = batch.isEmpty ? [] : InlineAllow.markers(in: view)
             for candidate in batch {
                 guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
                 if cachedPath == nil { cachedPath = path() }
-                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding, state: &state))
+                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
+                                            markers: markers, state: &state))
             }
 
             if eof { break }
@@ -138,7 +141,7 @@ public final class ContentScanner {
     }
 
     private func finding(_ c: Candidate, view: UnsafeBufferPointer<UInt8>, path: String, offset: Int, decodedFrom: TextEncoding?,
-                         state: inout LineState) -> Finding {
+                         markers: [Int], state: inout LineState) -> Finding {
         let rule = self.detector.rules[c.ruleIndex]
         let line = state.line(view, at: c.start)
         let column = state.column(view, at: c.start)
@@ -150,7 +153,7 @@ public final class ContentScanner {
                        byteOffset: offset + c.start, token: c.canonical, secretLength: c.secretLength,
                        snippetBefore: before, snippetAfter: after,
                        fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding,
-                       suppression: c.form == .bytes ? InlineAllow.suppression(view, span: c.start..<c.end) : nil,
+                       suppression: c.form == .bytes ? InlineAllow.suppression(view, span: c.start..<c.end, markers: markers) : nil,
                        spanIsSecretOnly: c.spanIsSecretOnly, textEncoding: textEncoding)
     }
 }

@@ -8,13 +8,35 @@ public struct JSONReporter: Sendable {
 
     /// The whole report, pretty-printed, ending with a newline.
     public func render(_ report: ScanReport) -> String {
+        var out = ""
+        self.write(report) { out += $0 }
+        return out
+    }
+
+    /// The report in pieces, one finding at a time, so a huge report is never held as one string. The pieces
+    /// joined are exactly `render(_:)`.
+    public func write(_ report: ScanReport, to sink: (String) -> Void) {
+        let head: JSONValue = .object([
+            ("schema_version", .int(Self.schemaVersion)),
+            ("tool", .object([("name", .string(ToolInfo.name)), ("version", .string(ToolInfo.version))])),
+        ])
+        var text = head.serialized()
+        text.removeLast(2) // "\n}"
+        sink(text + ",\n  \"findings\": " + (report.findings.isEmpty ? "[]" : "["))
+        for (i, f) in report.findings.enumerated() {
+            sink((i == 0 ? "\n    " : ",\n    ") + self.finding(f).serialized(pretty: true, indent: 2))
+        }
+        if !report.findings.isEmpty { sink("\n  ]") }
+        let summary: JSONValue = .object([("summary", self.summary(report))])
+        var tail = summary.serialized()
+        tail.removeFirst(1) // "{"
+        sink("," + tail + "\n")
+    }
+
+    func summary(_ report: ScanReport) -> JSONValue {
         let s = report.summary
         let suppressed = report.findings.filter(\.isSuppressed).count
-        let root: JSONValue = .object([
-            ("schema_version", .int(Self.schemaVersion)),
-            ("tool", .object([("name", .string("mptscan")), ("version", .string(ToolInfo.version))])),
-            ("findings", .array(report.findings.map(self.finding))),
-            ("summary", .object([
+        return .object([
                 ("complete", .bool(s.unreadable.isEmpty && !s.interrupted)),
                 ("interrupted", .bool(s.interrupted)),
                 ("files_scanned", .int(s.filesScanned)),
@@ -24,9 +46,7 @@ public struct JSONReporter: Sendable {
                 ("suppressed", .int(suppressed)),
                 ("skipped", .array(s.skipped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason.rawValue))]) })),
                 ("unreadable", .array(s.unreadable.map { .object([("path", .string($0.path)), ("message", .string($0.message))]) })),
-            ])),
-        ])
-        return root.serialized() + "\n"
+            ])
     }
 
     func finding(_ f: Finding) -> JSONValue {

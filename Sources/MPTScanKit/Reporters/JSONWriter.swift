@@ -10,9 +10,10 @@ public indirect enum JSONValue: Sendable, Equatable {
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.serialized() == rhs.serialized() }
 
     /// Serialises as RFC 8259 JSON, pretty-printed with two-space indentation when `pretty`, else on one line.
-    public func serialized(pretty: Bool = true) -> String {
+    /// `indent` is the nesting level the value starts at (two spaces each), when pretty.
+    public func serialized(pretty: Bool = true, indent: Int = 0) -> String {
         var out = ""
-        self.write(into: &out, indent: pretty ? 0 : nil)
+        self.write(into: &out, indent: pretty ? indent : nil)
         return out
     }
 
@@ -54,6 +55,13 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     private static func writeString(_ s: String, into out: inout String) {
         out += "\""
+        var plain = true
+        for byte in s.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x7F { plain = false; break }
+        if plain {
+            out += s // printable ASCII: nothing to escape
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
