@@ -224,6 +224,20 @@ import _MPTScanTestSupport
         let linked = try Self.run(["scan", "-o", link, input.path])
         #expect(linked.status == 64)
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("elsewhere").path))
+        // an existing report file inside a scanned directory would be scanned and then overwritten
+        let inside = dir.appendingPathComponent("notes.txt")
+        try Data("keep me\n".utf8).write(to: inside)
+        #expect(try Self.run(["scan", "-o", inside.path, dir.path]).status == 64)
+        #expect(try String(contentsOf: inside, encoding: .utf8) == "keep me\n")
+        // a device is written to, never made private
+        if getuid() == 0 {
+            let device = dir.appendingPathComponent("null").path
+            #expect(mknod(device, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0) // major 1, minor 3: /dev/null
+            chmod(device, 0o666)
+            #expect(try Self.run(["scan", "-q", "-o", device, input.path]).status == 1)
+            #expect((try FileManager.default.attributesOfItem(atPath: device)[.posixPermissions] as? Int) == 0o666)
+            try FileManager.default.removeItem(atPath: device)
+        }
         // an existing, world-readable report file becomes private
         let report = dir.appendingPathComponent("old.txt")
         try Data().write(to: report)

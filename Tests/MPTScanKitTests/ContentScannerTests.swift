@@ -185,4 +185,27 @@ final class ContentScannerTests: XCTestCase {
         XCTAssertEqual(self.scan(Array("t=\(token)\n".utf8)).map(\.textEncoding), [nil])
         XCTAssertEqual(self.scan([0xFF, 0xFE] + utf16("t=\(token)\n", little: true)).map(\.textEncoding), [.utf16LE])
     }
+
+    /// `allow-next-line` at the start of a 3,000-byte line still applies to a token just after a chunk
+    /// boundary (the line before stays in the kept context).
+    func testAllowNextLineAcrossChunkBoundaries() {
+        let token = SyntheticTokens.token(seed: 90)
+        let previous = "# mptscan:allow-next-line " + String(repeating: "x", count: 3000) + "\n"
+        for pad in stride(from: 0, to: 9000, by: 499) {
+            let text = String(repeating: "p\n", count: 4000 + pad / 2) + previous + "t=\(token)\n"
+            XCTAssertEqual(self.scan(Array(text.utf8), chunk: 4096).map(\.suppression), [.inlineAllowNextLine], "pad \(pad)")
+        }
+    }
+
+    /// Wide text read both ways at a chunk boundary is still one finding.
+    func testWideTokenAtEveryOffsetIsReportedOnce() {
+        let token = SyntheticTokens.token(seed: 91)
+        let wide = Array(("k=" + token + ";").utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+        for offset in stride(from: 16300, to: 16300 + 300, by: 7) {
+            let bytes = [UInt8](repeating: 0xFE, count: offset) + wide + [UInt8](repeating: 0xFE, count: 64)
+            let found = self.scan(bytes, chunk: 4096)
+            XCTAssertEqual(found.count, 1, "offset \(offset)")
+            XCTAssertEqual(found.first?.byteOffset, offset + 4)
+        }
+    }
 }

@@ -320,16 +320,32 @@ struct OutputStream {
     /// could point anywhere), a file that is itself being scanned (it would be emptied), or a directory.
     static func problemWriting(to path: String, scanning roots: [String]) -> String? {
         var st = stat()
-        guard lstat(path, &st) == 0 else { return nil } // does not exist yet: created after the scan
+        guard lstat(path, &st) == 0 else {
+            // does not exist yet: created after the scan, so its directory must exist now
+            let parent = (path as NSString).deletingLastPathComponent
+            return access(parent.isEmpty ? "." : parent, W_OK) == 0 ? nil : "cannot create it: \(String(cString: strerror(errno)))"
+        }
         switch st.st_mode & S_IFMT {
         case S_IFLNK: return "is a symbolic link; refusing to write through it"
         case S_IFDIR: return "is a directory"
+        case S_IFIFO, S_IFSOCK: return "is a FIFO or socket"
+        case S_IFCHR: return nil // /dev/null, a terminal
         default: break
         }
+        var input = stat()
+        if roots.contains("-") && fstat(STDIN_FILENO, &input) == 0 && input.st_dev == st.st_dev && input.st_ino == st.st_ino {
+            return "is standard input; writing the report would empty it"
+        }
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         for root in roots where root != "-" {
             var r = stat()
-            if stat(root, &r) == 0 && r.st_dev == st.st_dev && r.st_ino == st.st_ino {
+            guard stat(root, &r) == 0 else { continue }
+            if r.st_dev == st.st_dev && r.st_ino == st.st_ino {
                 return "is one of the files to scan; writing the report would empty it"
+            }
+            let realRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
+            if r.st_mode & S_IFMT == S_IFDIR && st.st_size > 0 && (real.hasPrefix(realRoot.hasSuffix("/") ? realRoot : realRoot + "/")) {
+                return "exists inside the scanned tree \(root) and would be scanned, then overwritten; remove it or write the report elsewhere"
             }
         }
         return nil
@@ -340,8 +356,9 @@ struct OutputStream {
     init?(creatingFile path: String) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return nil }
-        // an existing file keeps its mode through O_CREAT: make it private before anything is written
-        guard fchmod(fd, 0o600) == 0 || isatty(fd) == 1 || Self.isCharacterDevice(fd) else {
+        // an existing file keeps its mode through O_CREAT: make a regular file private before anything is
+        // written (never a device: `-o /dev/null` must not change /dev/null)
+        guard Self.isCharacterDevice(fd) || fchmod(fd, 0o600) == 0 else {
             let code = errno
             _ = Glibc_close(fd)
             errno = code

@@ -63,7 +63,10 @@ struct LiteralSearch: Sendable {
             // in one is the other shifted by a byte, so both may match around one hit (little-endian first).
             for form in [TextForm.utf16LE, .utf16BE] {
                 let start = h - 2 * pivot - (form == .utf16BE ? 1 : 0)
-                guard start >= range.lowerBound && start < range.upperBound && start >= 0 && start + 2 * n <= buffer.count else { continue }
+                // range membership by the pivot-derived position shared by both readings of the same text,
+                // so that they always land in the same call (and are told apart there)
+                let position = h - 2 * pivot
+                guard position >= range.lowerBound && position < range.upperBound && start >= 0 && start + 2 * n <= buffer.count else { continue }
                 var equal = true
                 for j in 0..<n {
                     let (char, zero) = form == .utf16LE ? (start + 2 * j, start + 2 * j + 1) : (start + 2 * j + 1, start + 2 * j)

@@ -43,8 +43,9 @@ public struct TokenDetector: Sendable {
     /// Per rule, 256 flags: whether a byte (either case) can start one of its keys.
     private let keyStarts: [[Bool]]
 
-    /// Bytes before an anchor that matching may read (prefix, separator, and the legacy key window).
-    public static let lookBehind = 4096
+    /// Bytes before an anchor kept in context: the prefix, the legacy key window (2 KB), and for inline allow
+    /// comments the token's line and the line before, up to 4 KB each (`InlineAllow.window`).
+    public static let lookBehind = 3 * 4096
     /// Bytes after an anchor that matching may read (id, separator, secret, and the legacy key window).
     public static let lookAhead = 4096
     /// Legacy key window, in bytes each side of the id, and never past `maxKeyDistanceLines` lines.
