@@ -64,7 +64,7 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     public var message: String
 }
 
-/// Walks directory trees with `opendir`/`readdir`/`fstatat` (not `FileManager`: see
+/// Walks directory trees with `opendir`/`readdir` and `d_type` (`lstat` only when `d_type` is unknown), not `FileManager` (see
 /// docs/PERFORMANCE.md), in byte order of names at each level, skipping `.git` directories.
 ///
 /// Symbolic links are listed and not followed unless `followSymlinks`; then files and directories are
