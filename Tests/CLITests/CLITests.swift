@@ -238,6 +238,10 @@ import _MPTScanTestSupport
             #expect((try FileManager.default.attributesOfItem(atPath: device)[.posixPermissions] as? Int) == 0o666)
             try FileManager.default.removeItem(atPath: device)
         }
+        // a report that could not be created is refused before the scan
+        let missing = try Self.run(["scan", "-o", dir.appendingPathComponent("no/such/dir/r.json").path, input.path])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("cannot create it"))
         // an existing, world-readable report file becomes private
         let report = dir.appendingPathComponent("old.txt")
         try Data().write(to: report)

@@ -13,7 +13,9 @@ final class ContentScannerTests: XCTestCase {
     func testTokensStraddlingChunkBoundariesAreFoundOnce() {
         let token = SyntheticTokens.token(seed: 11)
         let chunk = 4096
-        for offset in stride(from: 8000, to: 8200 + 2 * chunk + 200, by: 37) {
+        // past the kept context (lookBehind + lookAhead), so the buffer has shifted before the token arrives
+        let context = TokenDetector.lookBehind + TokenDetector.lookAhead
+        for offset in stride(from: context - 200, to: context + 2 * chunk + 200, by: 37) {
             var bytes = [UInt8](repeating: 0x61, count: offset)
             for i in stride(from: 99, to: offset, by: 100) { bytes[i] = 0x0A }
             bytes += Array(token.utf8) + Array(" tail\n".utf8)

@@ -22,7 +22,8 @@ public enum ExampleMutation: String, CaseIterable, Sendable {
     case multibytePrefix = "after multibyte characters"
     /// Encoded as UTF-16LE with a byte-order mark.
     case utf16 = "as UTF-16LE"
-    /// Preceded by 10,000 bytes of filler and read in 64-byte chunks, so chunk boundaries cut through it.
+    /// Preceded by more filler than the scanner keeps as context (about 17 KB) and read in 64-byte chunks, so
+    /// chunk boundaries cut through it after earlier bytes have been dropped.
     case chunkBoundary = "across chunk boundaries"
 
     /// Applies the mutation to marked text (markers are kept in place).
@@ -33,7 +34,10 @@ public enum ExampleMutation: String, CaseIterable, Sendable {
         case .jsonString: return "{\"value\": \"" + Self.jsonEscape(text) + "\"}"
         case .crlf: return text.replacingOccurrences(of: "\n", with: "\r\n")
         case .multibytePrefix: return "Äé€𝄞 " + text
-        case .chunkBoundary: return String(repeating: "filler line of text 0123456789\n", count: 323) + text
+        case .chunkBoundary:
+            // more filler than the scanner keeps as context, so bytes are dropped and chunks cut the example
+            let lines = (TokenDetector.lookBehind + TokenDetector.lookAhead) / 31 + 40
+            return String(repeating: "filler line of text 0123456789\n", count: lines) + text
         }
     }
 
