@@ -30,6 +30,10 @@ public enum MPTScan {
         options: [OptionSpec(long: "version", help: "Show the version.")],
         subcommands: [
             ("scan", "Scan files and directories for Marketplace API tokens."),
+            ("history", "Scan a repository's git history (all of it, or a range of commits)."),
+            ("staged", "Scan what the next commit will hold (for a pre-commit hook)."),
+            ("pre-push", "Scan the commits a push sends (for a pre-push hook)."),
+            ("install-hook", "Install mptscan as the repository's pre-commit (and pre-push) hook."),
             ("rules", "List or check the built-in detection rules."),
             ("help", "Show help for a subcommand."),
         ])
@@ -111,6 +115,10 @@ public enum MPTScan {
             switch rest {
             case []: out.write(self.root.helpText())
             case ["scan"]: out.write(self.scan.helpText())
+            case ["history"]: out.write(self.history.helpText())
+            case ["staged"]: out.write(self.staged.helpText())
+            case ["pre-push"]: out.write(self.prePush.helpText())
+            case ["install-hook"]: out.write(self.installHook.helpText())
             case ["rules"]: out.write(self.rules.helpText())
             case ["rules", "list"]: out.write(self.rulesList.helpText())
             case ["rules", "check"]: out.write(self.rulesCheck.helpText())
@@ -118,6 +126,10 @@ public enum MPTScan {
             }
             return .clean
         case "scan": return try self.runScan(rest, out: &out)
+        case "history": return try self.runHistory(rest, out: &out)
+        case "staged": return try self.runStaged(rest, out: &out)
+        case "pre-push": return try self.runPrePush(rest, out: &out)
+        case "install-hook": return try self.runInstallHook(rest, out: &out)
         case "rules": return try self.runRules(rest, out: &out)
         default:
             if first.hasPrefix("-") { throw UsageError("Unknown option '\(first)'") }
@@ -145,9 +157,7 @@ public enum MPTScan {
             options.jobs = n
         }
         if options.paths.filter({ $0 == "-" }).count > 1 { throw UsageError("'-' (standard input) can be given once") }
-        let showSecrets = parsed.has("show-secrets")
-        let outputPath = parsed.value("output")
-        if let path = outputPath {
+        if let path = parsed.value("output") {
             // the report file is opened only after the scan (it may be in the tree); refuse now what would fail
             // or destroy input then
             if let problem = OutputStream.problemWriting(to: path, scanning: options.paths) {
@@ -158,11 +168,20 @@ public enum MPTScan {
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
         let report = scanner.run(isCancelled: { Interrupt.requested })
-        let seconds = Date().timeIntervalSince(started)
-        if let path = outputPath {
+        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), out: &out)
+    }
+
+    /// Writes `report` (to `--output` or `out`) and the summary (stderr) and returns the exit code. Shared by
+    /// every scanning subcommand; their `--format`, `--output`, `--show-secrets`, `--no-color`, `--quiet` and
+    /// `--skip-unreadable` options mean the same everywhere.
+    static func deliver(_ report: ScanReport, parsed: ParsedArguments, format: String, seconds: Double?,
+                        quietWhenClean: Bool = false, out: inout OutputStream) -> ExitCode {
+        let showSecrets = parsed.has("show-secrets")
+        let acceptUnreadable = parsed.has("skip-unreadable")
+        if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else {
                 Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")
-                let code = self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
+                let code = self.exitCode(report, acceptUnreadable: acceptUnreadable)
                 return code == .clean ? .incomplete : code
             }
             out = file
@@ -182,8 +201,9 @@ public enum MPTScan {
         }
         out.close()
 
-        Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: parsed.has("skip-unreadable"), quiet: parsed.has("quiet")))
-        let code = self.exitCode(report, acceptUnreadable: parsed.has("skip-unreadable"))
+        let code = self.exitCode(report, acceptUnreadable: acceptUnreadable)
+        let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean)
+        Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet))
         if out.failed && !out.brokenPipe {
             Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n")
             return code == .clean ? .incomplete : code // leaks (1) still take precedence

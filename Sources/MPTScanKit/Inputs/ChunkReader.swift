@@ -8,7 +8,14 @@ import Darwin
 /// says the stream is UTF-16 (a byte-order mark, or ASCII text with every other byte zero), and dropping a UTF-8
 /// byte-order mark. Unpaired surrogates and a dangling odd byte become U+FFFD.
 struct ChunkReader {
-    private enum Source { case fd(Int32), bytes([UInt8]) }
+    private enum Source {
+        case fd(Int32)
+        case bytes([UInt8])
+        /// Memory the caller keeps alive for the whole scan.
+        case pointer(UnsafeBufferPointer<UInt8>)
+        /// A producer: fills the buffer it is given, returns 0 at the end.
+        case pull((UnsafeMutableBufferPointer<UInt8>) -> Int)
+    }
     private var source: Source
     private let expectedSize: Int?
     private let staging: UnsafeMutablePointer<UInt8>
@@ -30,6 +37,20 @@ struct ChunkReader {
     init(fd: Int32, expectedSize: Int?, staging: UnsafeMutablePointer<UInt8>, stagingSize: Int) {
         self.source = .fd(fd)
         self.expectedSize = (expectedSize ?? 0) > 0 ? expectedSize : nil
+        self.staging = staging
+        self.stagingSize = stagingSize
+    }
+
+    init(pointer: UnsafeBufferPointer<UInt8>, staging: UnsafeMutablePointer<UInt8>, stagingSize: Int) {
+        self.source = .pointer(pointer)
+        self.expectedSize = nil
+        self.staging = staging
+        self.stagingSize = stagingSize
+    }
+
+    init(pull: @escaping (UnsafeMutableBufferPointer<UInt8>) -> Int, staging: UnsafeMutablePointer<UInt8>, stagingSize: Int) {
+        self.source = .pull(pull)
+        self.expectedSize = nil
         self.staging = staging
         self.stagingSize = stagingSize
     }
@@ -106,6 +127,18 @@ struct ChunkReader {
             self.memoryCursor += n
             total = n
             if self.memoryCursor >= bytes.count { self.atEnd = true }
+        case .pointer(let src):
+            let n = Swift.min(max, src.count - self.memoryCursor)
+            if n > 0 { p.update(from: src.baseAddress! + self.memoryCursor, count: n) }
+            self.memoryCursor += n
+            total = n
+            if self.memoryCursor >= src.count { self.atEnd = true }
+        case .pull(let produce):
+            while total < max {
+                let r = produce(UnsafeMutableBufferPointer(start: p + total, count: max - total))
+                if r <= 0 { self.atEnd = true; break }
+                total += r
+            }
         case .fd(let fd):
             while total < max {
                 if let expected = self.expectedSize, self.bytesRead + total >= expected { self.atEnd = true; break }

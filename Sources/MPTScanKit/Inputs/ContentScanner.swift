@@ -79,6 +79,35 @@ public final class ContentScanner {
         return self.run(path: { path }, reader: &reader, isCancelled: { false })
     }
 
+    /// Scans bytes the caller holds in memory (a git blob read from a pipe), without copying them when there is
+    /// nothing to find: the detector first runs over the bytes in place, and only content with a candidate (or
+    /// that looks like UTF-16, which is decoded first) goes through the full streaming path.
+    public func scan(buffer: UnsafeBufferPointer<UInt8>, path: () -> String) -> ContentScanResult {
+        if !Self.mayHoldFindings(buffer, detector: self.detector) {
+            var result = ContentScanResult()
+            result.bytesRead = buffer.count
+            return result
+        }
+        var reader = ChunkReader(pointer: buffer, staging: self.staging, stagingSize: self.chunkSize)
+        return self.run(path: path, reader: &reader, isCancelled: { false })
+    }
+
+    /// Scans bytes produced by `pull` (which fills the buffer it is given and returns the count, 0 at the end):
+    /// content too large to hold at once.
+    public func scan(pull: @escaping (UnsafeMutableBufferPointer<UInt8>) -> Int, path: () -> String) -> ContentScanResult {
+        var reader = ChunkReader(pull: pull, staging: self.staging, stagingSize: self.chunkSize)
+        return self.run(path: path, reader: &reader, isCancelled: { false })
+    }
+
+    /// False only when no finding is possible: no candidate in the raw bytes and no sign of UTF-16 text.
+    static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector) -> Bool {
+        if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
+        if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
+        var found = false
+        detector.scan(b, anchorRange: 0..<b.count) { _ in found = true }
+        return found
+    }
+
     // MARK: - The streaming loop
 
     private func run(path: () -> String, reader: inout ChunkReader, isCancelled: () -> Bool) -> ContentScanResult {

@@ -35,6 +35,10 @@ public struct ScanSummary: Sendable, Equatable {
     public var unreadable: [ScanIssue] = []
     /// True when Ctrl-C stopped the scan.
     public var interrupted = false
+    /// Commits read (history and range scans).
+    public var commitsScanned = 0
+    /// Hits in objects no ref reaches, left out of a history scan without `--all-objects`.
+    public var unreachableHits = 0
 
     public init() {}
 }

@@ -50,6 +50,8 @@ public struct Finding: Sendable, Equatable {
     /// Set when the token was stored as UTF-16: a file decoded as a whole, or UTF-16 text found inside bytes
     /// that were not (then `line` and `column` count the raw bytes, two per character).
     public var textEncoding: TextEncoding? = nil
+    /// Where in git history the finding was (history, staged and range scans); nil for file-tree scans.
+    public var git: GitProvenance? = nil
 
     /// True when an allow comment or list covers the finding; suppressed findings are counted, not dropped.
     public var isSuppressed: Bool { self.suppression != nil }
@@ -85,5 +87,49 @@ public enum Redaction {
         var out = String.UnicodeScalarView()
         out.append(contentsOf: scalars[0..<max(0, keep)])
         return String(out) + "…"
+    }
+}
+
+/// Where a finding lives in git: the object that holds it and the commit that introduced it.
+public struct GitProvenance: Sendable, Equatable {
+    /// What held the bytes.
+    public enum Source: String, Sendable {
+        /// A file's content (a blob) at `Finding.path`.
+        case blob
+        /// A commit message; `commit` is that commit.
+        case commitMessage = "commit-message"
+        /// An annotated tag's message; `tag` names the tag.
+        case tagMessage = "tag-message"
+        /// The index (staging area): what the next commit will hold.
+        case staged
+    }
+
+    public var source: Source
+    /// The blob (or commit, or tag object) that holds the span, full hex id.
+    public var object: String
+    /// The commit that introduced the token at this path: the earliest in topological order (parents before
+    /// children; ties by committer date, then id). Nil for staged findings and unreachable blobs.
+    public var commit: String?
+    /// Author of `commit`, as recorded (no mailmap).
+    public var authorName: String?
+    public var authorEmail: String?
+    /// Author date of `commit`, ISO 8601 with the author's UTC offset (`2024-05-01T12:00:00+02:00`).
+    public var authorDate: String?
+    /// Commits whose tree holds this token at this path (for messages: 1).
+    public var commitCount: Int = 0
+    /// Refs (branches, tags, remote-tracking refs, stash) from which one of those commits is reachable.
+    public var refCount: Int = 0
+    /// One such ref, for display (`refs/heads/main`); nil when none.
+    public var exampleRef: String?
+    /// True when HEAD's tree still holds the token at this path; nil when not known (no HEAD, messages).
+    public var presentAtHead: Bool?
+    /// The annotated tag's name, for tag messages.
+    public var tag: String?
+    /// True when no ref reaches the object (found only with `--all-objects`).
+    public var unreachable = false
+
+    public init(source: Source, object: String) {
+        self.source = source
+        self.object = object
     }
 }

@@ -42,6 +42,8 @@ public struct JSONReporter: Sendable {
                 ("files_scanned", .int(s.filesScanned)),
                 ("bytes_scanned", .int(s.bytesScanned)),
                 ("files_decoded", .int(s.filesDecoded)),
+                ("commits_scanned", .int(s.commitsScanned)),
+                ("unreachable_hits_left_out", .int(s.unreachableHits)),
                 ("findings", .int(report.findings.count - suppressed)),
                 ("suppressed", .int(suppressed)),
                 ("skipped", .array(s.skipped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason.rawValue))]) })),
@@ -67,6 +69,24 @@ public struct JSONReporter: Sendable {
             ("text_encoding", f.textEncoding.map { .string($0.rawValue) } ?? .null),
             ("suppressed", .bool(f.isSuppressed)),
             ("suppression", f.suppression.map { .string($0.rawValue) } ?? .null),
+        ] + (f.git.map { [("git", Self.git($0))] } ?? []))
+    }
+
+    static func git(_ g: GitProvenance) -> JSONValue {
+        func s(_ v: String?) -> JSONValue { v.map { .string($0) } ?? .null }
+        return .object([
+            ("source", .string(g.source.rawValue)),
+            ("object", .string(g.object)),
+            ("commit", s(g.commit)),
+            ("author_name", s(g.authorName)),
+            ("author_email", s(g.authorEmail)),
+            ("author_date", s(g.authorDate)),
+            ("commit_count", .int(g.commitCount)),
+            ("ref_count", .int(g.refCount)),
+            ("example_ref", s(g.exampleRef)),
+            ("present_at_head", g.presentAtHead.map { .bool($0) } ?? .null),
+            ("tag", s(g.tag)),
+            ("unreachable", .bool(g.unreachable)),
         ])
     }
 }

@@ -20,7 +20,33 @@ public struct TextReporter: Sendable {
             out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
             if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
+            if let g = f.git { out += self.provenance(g) }
             out += "    fingerprint \(f.fingerprint)\n"
+        }
+        return out
+    }
+
+    /// The git lines of a finding: where it came from and how far it spread.
+    func provenance(_ g: GitProvenance) -> String {
+        var out = ""
+        if let commit = g.commit {
+            let verb = g.source == .blob ? "introduced in" : "in the message of"
+            var line = "    \(verb) commit \(commit.prefix(12))"
+            if let name = g.authorName { line += " by \(Printable.text(name)) <\(Printable.text(g.authorEmail ?? ""))>" }
+            if let date = g.authorDate { line += " on \(date)" }
+            out += line + "\n"
+        } else if g.source == .tagMessage, let tag = g.tag {
+            out += "    in the message of tag \(Printable.text(tag)) (object \(g.object.prefix(12)))\n"
+        }
+        if g.source == .blob {
+            var parts: [String] = []
+            if g.commitCount > 0 { parts.append("in \(g.commitCount) commit\(g.commitCount == 1 ? "" : "s")") }
+            if g.refCount > 0 {
+                parts.append("reachable from \(g.refCount) ref\(g.refCount == 1 ? "" : "s")" + (g.exampleRef.map { " (\(Printable.text($0)))" } ?? ""))
+            }
+            if let atHead = g.presentAtHead { parts.append(atHead ? "still present at HEAD" : "no longer at HEAD (still in history)") }
+            if g.unreachable { parts.append("unreachable from every ref") }
+            if !parts.isEmpty { out += "    " + parts.joined(separator: ", ") + "\n" }
         }
         return out
     }
@@ -46,7 +72,10 @@ public struct TextReporter: Sendable {
         var head = "mptscan: \(open.count) finding\(open.count == 1 ? "" : "s")"
         if !open.isEmpty { head += " of \(tokens) distinct token\(tokens == 1 ? "" : "s")" }
         if allowed > 0 { head += ", plus \(allowed) allowed by mptscan:allow" }
-        head += "; \(s.filesScanned) file\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned))) scanned"
+        let unit = s.commitsScanned > 0 || report.findings.contains { $0.git != nil } ? "blob" : "file"
+        head += "; \(s.filesScanned) \(unit)\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned)))"
+        if s.commitsScanned > 0 { head += " and \(s.commitsScanned) commit\(s.commitsScanned == 1 ? "" : "s")" }
+        head += " scanned"
         if let seconds { head += " in \(Self.seconds(seconds))" }
         lines.append(head)
         if !s.skipped.isEmpty {
@@ -58,6 +87,9 @@ public struct TextReporter: Sendable {
             lines.append(line)
         }
         if s.interrupted { lines.append("mptscan: interrupted: the scan is incomplete") }
+        if s.unreachableHits > 0 {
+            lines.append("mptscan: \(s.unreachableHits) hit\(s.unreachableHits == 1 ? "" : "s") in objects no ref reaches left out; --all-objects reports them")
+        }
         if !s.unreadable.isEmpty {
             lines.append("mptscan: \(s.unreadable.count) path\(s.unreadable.count == 1 ? "" : "s") could not be read: the scan is incomplete")
         }

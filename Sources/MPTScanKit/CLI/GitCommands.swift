@@ -1,0 +1,253 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The git subcommands: `history`, `staged`, `pre-push`, `install-hook`.
+extension MPTScan {
+    /// Report options shared by every git scan (same meaning as for `scan`).
+    static let gitReportOptions: [OptionSpec] = [
+        OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+        OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
+        OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
+        OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+        OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
+        OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
+    ]
+
+    static let gitExitCodes = """
+        EXIT CODES:
+          0    scan complete, no unsuppressed finding
+          1    leaks found
+          2    scan incomplete or failed: not a repository, unknown revision, shallow clone (full history),
+               git missing or failing, a missing object
+          64   bad usage
+          130  interrupted
+        """
+
+    static let history = CommandSpec(
+        overview: "Scan a repository's git history: every blob once, commit and tag messages, with the commit that introduced each token.",
+        usage: "mptscan history [<options>] [<repository>]",
+        arguments: [("<repository>", "A directory inside the repository, or a bare repository. (default: .)")],
+        options: [
+            OptionSpec(long: "all-objects", help: "Also scan objects no ref reaches (dangling blobs, dropped stashes, rewritten commits)."),
+            OptionSpec(long: "range", valueName: "A..B", help: "Scan only what the commits in A..B introduce (for a pull request: base..head)."),
+            OptionSpec(long: "since-commit", valueName: "rev", help: "Scan only what the commits after <rev> up to HEAD introduce (<rev>..HEAD)."),
+            OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
+        ] + gitReportOptions,
+        discussion: """
+        Full history covers every object reachable from every ref (branches, tags, remote-tracking refs,
+        refs/stash) and HEAD. Each finding is one token at one path, attributed to the commit that introduced
+        it there (earliest in topological order), with its author, the number of commits and refs holding it,
+        and whether HEAD still holds it. A shallow clone is refused (exit 2) unless a range is given.
+
+        \(gitExitCodes)
+        """)
+
+    static let staged = CommandSpec(
+        overview: "Scan what the next commit will hold (the index against HEAD): the pre-commit check.",
+        usage: "mptscan staged [<options>] [<repository>]",
+        arguments: [("<repository>", "A directory inside the work tree. (default: .)")],
+        options: gitReportOptions,
+        discussion: """
+        Only tokens the staged version of a file adds are reported: a token the HEAD version already held (a
+        line edited next to it, a rename) is not, nor is a token only in the work tree. Prints nothing when
+        the commit is clean.
+
+        \(gitExitCodes)
+        """)
+
+    static let prePush = CommandSpec(
+        overview: "Scan the commits a push sends; reads git's pre-push lines (<local ref> <local sha> <remote ref> <remote sha>) on standard input.",
+        usage: "mptscan pre-push [<options>] [<remote> [<url>]]",
+        arguments: [("<remote> <url>", "The arguments git gives a pre-push hook (not used).")],
+        options: [OptionSpec(long: "repository", valueName: "dir", help: "The repository. (default: .)")] + gitReportOptions,
+        discussion: """
+        New branches are scanned from where they leave the remote-tracking branches; deletions are ignored.
+
+        \(gitExitCodes)
+        """)
+
+    static let installHook = CommandSpec(
+        overview: "Install mptscan as the repository's pre-commit hook (and pre-push hook with --pre-push).",
+        usage: "mptscan install-hook [<options>] [<repository>]",
+        arguments: [("<repository>", "A directory inside the repository. (default: .)")],
+        options: [
+            OptionSpec(long: "pre-push", help: "Also install the pre-push hook (scans the commits being pushed)."),
+            OptionSpec(long: "force", help: "Replace a hook mptscan did not write (the old one is kept as <hook>.mptscan-backup)."),
+            OptionSpec(long: "chain", help: "Keep a hook mptscan did not write and run it first (it is moved to <hook>.local)."),
+        ],
+        discussion: """
+        The hook directory is the one git uses: core.hooksPath when set, otherwise the hooks folder of the
+        repository's common git directory (shared by all worktrees).
+        """)
+
+    // MARK: - history
+
+    static func runHistory(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.history.parse(args)
+        if parsed.wantsHelp { out.write(self.history.helpText()); return .clean }
+        let format = try self.reportFormat(parsed)
+        guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
+        var options = HistoryOptions()
+        options.repository = parsed.positionals.first ?? "."
+        options.allObjects = parsed.has("all-objects")
+        options.scanMessages = !parsed.has("no-messages")
+        options.excludes = try self.excludes(parsed)
+        if parsed.value("range") != nil && parsed.value("since-commit") != nil {
+            throw UsageError("--range and --since-commit cannot be combined")
+        }
+        if let range = parsed.value("range") {
+            guard range.contains(".."), !range.hasPrefix("-") else { throw UsageError("--range needs A..B, not '\(range)'") }
+            options.revisions = [range]
+        } else if let since = parsed.value("since-commit") {
+            guard !since.isEmpty, !since.hasPrefix("-") else { throw UsageError("--since-commit needs a revision, not '\(since)'") }
+            options.revisions = ["\(since)..HEAD"]
+        }
+        if options.allObjects && options.revisions != nil { throw UsageError("--all-objects scans the whole repository; it cannot be combined with a range") }
+        try self.checkOutput(parsed, repository: options.repository)
+        Interrupt.install()
+        let started = Date()
+        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), out: &out)
+    }
+
+    // MARK: - staged
+
+    static func runStaged(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.staged.parse(args)
+        if parsed.wantsHelp { out.write(self.staged.helpText()); return .clean }
+        let format = try self.reportFormat(parsed)
+        guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
+        let repository = parsed.positionals.first ?? "."
+        try self.checkOutput(parsed, repository: repository)
+        Interrupt.install()
+        let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
+        let report = try scanner.run(repository: repository, isCancelled: { Interrupt.requested })
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, out: &out)
+        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
+        return code
+    }
+
+    /// What a blocked developer can do.
+    static func hookAdvice(commit: Bool) -> String {
+        """
+        mptscan: this \(commit ? "commit" : "push") is blocked: it would publish the token(s) above. Either
+          1. remove the token from the \(commit ? "staged file (then `git add` it again)" : "commits (rewrite them, e.g. `git rebase -i`)"), and load it from the environment or a secret store;
+          2. if it is a test value, not a real token, mark its line with `mptscan:allow` (or `mptscan:allow-next-line` above it);
+          3. if it is real, treat it as leaked: disable it in the Marketplace Platform (Settings > API tokens) and create a new one.
+
+        """
+    }
+
+    // MARK: - pre-push
+
+    static func runPrePush(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.prePush.parse(args)
+        if parsed.wantsHelp { out.write(self.prePush.helpText()); return .clean }
+        let format = try self.reportFormat(parsed)
+        guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
+        let repository = parsed.value("repository") ?? "."
+        try self.checkOutput(parsed, repository: repository)
+        var input = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            input += chunk[0..<n]
+        }
+        let repo = try GitRepository.open(repository)
+        let revisions = try PrePush.revisions(String(decoding: input, as: UTF8.self), git: repo.git)
+        guard !revisions.isEmpty else { return .clean } // only deletions, or nothing new
+        var options = HistoryOptions()
+        options.repository = repository
+        options.revisions = revisions
+        options.excludes = try self.excludes(parsed)
+        Interrupt.install()
+        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, out: &out)
+        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
+        return code
+    }
+
+    // MARK: - install-hook
+
+    static func runInstallHook(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.installHook.parse(args)
+        if parsed.wantsHelp { out.write(self.installHook.helpText()); return .clean }
+        guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
+        if parsed.has("force") && parsed.has("chain") { throw UsageError("--force and --chain cannot be combined") }
+        let installer = try HookInstaller(repository: parsed.positionals.first ?? ".", executable: Self.executablePath())
+        let policy: HookInstaller.Policy = parsed.has("force") ? .replace : parsed.has("chain") ? .chain : .refuse
+        var hooks: [HookInstaller.Hook] = [.preCommit]
+        if parsed.has("pre-push") { hooks.append(.prePush) }
+        for hook in hooks {
+            let message = try installer.install(hook, policy: policy)
+            out.write(message + "\n")
+        }
+        out.close()
+        return .clean
+    }
+
+    /// The absolute path of the running mptscan binary, for the hook to call.
+    static func executablePath() -> String {
+        #if os(Linux)
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        #endif
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    // MARK: - helpers
+
+    static func reportFormat(_ parsed: ParsedArguments) throws -> String {
+        let format = parsed.value("format") ?? "text"
+        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
+        return format
+    }
+
+    static func excludes(_ parsed: ParsedArguments) throws -> [PathGlob] {
+        do {
+            return try parsed.all("exclude").map(PathGlob.init)
+        } catch let error as PathGlob.Error {
+            throw UsageError("--exclude: \(error.message)")
+        }
+    }
+
+    static func checkOutput(_ parsed: ParsedArguments, repository: String) throws {
+        if let path = parsed.value("output"), let problem = OutputStream.problemWriting(to: path, scanning: []) {
+            throw UsageError("--output \(path): \(problem)")
+        }
+    }
+}
+
+/// The pre-push protocol: git writes one line per ref being pushed, `<local ref> <local sha> <remote ref>
+/// <remote sha>` (githooks(5), "pre-push"); a zero local sha is a deletion, a zero remote sha a new branch.
+enum PrePush {
+    /// Revision arguments covering the commits being pushed.
+    /// - Throws: `GitError` for a line that is not in that format.
+    static func revisions(_ input: String, git: Git) throws -> [String] {
+        var include: [String] = []
+        var exclude: [String] = []
+        var newBranch = false
+        for line in input.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let parts = line.split(separator: " ")
+            guard parts.count == 4, let local = ObjectID(String(parts[1])), let remote = ObjectID(String(parts[3])) else {
+                throw GitError("pre-push: unexpected input line '\(line.prefix(200))' (expected <local ref> <local sha> <remote ref> <remote sha>)")
+            }
+            if local.isZero { continue } // deleting a remote ref sends no commits
+            include.append(local.description)
+            if remote.isZero {
+                newBranch = true
+            } else {
+                // the remote's commit may be unknown here (someone else pushed): then fall back to the remote-tracking refs
+                let known = try git.run(["cat-file", "-e", "\(remote.description)^{commit}"], allowFailure: [1, 128]).status == 0
+                if known { exclude.append("^" + remote.description) } else { newBranch = true }
+            }
+        }
+        guard !include.isEmpty else { return [] }
+        return include + exclude + (newBranch ? ["--not", "--remotes"] : [])
+    }
+}

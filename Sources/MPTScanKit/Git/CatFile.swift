@@ -1,0 +1,147 @@
+import Foundation
+
+/// A git object id (SHA-1, 40 hex digits, or SHA-256, 64), held as four words for cheap hashing.
+public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    var words: (UInt64, UInt64, UInt64, UInt64)
+    /// Hex digits in the id (40 or 64).
+    var length: UInt8
+
+    /// Parses lower- or upper-case hex of 40 or 64 digits; nil for anything else.
+    init?<C: Collection>(hex: C) where C.Element == UInt8 {
+        guard hex.count == 40 || hex.count == 64 else { return nil }
+        var w: [UInt64] = [0, 0, 0, 0]
+        var i = 0
+        for c in hex {
+            let v: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            w[i / 16] = w[i / 16] << 4 | UInt64(v)
+            i += 1
+        }
+        self.words = (w[0], w[1], w[2], w[3])
+        self.length = UInt8(hex.count)
+    }
+
+    init?(_ string: String) { self.init(hex: Array(string.utf8)) }
+
+    /// True for the all-zero id git uses for "no object" (a deleted path, a new branch).
+    var isZero: Bool { self.words == (0, 0, 0, 0) }
+
+    /// The id as lower-case hex.
+    public var description: String {
+        var out = [UInt8]()
+        out.reserveCapacity(Int(self.length))
+        let digits = Array("0123456789abcdef".utf8)
+        let w = [self.words.0, self.words.1, self.words.2, self.words.3]
+        for i in 0..<Int(self.length) {
+            let word = w[i / 16]
+            let digitsInWord = min(16, Int(self.length) - (i / 16) * 16)
+            let shift = UInt64(4 * (digitsInWord - 1 - i % 16))
+            out.append(digits[Int((word >> shift) & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func == (a: ObjectID, b: ObjectID) -> Bool { a.words == b.words && a.length == b.length }
+    public func hash(into h: inout Hasher) { h.combine(self.words.0); h.combine(self.words.1); h.combine(self.words.2); h.combine(self.words.3) }
+    public static func < (a: ObjectID, b: ObjectID) -> Bool { a.words < b.words }
+}
+
+/// Object kinds of `git cat-file`.
+enum ObjectKind: String, Sendable { case blob, tree, commit, tag }
+
+/// `git cat-file --batch` over a list of ids: a writer thread feeds the ids while the caller reads each object
+/// in turn (`<id> <type> <size>\n<content>\n`), so neither side can block the other.
+/// Reference: git-cat-file(1), "BATCH OUTPUT".
+final class CatFileBatch {
+    /// Objects up to this size are handed over whole; larger ones are streamed in pieces.
+    static let wholeObjectLimit = 32 << 20
+
+    /// One object's content, whole or as a stream of `size` bytes to be read through `pull`.
+    enum Content {
+        case whole(UnsafeBufferPointer<UInt8>)
+        case stream(size: Int, pull: (UnsafeMutableBufferPointer<UInt8>) -> Int)
+    }
+
+    private let git: Git
+    private let ids: [ObjectID]
+
+    init(git: Git, ids: [ObjectID]) {
+        self.git = git
+        self.ids = ids
+    }
+
+    /// Calls `body` for each object in the order given; a missing object is reported to `missing`.
+    /// - Throws: `GitError` when git fails or its output ends early (a corrupt object, git killed).
+    func forEach(isCancelled: () -> Bool, missing: (ObjectID) -> Void,
+                 _ body: (ObjectID, ObjectKind?, Content) throws -> Void) throws {
+        let child = try self.git.start(["cat-file", "--batch", "--buffer"], input: true)
+        let ids = self.ids
+        let writer = Thread {
+            var text = [UInt8]()
+            text.reserveCapacity(1 << 16)
+            for id in ids {
+                text += id.description.utf8
+                text.append(10)
+                if text.count >= 1 << 16 {
+                    if !(text.withUnsafeBytes { child.writeInput($0) }) { break }
+                    text.removeAll(keepingCapacity: true)
+                }
+            }
+            if !text.isEmpty { _ = text.withUnsafeBytes { child.writeInput($0) } }
+            child.closeInput()
+        }
+        writer.start()
+        let stream = ByteStream(fd: child.stdoutFD)
+        var seen = 0
+        defer {
+            if seen < ids.count { child.terminate() }
+            stream.drain()
+            child.wait()
+        }
+        while seen < ids.count {
+            if isCancelled() { return }
+            guard let header = stream.next(until: 10) else { break }
+            let parts = header.split(separator: 32)
+            guard let id = parts.first.flatMap({ ObjectID(hex: $0) }) else {
+                throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
+            }
+            seen += 1
+            if parts.count == 2 { missing(id); continue } // "<id> missing"
+            guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
+                throw GitError("git cat-file: unexpected header '\(String(decoding: header.prefix(80), as: UTF8.self))'")
+            }
+            let kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
+            if size <= Self.wholeObjectLimit {
+                guard let content = stream.bytes(size) else { break }
+                try body(id, kind, .whole(content))
+            } else {
+                var left = size
+                try body(id, kind, .stream(size: size) { dest in
+                    let n = min(left, dest.count)
+                    guard n > 0 else { return 0 }
+                    var copied = 0
+                    _ = stream.stream(n) { piece in
+                        UnsafeMutableRawPointer(dest.baseAddress! + copied).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+                        copied += piece.count
+                    }
+                    left -= copied
+                    return copied
+                })
+                if left > 0 { _ = stream.stream(left) { _ in } } // the caller stopped early
+                if left > 0 && stream.atEnd { break }
+            }
+            guard stream.bytes(1) != nil else { break } // the newline after the content
+        }
+        if seen < ids.count && !isCancelled() {
+            child.closeOutput()
+            let status = child.wait()
+            let why = child.errorText.isEmpty ? (status.exitCode.map { "exit \($0)" } ?? "signal \(status.signal ?? 0)") : child.errorText
+            throw GitError("git cat-file stopped after \(seen) of \(self.ids.count) objects: \(why)")
+        }
+    }
+}

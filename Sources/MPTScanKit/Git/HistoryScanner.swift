@@ -1,0 +1,510 @@
+import Foundation
+
+/// What a history scan covers.
+public struct HistoryOptions: Sendable {
+    /// A directory inside the repository (or its git directory).
+    public var repository = "."
+    /// Also scan objects no ref reaches (dangling blobs, dropped stashes, rewritten commits).
+    public var allObjects = false
+    /// Revision arguments for a range scan (`A..B`, or `B ^A`): only what those commits introduce is scanned.
+    /// Nil scans the whole history reachable from every ref.
+    public var revisions: [String]? = nil
+    /// Leave out findings at paths matching these globs.
+    public var excludes: [PathGlob] = []
+    /// Also scan commit and annotated tag messages.
+    public var scanMessages = true
+    public init() {}
+}
+
+/// Scans what a git repository holds: every distinct blob once (streamed by `git cat-file --batch` in pack
+/// order), every commit and annotated tag message, and attributes each hit to the commit that introduced it.
+///
+/// Full history: objects are listed with `git cat-file --batch-all-objects --unordered`, blobs, commits and tags
+/// streamed through one `git cat-file --batch`; only when a blob holds a hit does `git log --all --raw
+/// --diff-merges=first-parent` (no patches) say which commits hold it at which path. Ranges: `git log --raw -c`
+/// over the range lists the blobs the commits introduce; a token counts as introduced at a path when none of
+/// the commit's parents held it at that path.
+public final class HistoryScanner {
+    public let options: HistoryOptions
+    private let detector: TokenDetector
+    private let content: ContentScanner
+
+    public init(detector: TokenDetector, options: HistoryOptions) {
+        self.detector = detector
+        self.options = options
+        self.content = ContentScanner(detector: detector)
+    }
+
+    /// Runs the scan.
+    /// - Throws: `GitError` for anything that makes the answer incomplete: not a repository, a shallow clone
+    ///   (full history only), an unknown revision, git failing or a missing object.
+    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ScanReport {
+        let repository = try GitRepository.open(self.options.repository)
+        if let revisions = self.options.revisions {
+            return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
+        }
+        if repository.isShallow { throw GitError(repository.shallowMessage()) }
+        return try FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled).run()
+    }
+
+    // MARK: - Shared pieces
+
+    /// Scans one object's content; findings carry `path` "" until attribution names one.
+    func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
+        switch content {
+        case .whole(let bytes): return self.content.scan(buffer: bytes, path: { "" })
+        case .stream(_, let pull): return self.content.scan(pull: pull, path: { "" })
+        }
+    }
+
+    /// Scans a message (the part of a commit or tag object after its header).
+    func scanMessage(_ object: UnsafeBufferPointer<UInt8>, from start: Int, path: String) -> [Finding] {
+        let message = UnsafeBufferPointer(rebasing: object[start...])
+        return self.content.scan(buffer: message, path: { path }).findings
+    }
+
+    func isExcluded(_ path: String) -> Bool {
+        self.options.excludes.contains { $0.matches(path, isDirectory: false) }
+    }
+
+    /// Author name, email and date of `commits`, read in one `git cat-file --batch`.
+    static func authors(of commits: Set<ObjectID>, git: Git, isCancelled: () -> Bool) throws -> [ObjectID: CommitHeader] {
+        var out: [ObjectID: CommitHeader] = [:]
+        try CatFileBatch(git: git, ids: commits.sorted()).forEach(isCancelled: isCancelled, missing: { _ in }) { id, kind, content in
+            if kind == .commit, case .whole(let bytes) = content { out[id] = CommitHeader(bytes) }
+        }
+        return out
+    }
+
+    static func stamp(_ finding: inout Finding, commit: ObjectID?, headers: [ObjectID: CommitHeader]) {
+        guard let commit else { return }
+        finding.git?.commit = commit.description
+        if let h = headers[commit] {
+            finding.git?.authorName = h.authorName
+            finding.git?.authorEmail = h.authorEmail
+            finding.git?.authorDate = h.authorDate
+        }
+    }
+
+    static func messagePath(commit: ObjectID) -> String { "(commit \(commit.description.prefix(12)) message)" }
+    static func tagPath(_ name: String) -> String { "(tag \(name) message)" }
+    static func display(_ path: [UInt8]) -> String { String(decoding: path, as: UTF8.self) }
+}
+
+/// A token at a path: the unit a history finding is reported for.
+struct TokenAtPath: Hashable {
+    var rule: String
+    var token: String
+    var path: [UInt8]
+}
+
+// MARK: - Full history
+
+private final class FullHistoryScan {
+    let repository: GitRepository
+    let scanner: HistoryScanner
+    let isCancelled: @Sendable () -> Bool
+    var summary = ScanSummary()
+
+    /// Findings per blob that holds a hit (paths not yet known).
+    var hits: [ObjectID: [Finding]] = [:]
+    var parents: [ObjectID: [ObjectID]] = [:]
+    var committerTime: [ObjectID: Int64] = [:]
+    var messageFindings: [(ObjectID, [Finding])] = []
+    var tagFindings: [(ObjectID, [Finding])] = []
+
+    init(repository: GitRepository, scanner: HistoryScanner, isCancelled: @escaping @Sendable () -> Bool) {
+        self.repository = repository
+        self.scanner = scanner
+        self.isCancelled = isCancelled
+    }
+
+    func run() throws -> ScanReport {
+        let git = self.repository.git
+        // 1. every object in the repository, in pack order (fast), trees left out
+        var ids: [ObjectID] = []
+        let lister = try git.start(["cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype)"])
+        let list = ByteStream(fd: lister.stdoutFD)
+        while let line = list.next(until: 10) {
+            guard line.count > 41 else { continue }
+            let type = line[(line.firstIndex(of: 32) ?? 0) + 1 ..< line.count]
+            if type.elementsEqual("tree".utf8) { continue }
+            if !self.scanner.options.scanMessages && !type.elementsEqual("blob".utf8) { continue }
+            if let id = ObjectID(hex: line[..<(line.firstIndex(of: 32) ?? 0)]) { ids.append(id) }
+        }
+        guard lister.wait().succeeded else { throw git.failure(["cat-file", "--batch-all-objects"], lister) }
+
+        // 2. stream them: scan blobs and messages, keep the commit graph
+        var missing = 0
+        try CatFileBatch(git: git, ids: ids).forEach(isCancelled: self.isCancelled, missing: { _ in missing += 1 }) { id, kind, content in
+            switch kind {
+            case .blob:
+                let result = self.scanner.scan(content)
+                self.summary.filesScanned += 1
+                self.summary.bytesScanned += result.bytesRead
+                if result.decodedFrom != nil { self.summary.filesDecoded += 1 }
+                if !result.findings.isEmpty { self.hits[id] = result.findings }
+            case .commit:
+                guard case .whole(let bytes) = content else { return }
+                let header = CommitHeader(bytes)
+                self.parents[id] = header.parents
+                self.committerTime[id] = header.committerTime
+                self.summary.commitsScanned += 1
+                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
+                if !found.isEmpty { self.messageFindings.append((id, found)) }
+            case .tag:
+                guard case .whole(let bytes) = content else { return }
+                let header = TagHeader(bytes)
+                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
+                if !found.isEmpty { self.tagFindings.append((id, found)) }
+            default: break
+            }
+        }
+        if self.isCancelled() { self.summary.interrupted = true }
+        if missing > 0 {
+            throw GitError("\(missing) object\(missing == 1 ? "" : "s") listed by git could not be read (a corrupt or partial clone): the history scan is incomplete")
+        }
+
+        // 3. refs and what they reach
+        let refs = try self.refTips()
+        let graph = CommitGraph(parents: self.parents, committerTime: self.committerTime)
+        let reachable = graph.reachable(from: refs.map(\.commit))
+        var findings: [Finding] = []
+        if !self.hits.isEmpty && !self.summary.interrupted {
+            findings += try self.attributeBlobs(graph: graph, reachable: reachable, refs: refs)
+        }
+        findings += try self.messages(graph: graph, reachable: reachable, refs: refs)
+        return ScanReport(findings: findings, summary: self.summary)
+    }
+
+    /// Every ref (branches, tags, remote-tracking refs, stash, notes…) and HEAD, peeled to a commit where possible.
+    func refTips() throws -> [GitRef] {
+        let out = try self.repository.git.run(["for-each-ref", "--format=%(objectname) %(*objectname) %(refname)"]).output
+        var refs: [GitRef] = []
+        for line in out.split(separator: 10) {
+            let parts = line.split(separator: 32, maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, let object = ObjectID(hex: parts[0]) else { continue }
+            let peeled = ObjectID(hex: parts[1]) ?? object
+            refs.append(GitRef(name: String(decoding: parts[2], as: UTF8.self), commit: peeled, object: object))
+        }
+        if let head = self.repository.head.flatMap(ObjectID.init) {
+            refs.append(GitRef(name: "HEAD", commit: head, object: head))
+        }
+        return refs
+    }
+
+    /// Which commits hold each hit blob at which path, from `git log --raw` (no patches), then one finding per
+    /// (rule, token, path) at the earliest such commit.
+    func attributeBlobs(graph: CommitGraph, reachable: Set<ObjectID>, refs: [GitRef]) throws -> [Finding] {
+        let git = self.repository.git
+        let extra: [ObjectID] = self.scanner.options.allObjects ? self.parents.keys.filter { !reachable.contains($0) }.sorted() : []
+        var args = ["log", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-merges=first-parent", "--root",
+                    "--no-color", "--no-ext-diff", "--no-textconv", "--format=%x01%H", "--all"]
+        if !extra.isEmpty { args.append("--stdin") }
+        let child = try git.start(args, input: true)
+        let writer = Thread {
+            var text = [UInt8]()
+            for id in extra { text += id.description.utf8; text.append(10) }
+            _ = text.withUnsafeBytes { child.writeInput($0) }
+            child.closeInput()
+        }
+        writer.start()
+
+        // events: (commit, path) → hit blob index, or -1 for a blob without hits / a deletion
+        var pathIndex: [[UInt8]: Int32] = [:]
+        var paths: [[UInt8]] = []
+        var events: [ObjectID: [(path: Int32, blob: ObjectID?)]] = [:]
+        var interesting = Set<Int32>()
+        var current: ObjectID? = nil
+        let stream = ByteStream(fd: child.stdoutFD)
+        try parseRawLog(stream, commit: { header in
+            current = ObjectID(header)
+        }, change: { change in
+            guard let commit = current else { return }
+            let p: Int32
+            if let known = pathIndex[change.path] { p = known } else {
+                p = Int32(paths.count); paths.append(change.path); pathIndex[change.path] = p
+            }
+            let isHit = self.hits[change.newBlob] != nil && change.newMode != "160000"
+            if isHit { interesting.insert(p) }
+            events[commit, default: []].append((p, isHit ? change.newBlob : nil))
+        })
+        guard child.wait().succeeded else { throw git.failure(args, child) }
+
+        // replay each interesting path over the commits in topological order
+        let order = graph.order(of: reachable.union(extra))
+        let head = self.repository.head.flatMap(ObjectID.init)
+        struct Tally { var first: ObjectID; var blob: ObjectID; var commits: [ObjectID] = []; var atHead = false }
+        var tallies: [TokenAtPath: Tally] = [:]
+        var attributed = Set<ObjectID>()
+        for p in interesting.sorted() {
+            var state: [ObjectID: ObjectID] = [:] // commit → hit blob at p (absent: none)
+            for c in order {
+                var blob: ObjectID? = nil
+                if let e = events[c]?.last(where: { $0.path == p }) {
+                    blob = e.blob
+                } else if let first = graph.parents[c]?.first {
+                    blob = state[first]
+                }
+                guard let blob else { continue }
+                state[c] = blob
+                attributed.insert(blob)
+                var seen = Set<String>()
+                for f in self.hits[blob] ?? [] where seen.insert(f.ruleID + "\u{0}" + f.token).inserted {
+                    let key = TokenAtPath(rule: f.ruleID, token: f.token, path: paths[Int(p)])
+                    if tallies[key] == nil { tallies[key] = Tally(first: c, blob: blob) }
+                    tallies[key]!.commits.append(c)
+                    if c == head { tallies[key]!.atHead = true }
+                }
+            }
+        }
+
+        let headers = try HistoryScanner.authors(of: Set(tallies.values.map(\.first)), git: git, isCancelled: self.isCancelled)
+        let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        var out: [(rank: Int, finding: Finding)] = []
+        for (key, tally) in tallies {
+            let path = HistoryScanner.display(key.path)
+            if self.scanner.isExcluded(path) { continue }
+            guard var f = self.hits[tally.blob]?.first(where: { $0.ruleID == key.rule && $0.token == key.token }) else { continue }
+            f.path = path
+            f.git = GitProvenance(source: .blob, object: tally.blob.description)
+            HistoryScanner.stamp(&f, commit: tally.first, headers: headers)
+            f.git?.commitCount = tally.commits.count
+            let reaching = graph.refs(reaching: tally.commits, refs: refs)
+            f.git?.refCount = reaching.count
+            f.git?.exampleRef = reaching.first
+            f.git?.presentAtHead = head == nil ? nil : tally.atHead
+            f.git?.unreachable = !reachable.contains(tally.first)
+            out.append((rank[tally.first] ?? Int.max, f))
+        }
+        // blobs no commit holds (dangling): reported only with --all-objects
+        for (blob, found) in self.hits where !attributed.contains(blob) {
+            guard self.scanner.options.allObjects else { self.summary.unreachableHits += found.count; continue }
+            for var f in found {
+                f.path = "(unreachable blob \(blob.description.prefix(12)))"
+                f.git = GitProvenance(source: .blob, object: blob.description)
+                f.git?.unreachable = true
+                out.append((Int.max, f))
+            }
+        }
+        out.sort { ($0.rank, $0.finding.path, $0.finding.byteOffset, $0.finding.ruleID) < ($1.rank, $1.finding.path, $1.finding.byteOffset, $1.finding.ruleID) }
+        return out.map(\.finding)
+    }
+
+    /// Findings in commit and tag messages, for commits and tags a ref reaches (all with `--all-objects`).
+    func messages(graph: CommitGraph, reachable: Set<ObjectID>, refs: [GitRef]) throws -> [Finding] {
+        let tagObjects = Set(refs.map(\.object))
+        var commits = self.messageFindings.filter { self.scanner.options.allObjects || reachable.contains($0.0) }
+        commits.sort { ($0.0, 0) < ($1.0, 0) }
+        let headers = try HistoryScanner.authors(of: Set(commits.map(\.0)), git: self.repository.git, isCancelled: self.isCancelled)
+        let order = graph.order(of: Set(commits.map(\.0)))
+        let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        commits.sort { (rank[$0.0] ?? Int.max, $0.0) < (rank[$1.0] ?? Int.max, $1.0) }
+        var out: [Finding] = []
+        for (commit, found) in commits {
+            let reaching = graph.refs(reaching: [commit], refs: refs)
+            for var f in found {
+                f.git = GitProvenance(source: .commitMessage, object: commit.description)
+                HistoryScanner.stamp(&f, commit: commit, headers: headers)
+                f.git?.commitCount = 1
+                f.git?.refCount = reaching.count
+                f.git?.exampleRef = reaching.first
+                f.git?.unreachable = !reachable.contains(commit)
+                out.append(f)
+            }
+        }
+        for (tag, found) in self.tagFindings.sorted(by: { ($0.0, 0) < ($1.0, 0) }) where self.scanner.options.allObjects || tagObjects.contains(tag) {
+            let names = refs.filter { $0.object == tag }.map(\.name)
+            for var f in found {
+                f.git = GitProvenance(source: .tagMessage, object: tag.description)
+                f.git?.tag = names.first.map { String($0.dropFirst("refs/tags/".count)) }
+                f.git?.refCount = names.count
+                f.git?.exampleRef = names.first
+                f.git?.unreachable = names.isEmpty
+                out.append(f)
+            }
+        }
+        return out
+    }
+}
+
+/// The commit graph held in memory: parents, committer dates, children, reachability and ranks.
+struct CommitGraph {
+    let parents: [ObjectID: [ObjectID]]
+    let committerTime: [ObjectID: Int64]
+    let children: [ObjectID: [ObjectID]]
+
+    init(parents: [ObjectID: [ObjectID]], committerTime: [ObjectID: Int64]) {
+        self.parents = parents
+        self.committerTime = committerTime
+        var children: [ObjectID: [ObjectID]] = [:]
+        for (c, ps) in parents { for p in ps { children[p, default: []].append(c) } }
+        self.children = children
+    }
+
+    /// Commits reachable from `tips` through parents.
+    func reachable(from tips: [ObjectID]) -> Set<ObjectID> {
+        var seen = Set<ObjectID>()
+        var stack = tips.filter { self.parents[$0] != nil }
+        while let c = stack.popLast() {
+            guard seen.insert(c).inserted else { continue }
+            for p in self.parents[c] ?? [] where self.parents[p] != nil && !seen.contains(p) { stack.append(p) }
+        }
+        return seen
+    }
+
+    /// `commits` in topological order (see `topologicalOrder`).
+    func order(of commits: Set<ObjectID>) -> [ObjectID] {
+        var sub: [ObjectID: [ObjectID]] = [:]
+        sub.reserveCapacity(commits.count)
+        for c in commits { sub[c] = self.parents[c] ?? [] }
+        return topologicalOrder(sub) { self.committerTime[$0] ?? 0 }
+    }
+
+    /// Names of refs whose history contains any of `commits`, sorted (branches first, then the rest by name).
+    func refs(reaching commits: [ObjectID], refs: [GitRef]) -> [String] {
+        var seen = Set<ObjectID>()
+        var stack = commits
+        while let c = stack.popLast() {
+            guard seen.insert(c).inserted else { continue }
+            for child in self.children[c] ?? [] where !seen.contains(child) { stack.append(child) }
+        }
+        let names = refs.filter { seen.contains($0.commit) }.map(\.name)
+        return names.sorted { (Self.refRank($0), $0) < (Self.refRank($1), $1) }
+    }
+
+    private static func refRank(_ name: String) -> Int {
+        name.hasPrefix("refs/heads/") ? 0 : name == "HEAD" ? 1 : name.hasPrefix("refs/remotes/") ? 2 : name.hasPrefix("refs/tags/") ? 3 : 4
+    }
+}
+
+/// A ref and what it points at: `object` as stored (a tag object for annotated tags), `commit` peeled.
+struct GitRef {
+    var name: String
+    var commit: ObjectID
+    var object: ObjectID
+}
+
+// MARK: - Ranges
+
+/// What a set of commits introduces: the blobs their diffs add (against each parent, merges as combined
+/// diffs: only paths that differ from every parent), a token counting only where no parent held it at that path.
+final class RangeScan {
+    let repository: GitRepository
+    let scanner: HistoryScanner
+    let revisions: [String]
+    let isCancelled: @Sendable () -> Bool
+    var summary = ScanSummary()
+
+    init(repository: GitRepository, scanner: HistoryScanner, revisions: [String], isCancelled: @escaping @Sendable () -> Bool) {
+        self.repository = repository
+        self.scanner = scanner
+        self.revisions = revisions
+        self.isCancelled = isCancelled
+    }
+
+    func run() throws -> ScanReport {
+        let git = self.repository.git
+        let args = ["log", "--raw", "-z", "--no-abbrev", "-M", "-c", "--root", "--no-color", "--no-ext-diff", "--no-textconv",
+                    "--format=%x01%H %ct %P"] + self.revisions + ["--"] // revisions are checked: none starts with "-" but --not/--remotes
+        let child = try git.start(args)
+        var parents: [ObjectID: [ObjectID]] = [:]
+        var times: [ObjectID: Int64] = [:]
+        var commits: [ObjectID] = []
+        var changes: [(commit: ObjectID, change: RawChange)] = []
+        var current: ObjectID? = nil
+        try parseRawLog(ByteStream(fd: child.stdoutFD), commit: { header in
+            let parts = header.split(separator: " ")
+            guard let id = parts.first.flatMap({ ObjectID(String($0)) }) else { current = nil; return }
+            current = id
+            commits.append(id)
+            times[id] = parts.count > 1 ? Int64(parts[1]) ?? 0 : 0
+            parents[id] = parts.dropFirst(2).compactMap { ObjectID(String($0)) }
+        }, change: { change in
+            if let c = current, change.hasScannableBlob { changes.append((c, change)) }
+        })
+        guard child.wait().succeeded else { throw git.failure(args, child) }
+
+        // the blobs the range adds and its commits' messages, each read once
+        var newBlobs = Set<ObjectID>()
+        var blobOrder: [ObjectID] = []
+        for (_, change) in changes where newBlobs.insert(change.newBlob).inserted { blobOrder.append(change.newBlob) }
+        var hits: [ObjectID: [Finding]] = [:]
+        var messageFindings: [ObjectID: [Finding]] = [:]
+        let wanted = blobOrder + (self.scanner.options.scanMessages ? commits : [])
+        try CatFileBatch(git: git, ids: wanted).forEach(isCancelled: self.isCancelled, missing: { id in
+            self.summary.unreadable.append(ScanIssue(path: "object \(id)", message: "missing from the repository"))
+        }) { id, kind, content in
+            if kind == .commit, case .whole(let bytes) = content {
+                self.summary.commitsScanned += 1
+                let header = CommitHeader(bytes)
+                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
+                if !found.isEmpty { messageFindings[id] = found }
+            } else if kind == .blob {
+                let result = self.scanner.scan(content)
+                self.summary.filesScanned += 1
+                self.summary.bytesScanned += result.bytesRead
+                if result.decodedFrom != nil { self.summary.filesDecoded += 1 }
+                if !result.findings.isEmpty { hits[id] = result.findings }
+            }
+        }
+        if self.isCancelled() { self.summary.interrupted = true }
+
+        // what the parents held at the same paths, for the changes that hit
+        var oldBlobs = Set<ObjectID>()
+        for (_, change) in changes where hits[change.newBlob] != nil {
+            for old in change.oldBlobs where !old.isZero && !newBlobs.contains(old) { oldBlobs.insert(old) }
+        }
+        var tokensIn: [ObjectID: Set<String>] = [:]
+        for (blob, found) in hits { tokensIn[blob] = Set(found.map { $0.ruleID + "\u{0}" + $0.token }) }
+        if !oldBlobs.isEmpty {
+            try CatFileBatch(git: git, ids: oldBlobs.sorted()).forEach(isCancelled: self.isCancelled, missing: { _ in }) { id, kind, content in
+                guard kind == .blob else { return }
+                tokensIn[id] = Set(self.scanner.scan(content).findings.map { $0.ruleID + "\u{0}" + $0.token })
+            }
+        }
+
+        let graph = CommitGraph(parents: parents, committerTime: times)
+        let order = graph.order(of: Set(commits))
+        let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        let ranked = changes.filter { hits[$0.change.newBlob] != nil }.sorted { (rank[$0.commit] ?? 0) < (rank[$1.commit] ?? 0) }
+        struct Tally { var first: ObjectID; var finding: Finding; var commits = Set<ObjectID>() }
+        var tallies: [TokenAtPath: Tally] = [:]
+        var keys: [TokenAtPath] = []
+        for (commit, change) in ranked {
+            var before = Set<String>()
+            for old in change.oldBlobs where !old.isZero { before.formUnion(tokensIn[old] ?? []) }
+            for f in hits[change.newBlob] ?? [] {
+                let token = f.ruleID + "\u{0}" + f.token
+                let key = TokenAtPath(rule: f.ruleID, token: f.token, path: change.path)
+                if tallies[key] != nil { tallies[key]!.commits.insert(commit); continue }
+                guard !before.contains(token) else { continue }
+                var finding = f
+                finding.path = HistoryScanner.display(change.path)
+                finding.git = GitProvenance(source: .blob, object: change.newBlob.description)
+                tallies[key] = Tally(first: commit, finding: finding, commits: [commit])
+                keys.append(key)
+            }
+        }
+        let involved = Set(tallies.values.map(\.first)).union(messageFindings.keys)
+        let headers = try HistoryScanner.authors(of: involved, git: git, isCancelled: self.isCancelled)
+        var findings: [Finding] = []
+        for key in keys {
+            let tally = tallies[key]!
+            var f = tally.finding
+            if self.scanner.isExcluded(f.path) { continue }
+            HistoryScanner.stamp(&f, commit: tally.first, headers: headers)
+            f.git?.commitCount = tally.commits.count
+            findings.append(f)
+        }
+        for commit in order {
+            for var f in messageFindings[commit] ?? [] {
+                f.git = GitProvenance(source: .commitMessage, object: commit.description)
+                HistoryScanner.stamp(&f, commit: commit, headers: headers)
+                f.git?.commitCount = 1
+                findings.append(f)
+            }
+        }
+        return ScanReport(findings: findings, summary: self.summary)
+    }
+}
