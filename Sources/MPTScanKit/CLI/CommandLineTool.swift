@@ -175,7 +175,7 @@ public enum MPTScan {
     /// every scanning subcommand; their `--format`, `--output`, `--show-secrets`, `--no-color`, `--quiet` and
     /// `--skip-unreadable` options mean the same everywhere.
     static func deliver(_ report: ScanReport, parsed: ParsedArguments, format: String, seconds: Double?,
-                        quietWhenClean: Bool = false, out: inout OutputStream) -> ExitCode {
+                        quietWhenClean: Bool = false, advice: Bool = true, out: inout OutputStream) -> ExitCode {
         let showSecrets = parsed.has("show-secrets")
         let acceptUnreadable = parsed.has("skip-unreadable")
         if let path = parsed.value("output") {
@@ -203,7 +203,7 @@ public enum MPTScan {
 
         let code = self.exitCode(report, acceptUnreadable: acceptUnreadable)
         let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean)
-        Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet))
+        Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet, advice: advice))
         if out.failed && !out.brokenPipe {
             Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n")
             return code == .clean ? .incomplete : code // leaks (1) still take precedence

@@ -36,6 +36,7 @@ extension MPTScan {
             OptionSpec(long: "range", valueName: "A..B", help: "Scan only what the commits in A..B introduce (for a pull request: base..head)."),
             OptionSpec(long: "since-commit", valueName: "rev", help: "Scan only what the commits after <rev> up to HEAD introduce (<rev>..HEAD)."),
             OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
+            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads. (default: the number of cores)"),
         ] + gitReportOptions,
         discussion: """
         Full history covers every object reachable from every ref (branches, tags, remote-tracking refs,
@@ -96,6 +97,10 @@ extension MPTScan {
         options.allObjects = parsed.has("all-objects")
         options.scanMessages = !parsed.has("no-messages")
         options.excludes = try self.excludes(parsed)
+        if let jobs = parsed.value("jobs") {
+            guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }
+            options.jobs = n
+        }
         if parsed.value("range") != nil && parsed.value("since-commit") != nil {
             throw UsageError("--range and --since-commit cannot be combined")
         }
@@ -126,7 +131,7 @@ extension MPTScan {
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
         let report = try scanner.run(repository: repository, isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, out: &out)
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
         return code
     }
@@ -168,7 +173,7 @@ extension MPTScan {
         options.excludes = try self.excludes(parsed)
         Interrupt.install()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, out: &out)
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
         return code
     }

@@ -107,7 +107,8 @@ public struct Git: Sendable {
 
     /// NUL-separated fields of `-z` output.
     static func fields(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
-        bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast(bytes.last == 0 ? 1 : 0).map { $0 }
+        if bytes.isEmpty { return [] }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast(bytes.last == 0 ? 1 : 0).map { $0 }
     }
 }
 

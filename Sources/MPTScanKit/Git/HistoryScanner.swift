@@ -13,6 +13,8 @@ public struct HistoryOptions: Sendable {
     public var excludes: [PathGlob] = []
     /// Also scan commit and annotated tag messages.
     public var scanMessages = true
+    /// Parallel `git cat-file` streams (and scanning threads) for a full-history scan.
+    public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     public init() {}
 }
 
@@ -26,7 +28,7 @@ public struct HistoryOptions: Sendable {
 /// the commit's parents held it at that path.
 public final class HistoryScanner {
     public let options: HistoryOptions
-    private let detector: TokenDetector
+    let detector: TokenDetector
     private let content: ContentScanner
 
     public init(detector: TokenDetector, options: HistoryOptions) {
@@ -100,7 +102,7 @@ struct TokenAtPath: Hashable {
 
 // MARK: - Full history
 
-private final class FullHistoryScan {
+private final class FullHistoryScan: @unchecked Sendable {
     let repository: GitRepository
     let scanner: HistoryScanner
     let isCancelled: @Sendable () -> Bool
@@ -119,46 +121,75 @@ private final class FullHistoryScan {
         self.isCancelled = isCancelled
     }
 
+    /// What one stream of objects produced; streams are merged by object id, so the result does not depend
+    /// on how the objects were split.
+    final class Partial: @unchecked Sendable {
+        var summary = ScanSummary()
+        var hits: [ObjectID: [Finding]] = [:]
+        var parents: [ObjectID: [ObjectID]] = [:]
+        var committerTime: [ObjectID: Int64] = [:]
+        var messageFindings: [(ObjectID, [Finding])] = []
+        var tagFindings: [(ObjectID, [Finding])] = []
+        var missing = 0
+        var error: Error? = nil
+    }
+
     func run() throws -> ScanReport {
         let git = self.repository.git
         // 1. every object in the repository, in pack order (fast), trees left out
         var ids: [ObjectID] = []
-        let lister = try git.start(["cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype)"])
+        var sizes: [Int] = []
+        let lister = try git.start(["cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype) %(objectsize)"])
         let list = ByteStream(fd: lister.stdoutFD)
         while let line = list.next(until: 10) {
-            guard line.count > 41 else { continue }
-            let type = line[(line.firstIndex(of: 32) ?? 0) + 1 ..< line.count]
-            if type.elementsEqual("tree".utf8) { continue }
-            if !self.scanner.options.scanMessages && !type.elementsEqual("blob".utf8) { continue }
-            if let id = ObjectID(hex: line[..<(line.firstIndex(of: 32) ?? 0)]) { ids.append(id) }
+            let parts = line.split(separator: 32)
+            guard parts.count == 3 else { continue }
+            if parts[1].elementsEqual("tree".utf8) { continue }
+            if !self.scanner.options.scanMessages && !parts[1].elementsEqual("blob".utf8) { continue }
+            if let id = ObjectID(hex: parts[0]) {
+                ids.append(id)
+                sizes.append(Int(String(decoding: parts[2], as: UTF8.self)) ?? 0)
+            }
         }
         guard lister.wait().succeeded else { throw git.failure(["cat-file", "--batch-all-objects"], lister) }
 
-        // 2. stream them: scan blobs and messages, keep the commit graph
-        var missing = 0
-        try CatFileBatch(git: git, ids: ids).forEach(isCancelled: self.isCancelled, missing: { _ in missing += 1 }) { id, kind, content in
-            switch kind {
-            case .blob:
-                let result = self.scanner.scan(content)
-                self.summary.filesScanned += 1
-                self.summary.bytesScanned += result.bytesRead
-                if result.decodedFrom != nil { self.summary.filesDecoded += 1 }
-                if !result.findings.isEmpty { self.hits[id] = result.findings }
-            case .commit:
-                guard case .whole(let bytes) = content else { return }
-                let header = CommitHeader(bytes)
-                self.parents[id] = header.parents
-                self.committerTime[id] = header.committerTime
-                self.summary.commitsScanned += 1
-                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
-                if !found.isEmpty { self.messageFindings.append((id, found)) }
-            case .tag:
-                guard case .whole(let bytes) = content else { return }
-                let header = TagHeader(bytes)
-                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
-                if !found.isEmpty { self.tagFindings.append((id, found)) }
-            default: break
+        // 2. stream them through `jobs` cat-file processes, each a contiguous run of the pack order (so each git
+        //    keeps its delta bases cached) of about equal bytes: scan blobs and messages, keep the commit graph
+        let jobs = max(1, min(self.scanner.options.jobs, ids.count / 1000 + 1))
+        let total = sizes.reduce(0, +)
+        var slices: [Range<Int>] = []
+        var from = 0, acc = 0
+        for (i, size) in sizes.enumerated() {
+            acc += size
+            if slices.count < jobs - 1 && acc >= total / jobs * (slices.count + 1) { slices.append(from..<(i + 1)); from = i + 1 }
+        }
+        slices.append(from..<ids.count)
+        let partials = slices.map { _ in Partial() }
+        let group = DispatchGroup()
+        for (k, slice) in slices.enumerated() {
+            let partial = partials[k], part = Array(ids[slice])
+            let thread = Thread { [self] in
+                do { try self.stream(part, into: partial) } catch { partial.error = error }
+                group.leave()
             }
+            thread.stackSize = 1 << 22
+            group.enter()
+            thread.start()
+        }
+        group.wait()
+        var missing = 0
+        for p in partials {
+            if let error = p.error { throw error }
+            self.hits.merge(p.hits) { a, _ in a }
+            self.parents.merge(p.parents) { a, _ in a }
+            self.committerTime.merge(p.committerTime) { a, _ in a }
+            self.messageFindings += p.messageFindings
+            self.tagFindings += p.tagFindings
+            self.summary.filesScanned += p.summary.filesScanned
+            self.summary.bytesScanned += p.summary.bytesScanned
+            self.summary.filesDecoded += p.summary.filesDecoded
+            self.summary.commitsScanned += p.summary.commitsScanned
+            missing += p.missing
         }
         if self.isCancelled() { self.summary.interrupted = true }
         if missing > 0 {
@@ -175,6 +206,35 @@ private final class FullHistoryScan {
         }
         findings += try self.messages(graph: graph, reachable: reachable, refs: refs)
         return ScanReport(findings: findings, summary: self.summary)
+    }
+
+    /// Reads `ids` through one `git cat-file --batch`, scanning with a content scanner of its own.
+    func stream(_ ids: [ObjectID], into p: Partial) throws {
+        let scanner = HistoryScanner(detector: self.scanner.detector, options: self.scanner.options)
+        try CatFileBatch(git: self.repository.git, ids: ids).forEach(isCancelled: self.isCancelled, missing: { _ in p.missing += 1 }) { id, kind, content in
+            switch kind {
+            case .blob:
+                let result = scanner.scan(content)
+                p.summary.filesScanned += 1
+                p.summary.bytesScanned += result.bytesRead
+                if result.decodedFrom != nil { p.summary.filesDecoded += 1 }
+                if !result.findings.isEmpty { p.hits[id] = result.findings }
+            case .commit:
+                guard case .whole(let bytes) = content else { return }
+                let header = CommitHeader(bytes)
+                p.parents[id] = header.parents
+                p.committerTime[id] = header.committerTime
+                p.summary.commitsScanned += 1
+                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
+                if !found.isEmpty { p.messageFindings.append((id, found)) }
+            case .tag:
+                guard case .whole(let bytes) = content else { return }
+                let header = TagHeader(bytes)
+                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
+                if !found.isEmpty { p.tagFindings.append((id, found)) }
+            default: break
+            }
+        }
     }
 
     /// Every ref (branches, tags, remote-tracking refs, stash, notes…) and HEAD, peeled to a commit where possible.

@@ -53,17 +53,18 @@ public struct TextReporter: Sendable {
 
     /// The closing summary (for stderr): unreadable paths (as errors, or warnings when `acceptUnreadable`), then
     /// counts, skipped entries and how to fix or allow. With `quiet`, only the unreadable paths.
-    public func summary(_ report: ScanReport, seconds: Double?, acceptUnreadable: Bool, quiet: Bool) -> String {
+    /// - Parameter advice: end with how to fix or allow a finding (hooks print their own advice instead).
+    public func summary(_ report: ScanReport, seconds: Double?, acceptUnreadable: Bool, quiet: Bool, advice: Bool = true) -> String {
         let s = report.summary
         let level = acceptUnreadable ? "warning" : "error"
         var lines = s.unreadable.map { "mptscan: \(level): \(Printable.text($0.path)): \($0.message)" }
         if !quiet {
-            lines += self.counts(report, seconds: seconds)
+            lines += self.counts(report, seconds: seconds, advice: advice)
         }
         return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
     }
 
-    private func counts(_ report: ScanReport, seconds: Double?) -> [String] {
+    private func counts(_ report: ScanReport, seconds: Double?, advice: Bool) -> [String] {
         let s = report.summary
         let open = report.findings.filter { !$0.isSuppressed }
         let allowed = report.findings.count - open.count
@@ -93,7 +94,7 @@ public struct TextReporter: Sendable {
         if !s.unreadable.isEmpty {
             lines.append("mptscan: \(s.unreadable.count) path\(s.unreadable.count == 1 ? "" : "s") could not be read: the scan is incomplete")
         }
-        if !open.isEmpty {
+        if !open.isEmpty && advice {
             lines.append("mptscan: fix: disable each token in the Marketplace Platform, then remove it from the code and its history;")
             lines.append("         a test value can be allowed with `mptscan:allow` on its line (or `mptscan:allow-next-line` above it)")
         }

@@ -1,0 +1,322 @@
+import Foundation
+import XCTest
+@testable import MPTScanKit
+import _MPTScanTestSupport
+
+/// History, range and staged scans over repositories built from recipes at test time.
+final class GitHistoryTests: XCTestCase {
+    let detector = TokenDetector(rules: BuiltinRules.all)
+
+    func history(_ repo: GitRecipe, allObjects: Bool = false, revisions: [String]? = nil, jobs: Int = 2) throws -> ScanReport {
+        var options = HistoryOptions()
+        options.repository = repo.path
+        options.allObjects = allObjects
+        options.revisions = revisions
+        options.jobs = jobs
+        return try HistoryScanner(detector: self.detector, options: options).run()
+    }
+
+    func staged(_ repo: GitRecipe) throws -> [Finding] {
+        try StagedScanner(detector: self.detector).run(repository: repo.path).findings
+    }
+
+    func testDeletedFileLeakIsAttributedToTheCommitThatAddedIt() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 301)
+        try repo.write("README.md", "hello\n")
+        try repo.commit("init")
+        try repo.write("src/config.js", "// settings\nconst key = \"\(token)\";\n")
+        let added = try repo.commit("add config", author: "Alice Leaker", email: "alice@example.test")
+        try repo.write("README.md", "hello again\n")
+        try repo.commit("edit readme")
+        try repo.git("rm", "-q", "src/config.js")
+        try repo.commit("remove config")
+
+        let findings = try self.history(repo).findings
+        XCTAssertEqual(findings.count, 1)
+        let f = try XCTUnwrap(findings.first)
+        XCTAssertEqual(f.path, "src/config.js")
+        XCTAssertEqual(f.token, token)
+        XCTAssertEqual(f.line, 2)
+        XCTAssertEqual(f.column, 14)
+        XCTAssertEqual(f.git?.commit, added)
+        XCTAssertEqual(f.git?.authorName, "Alice Leaker")
+        XCTAssertEqual(f.git?.authorEmail, "alice@example.test")
+        XCTAssertEqual(f.git?.authorDate, "2023-11-14T22:15:20+00:00")
+        XCTAssertEqual(f.git?.commitCount, 2, "the adding commit and the readme edit hold it")
+        XCTAssertEqual(f.git?.presentAtHead, false)
+        XCTAssertEqual(f.git?.source, .blob)
+    }
+
+    func testATokenLivingThroughManyCommitsAndBranchesIsReportedOnceAtItsFirstCommit() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 302)
+        try repo.write("a.txt", "0\n")
+        try repo.commit("init")
+        try repo.write("keys.env", "MPT_TOKEN=\(token)\n")
+        let first = try repo.commit("add keys")
+        for i in 1...12 {
+            try repo.write("a.txt", "\(i)\n")
+            try repo.commit("edit \(i)")
+            if i % 3 == 0 { try repo.git("branch", "b\(i)") }
+        }
+        for jobs in [1, 2, 3] {
+            let findings = try self.history(repo, jobs: jobs).findings
+            XCTAssertEqual(findings.count, 1, "jobs \(jobs)")
+            XCTAssertEqual(findings.first?.git?.commit, first)
+            XCTAssertEqual(findings.first?.git?.commitCount, 13)
+            XCTAssertEqual(findings.first?.git?.refCount, 6, "main, b3…b12, HEAD")
+            XCTAssertEqual(findings.first?.git?.exampleRef, "refs/heads/b12")
+            XCTAssertEqual(findings.first?.git?.presentAtHead, true)
+        }
+    }
+
+    func testLeaksOnAnUnmergedBranchInATagInTheStashAndInMessages() throws {
+        let repo = try GitRecipe()
+        let branchToken = SyntheticTokens.token(seed: 303), tagToken = SyntheticTokens.token(seed: 304)
+        let stashToken = SyntheticTokens.token(seed: 305), messageToken = SyntheticTokens.token(seed: 306)
+        let taggedToken = SyntheticTokens.token(seed: 307)
+        try repo.write("a.txt", "a\n")
+        try repo.commit("init")
+        try repo.git("checkout", "-q", "-b", "feature")
+        try repo.write("feature.yml", "token: \(branchToken)\n")
+        let onBranch = try repo.commit("feature work")
+        try repo.git("checkout", "-q", "main")
+        // a commit reachable only from a lightweight tag
+        try repo.git("checkout", "-q", "--detach")
+        try repo.write("release.txt", "\(taggedToken)\n")
+        let tagged = try repo.commit("release build")
+        try repo.git("tag", "v1-light")
+        try repo.git("checkout", "-q", "main")
+        try repo.run(["tag", "-a", "v1", "-m", "release notes mention \(tagToken)"], environment: repo.dated())
+        let messaged = try repo.commit("oops \(messageToken)", allowEmpty: true)
+        try repo.write("wip.txt", "\(stashToken)\n")
+        try repo.git("add", "wip.txt")
+        try repo.run(["stash", "-q"], environment: repo.dated())
+
+        let findings = try self.history(repo, allObjects: false).findings
+        let byToken = Dictionary(grouping: findings, by: \.token)
+        XCTAssertEqual(byToken[branchToken]?.count, 1)
+        XCTAssertEqual(byToken[branchToken]?.first?.git?.commit, onBranch)
+        XCTAssertEqual(byToken[branchToken]?.first?.git?.exampleRef, "refs/heads/feature")
+        XCTAssertEqual(byToken[taggedToken]?.first?.git?.commit, tagged)
+        XCTAssertEqual(byToken[taggedToken]?.first?.git?.exampleRef, "refs/tags/v1-light")
+        XCTAssertEqual(byToken[tagToken]?.first?.git?.source, .tagMessage)
+        XCTAssertEqual(byToken[tagToken]?.first?.git?.tag, "v1")
+        XCTAssertEqual(byToken[stashToken]?.first?.path, "wip.txt")
+        XCTAssertEqual(byToken[stashToken]?.first?.git?.exampleRef, "refs/stash")
+        let messages = try XCTUnwrap(byToken[messageToken])
+        XCTAssertTrue(messages.contains { $0.git?.source == .commitMessage && $0.git?.commit == messaged })
+    }
+
+    func testATokenIntroducedByAMergeResolutionIsAttributedToTheMerge() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 308)
+        try repo.write("conf.ini", "a=1\n")
+        try repo.commit("init")
+        try repo.git("checkout", "-q", "-b", "side")
+        try repo.write("conf.ini", "a=2\n")
+        try repo.commit("side")
+        try repo.git("checkout", "-q", "main")
+        try repo.write("conf.ini", "a=3\n")
+        try repo.commit("main")
+        _ = try? repo.run(["merge", "-q", "side"], environment: repo.dated())
+        try repo.write("conf.ini", "a=4\nkey=\(token)\n")
+        try repo.git("add", "conf.ini")
+        try repo.run(["commit", "-q", "--no-edit"], environment: repo.dated())
+        let merge = try repo.git("rev-parse", "HEAD")
+
+        let findings = try self.history(repo).findings
+        XCTAssertEqual(findings.count, 1)
+        XCTAssertEqual(findings.first?.git?.commit, merge)
+        XCTAssertEqual(findings.first?.line, 2)
+        let range = try self.history(repo, revisions: ["HEAD^..HEAD"]).findings
+        XCTAssertEqual(range.map(\.token), [token], "the resolution is what the merge introduces")
+    }
+
+    func testRenamedFilesAndAwkwardNames() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 309)
+        let names = ["dir with space/ünïcode file.txt", "-leading-dash.txt", "new\nline.txt", "tab\tname.txt"]
+        try repo.write("a.txt", "\(token)\n")
+        let first = try repo.commit("add")
+        try repo.git("mv", "a.txt", "b.txt")
+        let renamed = try repo.commit("rename")
+        for name in names { try repo.write(name, "x \(token)\n") }
+        try repo.commit("spread")
+        let findings = try self.history(repo).findings
+        XCTAssertEqual(Set(findings.map(\.path)), Set(["a.txt", "b.txt"] + names))
+        XCTAssertEqual(findings.first { $0.path == "a.txt" }?.git?.commit, first)
+        XCTAssertEqual(findings.first { $0.path == "b.txt" }?.git?.commit, renamed)
+        XCTAssertEqual(findings.first { $0.path == "a.txt" }?.git?.presentAtHead, false)
+        XCTAssertEqual(findings.first { $0.path == "b.txt" }?.git?.presentAtHead, true)
+        // a range over the rename alone introduces nothing: the renamed file held the token already
+        XCTAssertEqual(try self.history(repo, revisions: ["\(first)..\(renamed)"]).findings.count, 0)
+    }
+
+    func testUnreachableObjectsNeedAllObjects() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 310)
+        try repo.write("a.txt", "a\n")
+        try repo.commit("init")
+        try repo.write("leak.txt", "\(token)\n")
+        let lost = try repo.commit("leak")
+        try repo.git("reset", "-q", "--hard", "HEAD~1")
+        try repo.git("reflog", "expire", "--expire=now", "--all")
+        let dangling = SyntheticTokens.token(seed: 311)
+        try repo.write("dangling.txt", "\(dangling)\n")
+        try repo.git("add", "dangling.txt")
+        try repo.git("rm", "-q", "--cached", "dangling.txt")
+
+        let normal = try self.history(repo)
+        XCTAssertEqual(normal.findings.count, 0)
+        XCTAssertEqual(normal.summary.unreachableHits, 2)
+        let all = try self.history(repo, allObjects: true).findings
+        XCTAssertEqual(all.first { $0.token == token }?.git?.commit, lost)
+        XCTAssertEqual(all.first { $0.token == token }?.git?.unreachable, true)
+        XCTAssertEqual(all.first { $0.token == dangling }?.git?.unreachable, true)
+        XCTAssertNil(all.first { $0.token == dangling }?.git?.commit)
+    }
+
+    func testRangesReportOnlyWhatTheirCommitsIntroduce() throws {
+        let repo = try GitRecipe()
+        let old = SyntheticTokens.token(seed: 312), new = SyntheticTokens.token(seed: 313)
+        try repo.write("a.txt", "keep \(old)\nline 2\n")
+        let base = try repo.commit("base")
+        try repo.write("a.txt", "keep \(old)\nline 2 edited\n")
+        try repo.commit("edit next to an old token")
+        try repo.write("b.txt", "\(new)\n")
+        let adds = try repo.commit("add new token", author: "Bob", email: "bob@example.test")
+        let findings = try self.history(repo, revisions: ["\(base)..HEAD"]).findings
+        XCTAssertEqual(findings.map(\.token), [new])
+        XCTAssertEqual(findings.first?.git?.commit, adds)
+        XCTAssertEqual(findings.first?.git?.authorName, "Bob")
+        XCTAssertThrowsError(try self.history(repo, revisions: ["nosuchrev..HEAD"])) { error in
+            XCTAssertTrue("\(error)".contains("nosuchrev"), "\(error)")
+        }
+    }
+
+    func testStagedScansTheIndexNotTheWorkTree() throws {
+        let repo = try GitRecipe()
+        let committed = SyntheticTokens.token(seed: 314), staged = SyntheticTokens.token(seed: 315)
+        let worktreeOnly = SyntheticTokens.token(seed: 316)
+        // no commit yet: everything staged counts
+        try repo.write("first.txt", "\(committed)\n")
+        try repo.git("add", "first.txt")
+        XCTAssertEqual(try self.staged(repo).map(\.token), [committed])
+        try repo.commit("first")
+        XCTAssertEqual(try self.staged(repo).count, 0)
+
+        // editing the line next to a committed token, and removing a token, report nothing
+        try repo.write("first.txt", "\(committed)\nnew line\n")
+        try repo.git("add", "first.txt")
+        XCTAssertEqual(try self.staged(repo).count, 0)
+        try repo.write("first.txt", "nothing\n")
+        try repo.git("add", "first.txt")
+        XCTAssertEqual(try self.staged(repo).count, 0)
+
+        // a token only in the work tree is not reported; one only in the index is
+        try repo.write("second.txt", "\(worktreeOnly)\n")
+        XCTAssertEqual(try self.staged(repo).count, 0)
+        try repo.write("third.txt", "a\nb \(staged)\n")
+        try repo.git("add", "third.txt")
+        try repo.write("third.txt", "cleaned up in the work tree only\n")
+        let findings = try self.staged(repo)
+        XCTAssertEqual(findings.map(\.token), [staged])
+        XCTAssertEqual(findings.first?.path, "third.txt")
+        XCTAssertEqual(findings.first?.line, 2)
+        XCTAssertEqual(findings.first?.git?.source, .staged)
+    }
+
+    func testStagedBinaryFilesAndRenames() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 317)
+        try repo.write("keep.txt", "\(token)\n")
+        try repo.commit("keep")
+        try repo.git("mv", "keep.txt", "moved.txt")
+        XCTAssertEqual(try self.staged(repo).count, 0, "a rename adds no token")
+        try repo.commit("moved")
+        var binary = Data([0, 1, 2, 0xFF, 0])
+        binary.append(Data(SyntheticTokens.token(seed: 318).utf8))
+        binary.append(Data([0, 0, 7]))
+        try binary.write(to: repo.directory.appendingPathComponent("blob.bin"))
+        try repo.git("add", "blob.bin")
+        XCTAssertEqual(try self.staged(repo).map(\.path), ["blob.bin"])
+    }
+
+    func testGitIsNeverAskedToRunCodeFromTheRepository() throws {
+        let repo = try GitRecipe()
+        let marker = repo.directory.deletingLastPathComponent().appendingPathComponent("pwned").path
+        let command = "touch \(marker)"
+        try repo.write(".gitattributes", "* filter=evil diff=evil\n")
+        try repo.write("a.txt", "\(SyntheticTokens.token(seed: 319))\n")
+        try repo.commit("init")
+        try repo.write("b.txt", "\(SyntheticTokens.token(seed: 320))\n")
+        try repo.git("add", "b.txt") // staged before the hostile configuration: git itself would run it
+        try repo.write("hooks/post-checkout", "#!/bin/sh\n\(command)\n")
+        try repo.write("a.txt", "changed\n")
+        for (key, value) in [("core.fsmonitor", command), ("core.pager", command), ("diff.external", command),
+                             ("filter.evil.smudge", command), ("filter.evil.clean", command), ("filter.evil.process", command),
+                             ("diff.evil.textconv", command), ("core.sshCommand", command), ("pager.log", command),
+                             ("core.hooksPath", repo.directory.appendingPathComponent("hooks").path)] {
+            try repo.git("config", key, value)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the recipe itself ran the command")
+
+        XCTAssertEqual(try self.history(repo).findings.count, 1)
+        XCTAssertEqual(try self.history(repo, revisions: ["HEAD"]).findings.count, 1)
+        XCTAssertEqual(try self.staged(repo).count, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "scanning ran a command from .git/config")
+    }
+
+    func testErrorsAreNeverClean() throws {
+        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-notgit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: plain) }
+        var options = HistoryOptions()
+        options.repository = plain.path
+        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("not a git repository"), "\(error)")
+        }
+
+        let origin = try GitRecipe("origin")
+        for i in 0..<3 {
+            try origin.write("f.txt", "\(i)\n")
+            try origin.commit("c\(i)")
+        }
+        let clone = origin.directory.deletingLastPathComponent().appendingPathComponent("shallow")
+        try origin.run(["clone", "-q", "--depth", "1", "file://\(origin.path)", clone.path])
+        options.repository = clone.path
+        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("shallow clone (1 commits available"), "\(error)")
+            XCTAssertTrue("\(error)".contains("git fetch --unshallow"), "\(error)")
+        }
+        options.revisions = ["HEAD"]
+        XCTAssertNoThrow(try HistoryScanner(detector: self.detector, options: options).run(), "a range within the history is fine")
+    }
+
+    func testPrePushInputBecomesRevisions() throws {
+        let repo = try GitRecipe()
+        try repo.write("a", "a\n")
+        let a = try repo.commit("a")
+        let zero = String(repeating: "0", count: 40)
+        let git = Git(directory: repo.path)
+        XCTAssertEqual(try PrePush.revisions("refs/heads/x \(zero) refs/heads/x \(a)\n", git: git), [], "a deletion sends nothing")
+        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(zero)\n", git: git), [a, "--not", "--remotes"])
+        let unknown = String(repeating: "1", count: 40)
+        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(a)\n", git: git), [a, "^" + a])
+        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(unknown)\n", git: git), [a, "--not", "--remotes"])
+        XCTAssertThrowsError(try PrePush.revisions("garbage\n", git: git))
+    }
+
+    func testObjectIDsAndDates() {
+        let hex = "0123456789abcdef0123456789abcdef01234567"
+        XCTAssertEqual(ObjectID(hex)?.description, hex)
+        let long = String(repeating: "fedcba9876543210", count: 4)
+        XCTAssertEqual(ObjectID(long)?.description, long)
+        XCTAssertNil(ObjectID("xyz"))
+        XCTAssertEqual(CommitHeader.isoDate(0, offset: "+0000"), "1970-01-01T00:00:00+00:00")
+        XCTAssertEqual(CommitHeader.isoDate(1_700_000_000, offset: "-0530"), "2023-11-14T16:43:20-05:30")
+        XCTAssertEqual(CommitHeader.isoDate(951_782_400, offset: "+0100"), "2000-02-29T01:00:00+01:00")
+    }
+}
