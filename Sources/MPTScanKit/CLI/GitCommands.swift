@@ -67,6 +67,7 @@ extension MPTScan {
         options: [OptionSpec(long: "repository", valueName: "dir", help: "The repository. (default: .)")] + gitReportOptions,
         discussion: """
         New branches are scanned from where they leave the remote-tracking branches; deletions are ignored.
+        Under the pre-commit framework, PRE_COMMIT_FROM_REF and PRE_COMMIT_TO_REF give the range instead.
 
         \(gitExitCodes)
         """)
@@ -156,16 +157,24 @@ extension MPTScan {
         guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
         let repository = parsed.value("repository") ?? "."
         try self.checkOutput(parsed, repository: repository)
-        var input = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            input += chunk[0..<n]
-        }
         let repo = try GitRepository.open(repository)
-        let revisions = try PrePush.revisions(String(decoding: input, as: UTF8.self), git: repo.git)
+        let env = ProcessInfo.processInfo.environment
+        let revisions: [String]
+        if let from = env["PRE_COMMIT_FROM_REF"], let to = env["PRE_COMMIT_TO_REF"], !from.isEmpty, !to.isEmpty {
+            // the pre-commit framework passes the push as environment variables, not on standard input
+            guard !from.hasPrefix("-"), !to.hasPrefix("-") else { throw UsageError("PRE_COMMIT_FROM_REF/TO_REF must be revisions") }
+            revisions = (ObjectID(from)?.isZero ?? false) ? [to, "--not", "--remotes"] : [to, "^" + from]
+        } else {
+            var input = [UInt8]()
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                input += chunk[0..<n]
+            }
+            revisions = try PrePush.revisions(String(decoding: input, as: UTF8.self), git: repo.git)
+        }
         guard !revisions.isEmpty else { return .clean } // only deletions, or nothing new
         var options = HistoryOptions()
         options.repository = repository

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import MPTScanKit
+import _MPTScanTestSupport
+
+/// The git subcommands through the built binary and through git itself: hooks installed, commits and pushes
+/// blocked or let through.
+@Suite struct GitCLITests {
+    @Test func historyReportsJSONWithProvenanceAndExitCodes() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 401)
+        try repo.write("app.js", "const t = '\(token)';\n")
+        let commit = try repo.commit("leak", author: "Carol", email: "carol@example.test")
+        let run = try CLITests.run(["history", "--format", "json", repo.path])
+        #expect(run.status == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let findings = try #require(json["findings"] as? [[String: Any]])
+        #expect(findings.count == 1)
+        let git = try #require(findings.first?["git"] as? [String: Any])
+        #expect(git["commit"] as? String == commit)
+        #expect(git["author_name"] as? String == "Carol")
+        #expect(git["present_at_head"] as? Bool == true)
+        #expect(!run.stdout.contains(String(token.suffix(60))), "redacted by default")
+
+        let notRepo = try CLITests.run(["history", FileManager.default.temporaryDirectory.path])
+        #expect(notRepo.status == 2)
+        #expect(notRepo.stderr.contains("not a git repository"))
+        let badRange = try CLITests.run(["history", "--range", "nope..HEAD", repo.path])
+        #expect(badRange.status == 2)
+        #expect(badRange.stderr.contains("nope"))
+        let injected = try CLITests.run(["history", "--range", "--output=/tmp/x..y", repo.path])
+        #expect(injected.status == 64)
+    }
+
+    @Test func theInstalledPreCommitHookBlocksATokenAndLetsACleanCommitThrough() throws {
+        let repo = try GitRecipe()
+        try repo.write("README.md", "hi\n")
+        try repo.commit("init")
+        let install = try CLITests.run(["install-hook", repo.path])
+        #expect(install.status == 0, "\(install.stderr)")
+        let hook = try String(contentsOfFile: repo.path + "/.git/hooks/pre-commit", encoding: .utf8)
+        #expect(hook.contains("# mptscan-hook"))
+        #expect(hook.contains(CLITests.binary.path))
+
+        // clean commit: passes, the hook prints nothing
+        try repo.write("notes.txt", "nothing secret\n")
+        try repo.git("add", "notes.txt")
+        let clean = try commitThroughHooks(repo, "clean")
+        #expect(clean.status == 0)
+        #expect(clean.stderr.isEmpty, "\(clean.stderr)")
+
+        // a staged token: blocked, with where and the three ways out
+        try repo.write("src/api.ts", "export const token = \"\(SyntheticTokens.token(seed: 402))\";\n")
+        try repo.git("add", "src/api.ts")
+        let blocked = try commitThroughHooks(repo, "leak")
+        #expect(blocked.status != 0)
+        #expect((blocked.stdout + blocked.stderr).contains("src/api.ts:1:23"), "git sends a hook's output to stderr")
+        #expect(blocked.stderr.contains("remove the token"))
+        #expect(blocked.stderr.contains("mptscan:allow"))
+        #expect(blocked.stderr.contains("disable it"))
+        #expect(try repo.git("log", "--format=%s", "-1") == "clean")
+
+        // a foreign hook is kept: refused without a flag, chained with --chain
+        try Data("#!/bin/sh\necho foreign-ran >&2\n".utf8).write(to: URL(fileURLWithPath: repo.path + "/.git/hooks/pre-push"))
+        let refused = try CLITests.run(["install-hook", "--pre-push", repo.path])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("not written by mptscan"))
+        let chained = try CLITests.run(["install-hook", "--pre-push", "--chain", repo.path])
+        #expect(chained.status == 0, "\(chained.stderr)")
+        #expect(FileManager.default.fileExists(atPath: repo.path + "/.git/hooks/pre-push.local"))
+    }
+
+    @Test func installHookHonoursCoreHooksPath() throws {
+        let repo = try GitRecipe()
+        try repo.git("config", "core.hooksPath", "githooks")
+        let install = try CLITests.run(["install-hook", repo.path])
+        #expect(install.status == 0, "\(install.stderr)")
+        #expect(FileManager.default.fileExists(atPath: repo.path + "/githooks/pre-commit"))
+    }
+
+    @Test func prePushScansOnlyTheCommitsBeingPushed() throws {
+        let remote = try GitRecipe("remote")
+        try remote.git("config", "receive.denyCurrentBranch", "ignore")
+        try remote.write("a.txt", "a\n")
+        try remote.commit("init")
+        let parent = remote.directory.deletingLastPathComponent()
+        try remote.run(["clone", "-q", remote.path, parent.appendingPathComponent("work").path])
+        let work = try GitRecipe.existing(parent.appendingPathComponent("work"))
+        let install = try CLITests.run(["install-hook", "--pre-push", work.path])
+        #expect(install.status == 0, "\(install.stderr)")
+
+        try work.write("b.txt", "clean\n")
+        try work.commit("clean")
+        let ok = try work.run(["push", "-q", "origin", "main"], environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""], allowFailure: true)
+        #expect(ok.status == 0, "\(ok.stderr)")
+
+        try work.git("checkout", "-q", "-b", "topic")
+        try work.write("c.txt", "\(SyntheticTokens.token(seed: 403))\n")
+        try work.commit("leak on a new branch")
+        let blocked = try work.run(["push", "-q", "origin", "topic"], allowFailure: true)
+        #expect(blocked.status != 0)
+        #expect(blocked.stdout.contains("c.txt") || blocked.stderr.contains("c.txt"), "\(blocked.stderr)")
+        #expect(blocked.stderr.contains("push is blocked"))
+    }
+
+    /// `git commit` with hooks enabled (the recipe's own commits skip nothing either).
+    func commitThroughHooks(_ repo: GitRecipe, _ message: String) throws -> GitRecipe.Result {
+        try repo.run(["commit", "-q", "-m", message], environment: repo.dated(), allowFailure: true)
+    }
+}
