@@ -114,6 +114,10 @@ private final class FullHistoryScan: @unchecked Sendable {
     var committerTime: [ObjectID: Int64] = [:]
     var messageFindings: [(ObjectID, [Finding])] = []
     var tagFindings: [(ObjectID, [Finding])] = []
+    /// Started by the first stream that finds a hit (not with `--all-objects`, which must first learn which
+    /// commits no ref reaches).
+    var attributionLog: AttributionLog? = nil
+    private let lock = NSLock()
 
     init(repository: GitRepository, scanner: HistoryScanner, isCancelled: @escaping @Sendable () -> Bool) {
         self.repository = repository
@@ -218,7 +222,10 @@ private final class FullHistoryScan: @unchecked Sendable {
                 p.summary.filesScanned += 1
                 p.summary.bytesScanned += result.bytesRead
                 if result.decodedFrom != nil { p.summary.filesDecoded += 1 }
-                if !result.findings.isEmpty { p.hits[id] = result.findings }
+                if !result.findings.isEmpty {
+                    p.hits[id] = result.findings
+                    self.startAttribution()
+                }
             case .commit:
                 guard case .whole(let bytes) = content else { return }
                 let header = CommitHeader(bytes)
@@ -235,6 +242,13 @@ private final class FullHistoryScan: @unchecked Sendable {
             default: break
             }
         }
+    }
+
+    private func startAttribution() {
+        guard !self.scanner.options.allObjects else { return }
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        if self.attributionLog == nil { self.attributionLog = try? AttributionLog(git: self.repository.git, extra: []) }
     }
 
     /// Every ref (branches, tags, remote-tracking refs, stash, notes…) and HEAD, peeled to a commit where possible.
@@ -256,40 +270,17 @@ private final class FullHistoryScan: @unchecked Sendable {
     /// Which commits hold each hit blob at which path, from `git log --raw` (no patches), then one finding per
     /// (rule, token, path) at the earliest such commit.
     func attributeBlobs(graph: CommitGraph, reachable: Set<ObjectID>, refs: [GitRef]) throws -> [Finding] {
-        let git = self.repository.git
         let extra: [ObjectID] = self.scanner.options.allObjects ? self.parents.keys.filter { !reachable.contains($0) }.sorted() : []
-        var args = ["log", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-merges=first-parent", "--root",
-                    "--no-color", "--no-ext-diff", "--no-textconv", "--format=%x01%H", "--all"]
-        if !extra.isEmpty { args.append("--stdin") }
-        let child = try git.start(args, input: true)
-        let writer = Thread {
-            var text = [UInt8]()
-            for id in extra { text += id.description.utf8; text.append(10) }
-            _ = text.withUnsafeBytes { child.writeInput($0) }
-            child.closeInput()
-        }
-        writer.start()
-
-        // events: (commit, path) → hit blob index, or -1 for a blob without hits / a deletion
-        var pathIndex: [[UInt8]: Int32] = [:]
-        var paths: [[UInt8]] = []
+        let log = try self.attributionLog ?? AttributionLog(git: self.repository.git, extra: extra)
+        try log.wait()
+        let paths = log.paths
         var events: [ObjectID: [(path: Int32, blob: ObjectID?)]] = [:]
         var interesting = Set<Int32>()
-        var current: ObjectID? = nil
-        let stream = ByteStream(fd: child.stdoutFD)
-        try parseRawLog(stream, commit: { header in
-            current = ObjectID(header)
-        }, change: { change in
-            guard let commit = current else { return }
-            let p: Int32
-            if let known = pathIndex[change.path] { p = known } else {
-                p = Int32(paths.count); paths.append(change.path); pathIndex[change.path] = p
-            }
-            let isHit = self.hits[change.newBlob] != nil && change.newMode != "160000"
-            if isHit { interesting.insert(p) }
-            events[commit, default: []].append((p, isHit ? change.newBlob : nil))
-        })
-        guard child.wait().succeeded else { throw git.failure(args, child) }
+        for (commit, path, blob) in log.events {
+            let isHit = self.hits[blob] != nil
+            if isHit { interesting.insert(path) }
+            events[commit, default: []].append((path, isHit ? blob : nil))
+        }
 
         // replay each interesting path over the commits in topological order
         let order = graph.order(of: reachable.union(extra))
@@ -319,7 +310,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         }
 
-        let headers = try HistoryScanner.authors(of: Set(tallies.values.map(\.first)), git: git, isCancelled: self.isCancelled)
+        let headers = try HistoryScanner.authors(of: Set(tallies.values.map(\.first)), git: self.repository.git, isCancelled: self.isCancelled)
         let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         var out: [(rank: Int, finding: Finding)] = []
         for (key, tally) in tallies {
@@ -385,6 +376,59 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         }
         return out
+    }
+}
+
+/// `git log --all --raw --diff-merges=first-parent` (no patches), read on a thread of its own: which blob each
+/// commit puts at each path it changes (a zero id for a deletion or a submodule). Started as soon as the first
+/// hit is found, so it overlaps the rest of the object stream; never started when nothing hits.
+final class AttributionLog: @unchecked Sendable {
+    private(set) var paths: [[UInt8]] = []
+    private(set) var events: [(commit: ObjectID, path: Int32, blob: ObjectID)] = []
+    private var failure: Error? = nil
+    private let done = DispatchSemaphore(value: 0)
+
+    /// - Parameter extra: commits no ref reaches that should be walked too (`--all-objects`).
+    /// - Throws: `GitError` when git cannot be started.
+    init(git: Git, extra: [ObjectID]) throws {
+        let args = ["log", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-merges=first-parent", "--root",
+                    "--no-color", "--no-ext-diff", "--no-textconv", "--format=%x01%H", "--all"] + (extra.isEmpty ? [] : ["--stdin"])
+        let child = try git.start(args, input: true)
+        Thread.detachNewThread { [self] in
+            var text = [UInt8]()
+            for id in extra { text += id.description.utf8; text.append(10) }
+            _ = text.withUnsafeBytes { child.writeInput($0) }
+            child.closeInput()
+            var pathIndex: [[UInt8]: Int32] = [:]
+            var current: ObjectID? = nil
+            do {
+                try parseRawLog(ByteStream(fd: child.stdoutFD), commit: { header in
+                    current = ObjectID(header)
+                }, change: { change in
+                    guard let commit = current else { return }
+                    let p: Int32
+                    if let known = pathIndex[change.path] { p = known } else {
+                        p = Int32(self.paths.count); self.paths.append(change.path); pathIndex[change.path] = p
+                    }
+                    let blob = change.hasScannableBlob ? change.newBlob : ObjectID(hex: [UInt8](repeating: 48, count: 40))!
+                    self.events.append((commit, p, blob))
+                })
+                if !child.wait().succeeded { self.failure = git.failure(args, child) }
+            } catch {
+                child.terminate()
+                child.wait()
+                self.failure = error
+            }
+            self.done.signal()
+        }
+    }
+
+    /// Waits for git to finish.
+    /// - Throws: git's failure, or a parse error.
+    func wait() throws {
+        self.done.wait()
+        self.done.signal() // later waits return at once
+        if let failure { throw failure }
     }
 }
 
