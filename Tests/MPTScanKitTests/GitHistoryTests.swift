@@ -7,12 +7,16 @@ import _MPTScanTestSupport
 final class GitHistoryTests: XCTestCase {
     let detector = TokenDetector(rules: BuiltinRules.all)
 
-    func history(_ repo: GitRecipe, allObjects: Bool = false, revisions: [String]? = nil, jobs: Int = 2) throws -> ScanReport {
+    func history(_ repo: GitRecipe, allObjects: Bool = false, revisions: [String]? = nil, jobs: Int = 2,
+                 messages: Bool = true, excludes: [String] = []) throws -> ScanReport {
         var options = HistoryOptions()
         options.repository = repo.path
         options.allObjects = allObjects
         options.revisions = revisions
         options.jobs = jobs
+        options.objectsPerJob = 5 // several cat-file streams even for small recipes
+        options.scanMessages = messages
+        options.excludes = try excludes.map(PathGlob.init)
         return try HistoryScanner(detector: self.detector, options: options).run()
     }
 
@@ -65,7 +69,7 @@ final class GitHistoryTests: XCTestCase {
             XCTAssertEqual(findings.count, 1, "jobs \(jobs)")
             XCTAssertEqual(findings.first?.git?.commit, first)
             XCTAssertEqual(findings.first?.git?.commitCount, 13)
-            XCTAssertEqual(findings.first?.git?.refCount, 6, "main, b3…b12, HEAD")
+            XCTAssertEqual(findings.first?.git?.refCount, 5, "main, b3…b12 (HEAD is on main)")
             XCTAssertEqual(findings.first?.git?.exampleRef, "refs/heads/b12")
             XCTAssertEqual(findings.first?.git?.presentAtHead, true)
         }
@@ -299,14 +303,101 @@ final class GitHistoryTests: XCTestCase {
         let repo = try GitRecipe()
         try repo.write("a", "a\n")
         let a = try repo.commit("a")
+        try repo.run(["tag", "-a", "v1", "-m", "release"], environment: repo.dated())
+        let tag = try repo.git("rev-parse", "v1")
+        try repo.git("remote", "add", "origin", "https://example.test/repo.git")
         let zero = String(repeating: "0", count: 40)
         let git = Git(directory: repo.path)
-        XCTAssertEqual(try PrePush.revisions("refs/heads/x \(zero) refs/heads/x \(a)\n", git: git), [], "a deletion sends nothing")
-        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(zero)\n", git: git), [a, "--not", "--remotes"])
+        func parse(_ text: String, remote: String? = "origin") throws -> PrePush.Push { try PrePush.parse(text, remote: remote, git: git) }
+        XCTAssertEqual(try parse("refs/heads/x \(zero) refs/heads/x \(a)\n").revisions, [], "a deletion sends nothing")
+        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(zero)\n").revisions, [a, "--not", "--remotes=origin"])
+        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(zero)\n", remote: "https://example.test/other.git").revisions, [a],
+                       "pushing to a URL: nothing is known to be there")
+        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(a)\n").revisions, [a, "^" + a])
         let unknown = String(repeating: "1", count: 40)
-        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(a)\n", git: git), [a, "^" + a])
-        XCTAssertEqual(try PrePush.revisions("refs/heads/main \(a) refs/heads/main \(unknown)\n", git: git), [a, "--not", "--remotes"])
-        XCTAssertThrowsError(try PrePush.revisions("garbage\n", git: git))
+        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(unknown)\n").revisions, [a, "--not", "--remotes=origin"])
+        let tagPush = try parse("refs/tags/v1 \(tag) refs/tags/v1 \(zero)\nrefs/tags/v1 \(tag) refs/tags/v1 \(zero)\n")
+        XCTAssertEqual(tagPush.objects.map(\.description), [tag], "an annotated tag is scanned itself, once")
+        XCTAssertThrowsError(try parse("garbage\n"))
+    }
+
+    func testAPushedAnnotatedTagMessageIsScanned() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 330)
+        try repo.write("a", "a\n")
+        try repo.commit("a")
+        try repo.run(["tag", "-a", "v2", "-m", "notes \(token)"], environment: repo.dated())
+        var options = HistoryOptions()
+        options.repository = repo.path
+        let push = try PrePush.parse("refs/tags/v2 \(try repo.git("rev-parse", "v2")) refs/tags/v2 \(String(repeating: "0", count: 40))\n",
+                                     remote: nil, git: Git(directory: repo.path))
+        options.revisions = push.revisions
+        options.pushedObjects = push.objects
+        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        XCTAssertEqual(findings.map(\.token), [token])
+        XCTAssertEqual(findings.first?.git?.source, .tagMessage)
+    }
+
+    func testAnAllowCommentRemovedLaterDoesNotHideTheToken() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 331)
+        try repo.write("t.js", "const T = \"\(token)\"; // mptscan:allow\n")
+        try repo.commit("allowed fixture")
+        try repo.write("t.js", "const T = \"\(token)\";\n")
+        try repo.git("add", "t.js")
+        XCTAssertEqual(try self.staged(repo).map(\.isSuppressed), [false], "the index drops the allow comment")
+        let exposed = try repo.commit("allow removed")
+        XCTAssertEqual(try self.history(repo, revisions: ["HEAD~1..HEAD"]).findings.map(\.isSuppressed), [false])
+        let full = try self.history(repo).findings
+        XCTAssertEqual(full.count, 1)
+        XCTAssertEqual(full.first?.isSuppressed, false)
+        XCTAssertEqual(full.first?.git?.commit, exposed)
+    }
+
+    func testRefsToBlobsAndTreesNoMessagesAndExcludedDirectories() throws {
+        let repo = try GitRecipe()
+        let blobToken = SyntheticTokens.token(seed: 332), treeToken = SyntheticTokens.token(seed: 333)
+        let fileToken = SyntheticTokens.token(seed: 334)
+        try repo.write("dist/app.js", "x='\(fileToken)'\n")
+        try repo.commit("build output")
+        let blob = try repo.git("hash-object", "-w", "--stdin", input: "k=\(blobToken)\n")
+        try repo.git("tag", "-a", "-m", "a key", "keys", blob)
+        let inner = try repo.git("hash-object", "-w", "--stdin", input: "\(treeToken)\n")
+        let tree = try repo.git("mktree", input: "100644 blob \(inner)\tsecret.txt\n")
+        try repo.git("tag", "snapshot", tree)
+
+        let findings = try self.history(repo, messages: false).findings
+        XCTAssertEqual(Set(findings.map(\.token)), [blobToken, treeToken, fileToken], "--no-messages still attributes blobs")
+        XCTAssertEqual(findings.first { $0.token == treeToken }?.path, "secret.txt")
+        XCTAssertEqual(findings.first { $0.token == blobToken }?.git?.exampleRef, "refs/tags/keys")
+        for pattern in ["dist/", "dist", "/dist", "*.js", "dist/**"] {
+            XCTAssertFalse(try self.history(repo, excludes: [pattern]).findings.contains { $0.token == fileToken }, pattern)
+        }
+    }
+
+    func testReplaceRefsCannotHideACommit() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 335)
+        try repo.write("a.txt", "a\n")
+        let clean = try repo.commit("base")
+        try repo.write("s.txt", "\(token)\n")
+        let leak = try repo.commit("leak")
+        try repo.git("rm", "-q", "s.txt")
+        try repo.commit("remove")
+        try repo.git("replace", leak, clean)
+        XCTAssertEqual(try self.history(repo).findings.first?.git?.commit, leak)
+        XCTAssertEqual(try self.history(repo, revisions: ["HEAD~2..HEAD"]).findings.map(\.token), [token])
+    }
+
+    func testParallelStreamsGiveTheSameFindings() throws {
+        let repo = try GitRecipe()
+        for i in 0..<12 {
+            try repo.write("f\(i % 4).txt", "v\(i) \(SyntheticTokens.token(seed: 340 + i))\n")
+            try repo.commit("c\(i)")
+        }
+        let one = try self.history(repo, jobs: 1).findings
+        XCTAssertEqual(one.count, 12)
+        for jobs in [2, 3, 8] { XCTAssertEqual(try self.history(repo, jobs: jobs).findings, one, "jobs \(jobs)") }
     }
 
     func testObjectIDsAndDates() {

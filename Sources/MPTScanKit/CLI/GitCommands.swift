@@ -57,7 +57,12 @@ extension MPTScan {
         line edited next to it, a rename) is not, nor is a token only in the work tree. Prints nothing when
         the commit is clean.
 
-        \(gitExitCodes)
+        EXIT CODES:
+          0    nothing staged adds a token
+          1    leaks found: the commit should not be made
+          2    failed: not a work tree, git missing or failing, a staged object missing
+          64   bad usage
+          130  interrupted
         """)
 
     static let prePush = CommandSpec(
@@ -93,8 +98,12 @@ extension MPTScan {
         if parsed.wantsHelp { out.write(self.history.helpText()); return .clean }
         let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
+        if let arg = parsed.positionals.first, arg.contains(".."), !FileManager.default.fileExists(atPath: arg) {
+            throw UsageError("'\(arg)' is not a directory; to scan a range of commits use --range \(arg)")
+        }
         var options = HistoryOptions()
         options.repository = parsed.positionals.first ?? "."
+        options.repositoryNamed = !parsed.positionals.isEmpty
         options.allObjects = parsed.has("all-objects")
         options.scanMessages = !parsed.has("no-messages")
         options.excludes = try self.excludes(parsed)
@@ -106,7 +115,9 @@ extension MPTScan {
             throw UsageError("--range and --since-commit cannot be combined")
         }
         if let range = parsed.value("range") {
-            guard range.contains(".."), !range.hasPrefix("-") else { throw UsageError("--range needs A..B, not '\(range)'") }
+            guard range.contains(".."), !range.hasPrefix("-"), range.trimmingCharacters(in: CharacterSet(charactersIn: ".")).count > 0 else {
+                throw UsageError("--range needs A..B (or A...B), not '\(range)'")
+            }
             options.revisions = [range]
         } else if let since = parsed.value("since-commit") {
             guard !since.isEmpty, !since.hasPrefix("-") else { throw UsageError("--since-commit needs a revision, not '\(since)'") }
@@ -131,7 +142,7 @@ extension MPTScan {
         try self.checkOutput(parsed, repository: repository)
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
-        let report = try scanner.run(repository: repository, isCancelled: { Interrupt.requested })
+        let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
         let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
         return code
@@ -140,7 +151,7 @@ extension MPTScan {
     /// What a blocked developer can do.
     static func hookAdvice(commit: Bool) -> String {
         """
-        mptscan: this \(commit ? "commit" : "push") is blocked: it would publish the token(s) above. Either
+        mptscan: this \(commit ? "commit" : "push") would publish the token(s) above (as a hook, mptscan blocks it). Either
           1. remove the token from the \(commit ? "staged file (then `git add` it again)" : "commits (rewrite them, e.g. `git rebase -i`)"), and load it from the environment or a secret store;
           2. if it is a test value, not a real token, mark its line with `mptscan:allow` (or `mptscan:allow-next-line` above it);
           3. if it is real, treat it as leaked: disable it in the Marketplace Platform (Settings > API tokens) and create a new one.
@@ -157,13 +168,13 @@ extension MPTScan {
         guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
         let repository = parsed.value("repository") ?? "."
         try self.checkOutput(parsed, repository: repository)
-        let repo = try GitRepository.open(repository)
+        let repo = try GitRepository.open(repository, named: parsed.value("repository") != nil)
         let env = ProcessInfo.processInfo.environment
-        let revisions: [String]
+        var push = PrePush.Push()
         if let from = env["PRE_COMMIT_FROM_REF"], let to = env["PRE_COMMIT_TO_REF"], !from.isEmpty, !to.isEmpty {
             // the pre-commit framework passes the push as environment variables, not on standard input
             guard !from.hasPrefix("-"), !to.hasPrefix("-") else { throw UsageError("PRE_COMMIT_FROM_REF/TO_REF must be revisions") }
-            revisions = (ObjectID(from)?.isZero ?? false) ? [to, "--not", "--remotes"] : [to, "^" + from]
+            push = PrePush.Push(revisions: (ObjectID(from)?.isZero ?? false) ? [to, "--not", "--remotes"] : [to, "^" + from])
         } else {
             var input = [UInt8]()
             var chunk = [UInt8](repeating: 0, count: 4096)
@@ -173,12 +184,14 @@ extension MPTScan {
                 if n <= 0 { break }
                 input += chunk[0..<n]
             }
-            revisions = try PrePush.revisions(String(decoding: input, as: UTF8.self), git: repo.git)
+            push = try PrePush.parse(String(decoding: input, as: UTF8.self), remote: parsed.positionals.first, git: repo.git)
         }
-        guard !revisions.isEmpty else { return .clean } // only deletions, or nothing new
+        guard !push.revisions.isEmpty else { return .clean } // only deletions
         var options = HistoryOptions()
         options.repository = repository
-        options.revisions = revisions
+        options.repositoryNamed = parsed.value("repository") != nil
+        options.revisions = push.revisions
+        options.pushedObjects = push.objects
         options.excludes = try self.excludes(parsed)
         Interrupt.install()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
@@ -240,28 +253,61 @@ extension MPTScan {
 /// The pre-push protocol: git writes one line per ref being pushed, `<local ref> <local sha> <remote ref>
 /// <remote sha>` (githooks(5), "pre-push"); a zero local sha is a deletion, a zero remote sha a new branch.
 enum PrePush {
-    /// Revision arguments covering the commits being pushed.
-    /// - Throws: `GitError` for a line that is not in that format.
-    static func revisions(_ input: String, git: Git) throws -> [String] {
-        var include: [String] = []
-        var exclude: [String] = []
-        var newBranch = false
+    /// What a push sends: revision arguments for its commits, and the non-commit objects its refs point at
+    /// (annotated tags, whose messages and targets are scanned too).
+    struct Push: Equatable {
+        var revisions: [String] = []
+        var objects: [ObjectID] = []
+    }
+
+    /// Reads git's pre-push lines. A new branch (or a remote commit unknown here) is scanned from where it leaves
+    /// the remote-tracking branches of `remote` (all of them when `remote` is not a configured remote's name,
+    /// e.g. a URL). Duplicate lines count once; object types are asked of git in one `cat-file --batch-check`.
+    /// - Throws: `GitError` for a line that is not in that format, or when git fails.
+    static func parse(_ input: String, remote: String?, git: Git) throws -> Push {
+        var locals: [ObjectID] = [], remotes: [ObjectID] = []
+        var seen = Set<String>()
         for line in input.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard seen.insert(String(line)).inserted else { continue }
             let parts = line.split(separator: " ")
             guard parts.count == 4, let local = ObjectID(String(parts[1])), let remote = ObjectID(String(parts[3])) else {
                 throw GitError("pre-push: unexpected input line '\(line.prefix(200))' (expected <local ref> <local sha> <remote ref> <remote sha>)")
             }
-            if local.isZero { continue } // deleting a remote ref sends no commits
-            include.append(local.description)
-            if remote.isZero {
-                newBranch = true
+            if local.isZero { continue } // deleting a remote ref sends nothing
+            locals.append(local)
+            remotes.append(remote)
+        }
+        guard !locals.isEmpty else { return Push() }
+        let asked = Array(Set(locals + remotes.filter { !$0.isZero })).sorted()
+        var kinds: [ObjectID: String] = [:]
+        let text = asked.map { $0.description + "\n" }.joined()
+        for line in Git.lines(try git.run(["cat-file", "--batch-check=%(objectname) %(objecttype)"], input: Array(text.utf8)).output) {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let id = ObjectID(String(parts[0])) { kinds[id] = String(parts[1]) }
+        }
+        var push = Push()
+        var fromTracking = false
+        for (local, remoteID) in zip(locals, remotes) {
+            push.revisions.append(local.description)
+            if kinds[local] == "tag" { push.objects.append(local) }
+            if kinds[remoteID] == "commit" {
+                push.revisions.append("^" + remoteID.description)
             } else {
-                // the remote's commit may be unknown here (someone else pushed): then fall back to the remote-tracking refs
-                let known = try git.run(["cat-file", "-e", "\(remote.description)^{commit}"], allowFailure: [1, 128]).status == 0
-                if known { exclude.append("^" + remote.description) } else { newBranch = true }
+                fromTracking = true // a new branch, or the remote has commits we never fetched
             }
         }
-        guard !include.isEmpty else { return [] }
-        return include + exclude + (newBranch ? ["--not", "--remotes"] : [])
+        if fromTracking {
+            var pattern = "--remotes"
+            if let remote, !remote.isEmpty, !remote.contains("/"), !remote.contains(":"),
+               (try? git.run(["config", "--get", "remote.\(remote).url"], allowFailure: [1]).status) == 0 {
+                pattern = "--remotes=\(remote)"
+            } else if remote != nil {
+                pattern = "" // a URL: nothing is known to be there already
+            }
+            if !pattern.isEmpty { push.revisions += ["--not", pattern] }
+        }
+        push.revisions = Array(NSOrderedSet(array: push.revisions)) as? [String] ?? push.revisions
+        push.objects = Array(Set(push.objects)).sorted()
+        return push
     }
 }

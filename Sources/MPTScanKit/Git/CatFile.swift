@@ -59,7 +59,7 @@ enum ObjectKind: String, Sendable { case blob, tree, commit, tag }
 /// Reference: git-cat-file(1), "BATCH OUTPUT".
 final class CatFileBatch {
     /// Objects up to this size are handed over whole; larger ones are streamed in pieces.
-    static let wholeObjectLimit = 32 << 20
+    static let wholeObjectLimit = 8 << 20
 
     /// One object's content, whole or as a stream of `size` bytes to be read through `pull`.
     enum Content {
@@ -75,8 +75,10 @@ final class CatFileBatch {
         self.ids = ids
     }
 
-    /// Calls `body` for each object in the order given; a missing object is reported to `missing`.
-    /// - Throws: `GitError` when git fails or its output ends early (a corrupt object, git killed).
+    /// Calls `body` for each object in the order given; a missing object is reported to `missing`. Returns
+    /// early, without error, when `isCancelled` becomes true.
+    /// - Throws: `GitError` when git fails, exits non-zero or its output ends before the last object's final
+    ///   newline (a corrupt object, git killed); whatever `body` throws.
     func forEach(isCancelled: () -> Bool, missing: (ObjectID) -> Void,
                  _ body: (ObjectID, ObjectKind?, Content) throws -> Void) throws {
         let child = try self.git.start(["cat-file", "--batch", "--buffer"], input: true)
@@ -97,9 +99,10 @@ final class CatFileBatch {
         }
         writer.start()
         let stream = ByteStream(fd: child.stdoutFD)
-        var seen = 0
+        var seen = 0 // objects read completely, trailing newline included
+        var finished = false
         defer {
-            if seen < ids.count { child.terminate() }
+            if !finished { child.terminate() }
             stream.drain()
             child.wait()
         }
@@ -110,8 +113,7 @@ final class CatFileBatch {
             guard let id = parts.first.flatMap({ ObjectID(hex: $0) }) else {
                 throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
-            seen += 1
-            if parts.count == 2 { missing(id); continue } // "<id> missing"
+            if parts.count == 2 { seen += 1; missing(id); continue } // "<id> missing"
             guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
                 throw GitError("git cat-file: unexpected header '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
@@ -132,16 +134,42 @@ final class CatFileBatch {
                     left -= copied
                     return copied
                 })
-                if left > 0 { _ = stream.stream(left) { _ in } } // the caller stopped early
-                if left > 0 && stream.atEnd { break }
+                if left > 0 { left -= stream.stream(left) { _ in } } // the caller stopped early
+                if left > 0 { break }
             }
-            guard stream.bytes(1) != nil else { break } // the newline after the content
+            guard let newline = stream.bytes(1), newline.first == 10 else { break }
+            seen += 1
         }
-        if seen < ids.count && !isCancelled() {
-            child.closeOutput()
-            let status = child.wait()
-            let why = child.errorText.isEmpty ? (status.exitCode.map { "exit \($0)" } ?? "signal \(status.signal ?? 0)") : child.errorText
-            throw GitError("git cat-file stopped after \(seen) of \(self.ids.count) objects: \(why)")
+        if isCancelled() { return }
+        // every object read, then git must end cleanly: a truncated stream or a failing git is never a clean scan
+        child.closeInput()
+        stream.drain()
+        let status = child.wait()
+        finished = true
+        if seen < ids.count || !status.succeeded || stream.error != nil {
+            let why = !child.errorText.isEmpty ? child.errorText
+                : stream.error.map { String(cString: strerror($0)) } ?? (status.exitCode.map { "exit \($0)" } ?? "killed by signal \(status.signal ?? 0)")
+            throw GitError("git cat-file stopped after \(seen) of \(self.ids.count) objects: \(why); the scan is incomplete")
         }
+    }
+}
+
+extension ContentScanner {
+    /// Scans one object's content as `cat-file` delivered it (whole, or streamed when large); findings carry
+    /// an empty path until the caller names one.
+    func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
+        switch content {
+        case .whole(let bytes): return self.scan(buffer: bytes, path: { "" })
+        case .stream(_, let pull): return self.scan(pull: pull, path: { "" })
+        }
+    }
+}
+
+extension ScanSummary {
+    /// Counts one scanned blob.
+    mutating func countBlob(_ result: ContentScanResult) {
+        self.filesScanned += 1
+        self.bytesScanned += result.bytesRead
+        if result.decodedFrom != nil { self.filesDecoded += 1 }
     }
 }

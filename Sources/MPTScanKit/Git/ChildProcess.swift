@@ -7,7 +7,11 @@ import Darwin
 
 /// A child process started with `posix_spawnp`, its standard output read through a pipe by the caller and its
 /// standard error collected (up to 64 KiB) on a background thread. Waiting is a blocking `waitpid`, not the
-/// 50 ms polling of Foundation's `Process.waitUntilExit()` on Linux (docs/ARCHITECTURE.md, "Git").
+/// 50 ms polling of Foundation's `Process.waitUntilExit()` on Linux (measured: ../shared/reference/swift-on-linux.md).
+///
+/// Starting a child sets SIGPIPE to ignored in this process (once), so that writing to a child that stopped
+/// reading fails with EPIPE instead of killing the caller. Pipes are created and the child spawned under one
+/// lock, so a child started from another thread can never inherit the other end of our pipes.
 final class ChildProcess: @unchecked Sendable {
     /// Why a child could not be started.
     struct SpawnError: Error, CustomStringConvertible {
@@ -32,9 +36,16 @@ final class ChildProcess: @unchecked Sendable {
     private(set) var stdoutFD: Int32
     /// Write end of the child's standard input, or -1 when input is /dev/null.
     private(set) var stdinFD: Int32
-    private let stderrDone = DispatchSemaphore(value: 0)
-    private var stderrBytes: [UInt8] = []
+    /// Standard error as collected by the reading thread, which holds only this box (not the `ChildProcess`,
+    /// so `deinit` can still stop a child that was abandoned).
+    private final class ErrorText: @unchecked Sendable {
+        var bytes: [UInt8] = []
+        let done = DispatchSemaphore(value: 0)
+    }
+    private let stderrText = ErrorText()
     private var status: Status? = nil
+    private static let spawnLock = NSLock()
+    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN); return () }()
 
     /// Starts `arguments[0]` (looked up on `PATH`) with `arguments`.
     /// - Parameters:
@@ -43,6 +54,9 @@ final class ChildProcess: @unchecked Sendable {
     ///   - output: give the child a pipe for standard output (`stdoutFD`); otherwise /dev/null.
     /// - Throws: `SpawnError` when the program is missing or cannot start.
     init(_ arguments: [String], environment: [String: String]? = nil, input: Bool = false, output: Bool = true) throws {
+        _ = Self.ignoreSIGPIPE
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         func closeAll() { for fd in inPipe + outPipe + errPipe where fd >= 0 { _ = systemClose(fd) } }
         guard (!input || Self.makePipe(&inPipe)), (!output || Self.makePipe(&outPipe)), Self.makePipe(&errPipe) else {
@@ -50,7 +64,11 @@ final class ChildProcess: @unchecked Sendable {
             closeAll()
             throw SpawnError(program: arguments[0], code: code)
         }
+        #if canImport(Darwin)
+        var actions: posix_spawn_file_actions_t? = nil
+        #else
         var actions = posix_spawn_file_actions_t()
+        #endif
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if input {
@@ -66,7 +84,11 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], STDERR_FILENO)
         // the pipes are O_CLOEXEC, so the child keeps only the dup2'd copies
 
+        #if canImport(Darwin)
+        var attributes: posix_spawnattr_t? = nil
+        #else
         var attributes = posix_spawnattr_t()
+        #endif
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         // the child must not inherit SIGPIPE ignored (git expects to die quietly on a closed pipe) nor our mask
@@ -95,10 +117,11 @@ final class ChildProcess: @unchecked Sendable {
         self.stdoutFD = outPipe[0]
         #if os(Linux)
         // a 1 MiB pipe (the default maximum) instead of 64 KiB: fewer wake-ups when git streams gigabytes
-        if output { _ = fcntl(outPipe[0], 1031 /* F_SETPIPE_SZ */, 1 << 20) }
+        if output { _ = fcntl(outPipe[0], 1031 /* F_SETPIPE_SZ, fcntl(2) */, 1 << 20) }
         #endif
         let errFD = errPipe[0]
-        Thread.detachNewThread { [self] in
+        let box = self.stderrText
+        Thread.detachNewThread {
             var chunk = [UInt8](repeating: 0, count: 4096)
             var kept: [UInt8] = []
             while true {
@@ -108,8 +131,8 @@ final class ChildProcess: @unchecked Sendable {
                 if kept.count < 1 << 16 { kept += chunk[0..<min(n, (1 << 16) - kept.count)] }
             }
             _ = systemClose(errFD)
-            self.stderrBytes = kept
-            self.stderrDone.signal()
+            box.bytes = kept
+            box.done.signal()
         }
     }
 
@@ -137,8 +160,17 @@ final class ChildProcess: @unchecked Sendable {
     func wait() -> Status {
         if let status = self.status { return status }
         var raw: Int32 = 0
-        while waitpid(self.pid, &raw, 0) < 0 && errno == EINTR {}
-        self.stderrDone.wait()
+        var result: pid_t = -1
+        repeat { result = waitpid(self.pid, &raw, 0) } while result < 0 && errno == EINTR
+        self.stderrText.done.wait()
+        self.stderrText.done.signal() // later calls return at once
+        guard result == self.pid else {
+            // ECHILD (a host that sets SIGCHLD to SIG_IGN reaps children itself): the outcome is unknown
+            let status = Status(exitCode: nil, signal: nil)
+            self.status = status
+            return status
+        }
+        // wait(2) status layout: low 7 bits the terminating signal (0: exited, 0x7F: stopped), next 8 the exit code
         let signalled = (raw & 0x7F) != 0 && (raw & 0x7F) != 0x7F
         let status = signalled ? Status(exitCode: nil, signal: raw & 0x7F) : Status(exitCode: (raw >> 8) & 0xFF, signal: nil)
         self.status = status
@@ -147,7 +179,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// What the child wrote to standard error (the first 64 KiB), trimmed; valid after `wait()`.
     var errorText: String {
-        String(decoding: self.stderrBytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        String(decoding: self.stderrText.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Writes all of `bytes` to the child's standard input; false when the child stopped reading (EPIPE).
@@ -164,8 +196,7 @@ final class ChildProcess: @unchecked Sendable {
 
     private static func makePipe(_ fds: inout [Int32]) -> Bool {
         var pair: [Int32] = [-1, -1]
-        // (mptscan starts children from one thread at a time, so no other spawn can inherit these before
-        // FD_CLOEXEC is set)
+        // (called under spawnLock, so no other spawn can inherit these before FD_CLOEXEC is set)
         guard pipe(&pair) == 0 else { return false }
         for fd in pair { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         fds = pair

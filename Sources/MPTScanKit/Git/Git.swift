@@ -20,6 +20,9 @@ public struct Git: Sendable {
     public var executable = "git"
     /// Leave `core.hooksPath` as the repository sets it (only to ask git where hooks live, never to run any).
     var honoursHooksPath = false
+    /// Keep `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and the other variables that choose a repository, as
+    /// git sets them for hooks. False when the user named the repository: then `directory` alone decides.
+    public var inheritsRepositoryEnvironment = true
 
     public init(directory: String) { self.directory = directory }
 
@@ -28,11 +31,25 @@ public struct Git: Sendable {
         "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "core.sshCommand=false",
         "core.askPass=false", "credential.helper=", "diff.external=", "log.showSignature=false",
         "core.untrackedCache=false", "protocol.allow=never", "gc.auto=0", "maintenance.auto=false",
+        "diff.relative=false", "core.commitGraph=true",
     ]
+
+    /// Variables that make git look at another repository, index or object store than `directory`'s.
+    static let repositoryVariables = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                                      "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
+                                      "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"]
+
+    /// The environment for this git: `environment`, without the repository variables unless inherited.
+    var childEnvironment: [String: String] {
+        guard !self.inheritsRepositoryEnvironment else { return Self.environment }
+        var env = Self.environment
+        for key in Self.repositoryVariables { env.removeValue(forKey: key) }
+        return env
+    }
 
     /// The argument vector for `git <arguments>` with the safe configuration.
     func commandLine(_ arguments: [String]) -> [String] {
-        var argv = [self.executable, "--no-pager", "-C", self.directory]
+        var argv = [self.executable, "--no-pager", "--no-replace-objects", "-C", self.directory]
         for setting in Self.safeConfig where !(self.honoursHooksPath && setting.hasPrefix("core.hooksPath=")) {
             argv += ["-c", setting]
         }
@@ -49,6 +66,10 @@ public struct Git: Sendable {
         env["GIT_ASKPASS"] = "false"
         env["SSH_ASKPASS"] = "false"
         env["GIT_SSH_COMMAND"] = "false"
+        env["GIT_NO_REPLACE_OBJECTS"] = "1"  // refs/replace/ could hide a commit
+        env["GIT_GRAFT_FILE"] = "/dev/null"   // so could .git/info/grafts
+        env.removeValue(forKey: "GIT_CONFIG_PARAMETERS")
+        env.removeValue(forKey: "GIT_CONFIG_COUNT")
         env.removeValue(forKey: "GIT_EXTERNAL_DIFF")
         env.removeValue(forKey: "GIT_PROXY_COMMAND")
         return env
@@ -58,7 +79,7 @@ public struct Git: Sendable {
     /// - Throws: `GitError` when git cannot be started.
     func start(_ arguments: [String], input: Bool = false) throws -> ChildProcess {
         do {
-            return try ChildProcess(self.commandLine(arguments), environment: Self.environment, input: input)
+            return try ChildProcess(self.commandLine(arguments), environment: self.childEnvironment, input: input)
         } catch let error as ChildProcess.SpawnError {
             throw GitError(error.code == ENOENT ? "git was not found on PATH (mptscan needs git for this command)" : error.description)
         }
@@ -128,13 +149,16 @@ public struct GitRepository: Sendable {
     public var idLength: Int
 
     /// Opens the repository containing `path`.
+    /// - Parameter named: true when the user named `path` (then `GIT_DIR` and the like are ignored); false for
+    ///   the current directory of a hook, where git's variables choose the repository and index.
     /// - Throws: `GitError` when `path` is not in a git repository, or git is missing.
-    public static func open(_ path: String) throws -> GitRepository {
+    public static func open(_ path: String, named: Bool = false) throws -> GitRepository {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw GitError("\(path): no such directory")
         }
-        let git = Git(directory: isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent)
+        var git = Git(directory: isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent)
+        git.inheritsRepositoryEnvironment = !named
         let result = try git.run(["rev-parse", "--absolute-git-dir", "--is-bare-repository", "--is-shallow-repository",
                                   "--show-object-format"], allowFailure: [128])
         guard result.status == 0 else {

@@ -76,9 +76,11 @@ struct CommitHeader {
     }
 }
 
-/// The fields of an annotated tag object: the tag's name and where its message starts.
+/// The fields of an annotated tag object: what it points at, the tag's name and where its message starts.
 struct TagHeader {
     var name = ""
+    var target: ObjectID? = nil
+    var targetKind: ObjectKind? = nil
     var messageStart = 0
 
     init(_ raw: UnsafeBufferPointer<UInt8>) {
@@ -90,6 +92,8 @@ struct TagHeader {
             if end == i { i = end + 1; break }
             let line = raw[i..<end]
             if line.starts(with: "tag ".utf8) { self.name = String(decoding: line.dropFirst(4), as: UTF8.self) }
+            if line.starts(with: "object ".utf8) { self.target = ObjectID(hex: line.dropFirst(7)) }
+            if line.starts(with: "type ".utf8) { self.targetKind = ObjectKind(rawValue: String(decoding: line.dropFirst(5), as: UTF8.self)) }
             i = end + 1
         }
         self.messageStart = min(i, n)

@@ -4,17 +4,24 @@ import Foundation
 public struct HistoryOptions: Sendable {
     /// A directory inside the repository (or its git directory).
     public var repository = "."
+    /// True when the user named `repository`: `GIT_DIR` and the other repository variables are then ignored.
+    public var repositoryNamed = true
     /// Also scan objects no ref reaches (dangling blobs, dropped stashes, rewritten commits).
     public var allObjects = false
     /// Revision arguments for a range scan (`A..B`, or `B ^A`): only what those commits introduce is scanned.
     /// Nil scans the whole history reachable from every ref.
     public var revisions: [String]? = nil
+    /// Objects a push sends that are not commits (annotated tags): their messages, and the tags and blobs
+    /// they point at, are scanned with the range.
+    public var pushedObjects: [ObjectID] = []
     /// Leave out findings at paths matching these globs.
     public var excludes: [PathGlob] = []
     /// Also scan commit and annotated tag messages.
     public var scanMessages = true
     /// Parallel `git cat-file` streams (and scanning threads) for a full-history scan.
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// A stream is added for each this many objects, up to `jobs` (small repositories use one).
+    public var objectsPerJob = 1000
     public init() {}
 }
 
@@ -41,7 +48,7 @@ public final class HistoryScanner {
     /// - Throws: `GitError` for anything that makes the answer incomplete: not a repository, a shallow clone
     ///   (full history only), an unknown revision, git failing or a missing object.
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ScanReport {
-        let repository = try GitRepository.open(self.options.repository)
+        let repository = try GitRepository.open(self.options.repository, named: self.options.repositoryNamed)
         if let revisions = self.options.revisions {
             return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
         }
@@ -52,12 +59,7 @@ public final class HistoryScanner {
     // MARK: - Shared pieces
 
     /// Scans one object's content; findings carry `path` "" until attribution names one.
-    func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
-        switch content {
-        case .whole(let bytes): return self.content.scan(buffer: bytes, path: { "" })
-        case .stream(_, let pull): return self.content.scan(pull: pull, path: { "" })
-        }
-    }
+    func scan(_ content: CatFileBatch.Content) -> ContentScanResult { self.content.scan(content) }
 
     /// Scans a message (the part of a commit or tag object after its header).
     func scanMessage(_ object: UnsafeBufferPointer<UInt8>, from start: Int, path: String) -> [Finding] {
@@ -66,7 +68,7 @@ public final class HistoryScanner {
     }
 
     func isExcluded(_ path: String) -> Bool {
-        self.options.excludes.contains { $0.matches(path, isDirectory: false) }
+        self.options.excludes.contains { $0.matchesFileOrParent(path) }
     }
 
     /// Author name, email and date of `commits`, read in one `git cat-file --batch`.
@@ -114,6 +116,10 @@ private final class FullHistoryScan: @unchecked Sendable {
     var committerTime: [ObjectID: Int64] = [:]
     var messageFindings: [(ObjectID, [Finding])] = []
     var tagFindings: [(ObjectID, [Finding])] = []
+    /// Annotated tag → the object it points at.
+    var tagTargets: [ObjectID: (ObjectID, ObjectKind?)] = [:]
+    /// Hit blobs reached from a ref without a commit (a tag on a blob, or on a tree: then with their path).
+    var refBlobs: [ObjectID: [(path: String, ref: String)]] = [:]
     /// Started by the first stream that finds a hit (not with `--all-objects`, which must first learn which
     /// commits no ref reaches).
     var attributionLog: AttributionLog? = nil
@@ -134,12 +140,18 @@ private final class FullHistoryScan: @unchecked Sendable {
         var committerTime: [ObjectID: Int64] = [:]
         var messageFindings: [(ObjectID, [Finding])] = []
         var tagFindings: [(ObjectID, [Finding])] = []
+        var tagTargets: [ObjectID: (ObjectID, ObjectKind?)] = [:]
         var missing = 0
         var error: Error? = nil
     }
 
     func run() throws -> ScanReport {
         let git = self.repository.git
+        defer { self.attributionLog?.cancel() }
+        if let partial = try? git.run(["config", "--get", "extensions.partialClone"], allowFailure: [1]),
+           partial.status == 0 {
+            throw GitError("history incomplete: this is a partial clone (objects are fetched from \(Git.lines(partial.output).first ?? "a promisor remote") on demand, so most of history is not here); clone without --filter to scan all of it, or scan a range with --range A..B")
+        }
         // 1. every object in the repository, in pack order (fast), trees left out
         var ids: [ObjectID] = []
         var sizes: [Int] = []
@@ -147,19 +159,20 @@ private final class FullHistoryScan: @unchecked Sendable {
         let list = ByteStream(fd: lister.stdoutFD)
         while let line = list.next(until: 10) {
             let parts = line.split(separator: 32)
-            guard parts.count == 3 else { continue }
-            if parts[1].elementsEqual("tree".utf8) { continue }
-            if !self.scanner.options.scanMessages && !parts[1].elementsEqual("blob".utf8) { continue }
-            if let id = ObjectID(hex: parts[0]) {
-                ids.append(id)
-                sizes.append(Int(String(decoding: parts[2], as: UTF8.self)) ?? 0)
+            guard parts.count == 3, let id = ObjectID(hex: parts[0]), let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
+                lister.terminate()
+                throw GitError("git cat-file --batch-all-objects: cannot read object '\(String(decoding: line.prefix(100), as: UTF8.self))' (a corrupt repository): the history scan is incomplete")
             }
+            if parts[1].elementsEqual("tree".utf8) { continue }
+            ids.append(id)
+            sizes.append(size)
         }
+        if let error = list.error { throw GitError("reading git cat-file output failed: \(String(cString: strerror(error)))") }
         guard lister.wait().succeeded else { throw git.failure(["cat-file", "--batch-all-objects"], lister) }
 
         // 2. stream them through `jobs` cat-file processes, each a contiguous run of the pack order (so each git
         //    keeps its delta bases cached) of about equal bytes: scan blobs and messages, keep the commit graph
-        let jobs = max(1, min(self.scanner.options.jobs, ids.count / 1000 + 1))
+        let jobs = max(1, min(self.scanner.options.jobs, ids.count / self.scanner.options.objectsPerJob + 1))
         let total = sizes.reduce(0, +)
         var slices: [Range<Int>] = []
         var from = 0, acc = 0
@@ -189,6 +202,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             self.committerTime.merge(p.committerTime) { a, _ in a }
             self.messageFindings += p.messageFindings
             self.tagFindings += p.tagFindings
+            self.tagTargets.merge(p.tagTargets) { a, _ in a }
             self.summary.filesScanned += p.summary.filesScanned
             self.summary.bytesScanned += p.summary.bytesScanned
             self.summary.filesDecoded += p.summary.filesDecoded
@@ -200,10 +214,16 @@ private final class FullHistoryScan: @unchecked Sendable {
             throw GitError("\(missing) object\(missing == 1 ? "" : "s") listed by git could not be read (a corrupt or partial clone): the history scan is incomplete")
         }
 
-        // 3. refs and what they reach
+        // 3. refs and what they reach; every commit they reach must have been read
         let refs = try self.refTips()
         let graph = CommitGraph(parents: self.parents, committerTime: self.committerTime)
         let reachable = graph.reachable(from: refs.map(\.commit))
+        let absent = Set(refs.filter { $0.kind == .commit && self.parents[$0.commit] == nil }.map(\.commit))
+            .union(reachable.lazy.flatMap { self.parents[$0] ?? [] }.filter { self.parents[$0] == nil })
+        if !absent.isEmpty && !self.summary.interrupted {
+            throw GitError("\(absent.count) commit\(absent.count == 1 ? "" : "s") that refs reach cannot be read (e.g. \(absent.first!)): the repository is corrupt or incomplete (`git fsck` says more); the history scan is incomplete")
+        }
+        try self.resolveRefObjects(refs)
         var findings: [Finding] = []
         if !self.hits.isEmpty && !self.summary.interrupted {
             findings += try self.attributeBlobs(graph: graph, reachable: reachable, refs: refs)
@@ -219,9 +239,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             switch kind {
             case .blob:
                 let result = scanner.scan(content)
-                p.summary.filesScanned += 1
-                p.summary.bytesScanned += result.bytesRead
-                if result.decodedFrom != nil { p.summary.filesDecoded += 1 }
+                p.summary.countBlob(result)
                 if !result.findings.isEmpty {
                     p.hits[id] = result.findings
                     self.startAttribution()
@@ -231,12 +249,15 @@ private final class FullHistoryScan: @unchecked Sendable {
                 let header = CommitHeader(bytes)
                 p.parents[id] = header.parents
                 p.committerTime[id] = header.committerTime
+                guard self.scanner.options.scanMessages else { return }
                 p.summary.commitsScanned += 1
                 let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
                 if !found.isEmpty { p.messageFindings.append((id, found)) }
             case .tag:
                 guard case .whole(let bytes) = content else { return }
                 let header = TagHeader(bytes)
+                if let target = header.target { p.tagTargets[id] = (target, header.targetKind) }
+                guard self.scanner.options.scanMessages else { return }
                 let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
                 if !found.isEmpty { p.tagFindings.append((id, found)) }
             default: break
@@ -251,20 +272,53 @@ private final class FullHistoryScan: @unchecked Sendable {
         if self.attributionLog == nil { self.attributionLog = try? AttributionLog(git: self.repository.git, extra: []) }
     }
 
-    /// Every ref (branches, tags, remote-tracking refs, stash, notes…) and HEAD, peeled to a commit where possible.
+    /// Every ref (branches, tags, remote-tracking refs, stash, notes…), HEAD and the HEADs of linked worktrees,
+    /// with annotated tags followed (through tags of tags) to what they finally point at.
     func refTips() throws -> [GitRef] {
-        let out = try self.repository.git.run(["for-each-ref", "--format=%(objectname) %(*objectname) %(refname)"]).output
+        let git = self.repository.git
+        let out = try git.run(["for-each-ref", "--format=%(objectname) %(objecttype) %(refname)"]).output
         var refs: [GitRef] = []
         for line in out.split(separator: 10) {
             let parts = line.split(separator: 32, maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3, let object = ObjectID(hex: parts[0]) else { continue }
-            let peeled = ObjectID(hex: parts[1]) ?? object
-            refs.append(GitRef(name: String(decoding: parts[2], as: UTF8.self), commit: peeled, object: object))
+            var target = object, kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
+            var hops = 0
+            while kind == .tag, let next = self.tagTargets[target], hops < 100 { target = next.0; kind = next.1; hops += 1 }
+            refs.append(GitRef(name: String(decoding: parts[2], as: UTF8.self), commit: target, object: object, kind: kind))
         }
-        if let head = self.repository.head.flatMap(ObjectID.init) {
-            refs.append(GitRef(name: "HEAD", commit: head, object: head))
+        // HEAD counts as a ref of its own only when detached (otherwise its branch is listed already)
+        if let head = self.repository.head.flatMap(ObjectID.init),
+           (try git.run(["symbolic-ref", "-q", "HEAD"], allowFailure: [1])).status != 0 {
+            refs.append(GitRef(name: "HEAD", commit: head, object: head, kind: .commit))
+        }
+        // linked worktrees' HEADs (a detached HEAD there is reachable from nothing else)
+        let worktrees = try git.run(["worktree", "list", "--porcelain"], allowFailure: [128, 129]).output
+        var path = ""
+        for line in Git.lines(worktrees) {
+            if line.hasPrefix("worktree ") { path = String(line.dropFirst(9)) }
+            if line.hasPrefix("HEAD "), let id = ObjectID(String(line.dropFirst(5))), !id.isZero,
+               !refs.contains(where: { $0.commit == id }) {
+                refs.append(GitRef(name: "HEAD of worktree \(path)", commit: id, object: id, kind: .commit))
+            }
         }
         return refs
+    }
+
+    /// Refs that end at a blob or a tree rather than a commit (`git tag keys <blob>`): their hit blobs are
+    /// reachable too, at the tree's paths (`git ls-tree -r`), or at `(ref <name>)` for a blob.
+    func resolveRefObjects(_ refs: [GitRef]) throws {
+        for ref in refs where ref.kind == .blob && self.hits[ref.commit] != nil {
+            self.refBlobs[ref.commit, default: []].append(("(ref \(ref.name))", ref.name))
+        }
+        for ref in refs where ref.kind == .tree {
+            let listing = try self.repository.git.run(["ls-tree", "-r", "-z", "--full-tree", ref.commit.description]).output
+            for entry in Git.fields(listing) {
+                guard let tab = entry.firstIndex(of: 9) else { continue }
+                let meta = entry[..<tab].split(separator: 32)
+                guard meta.count == 3, let id = ObjectID(hex: meta[2]), self.hits[id] != nil else { continue }
+                self.refBlobs[id, default: []].append((HistoryScanner.display(Array(entry[(tab + 1)...])), ref.name))
+            }
+        }
     }
 
     /// Which commits hold each hit blob at which path, from `git log --raw` (no patches), then one finding per
@@ -285,48 +339,72 @@ private final class FullHistoryScan: @unchecked Sendable {
         // replay each interesting path over the commits in topological order
         let order = graph.order(of: reachable.union(extra))
         let head = self.repository.head.flatMap(ObjectID.init)
-        struct Tally { var first: ObjectID; var blob: ObjectID; var commits: [ObjectID] = []; var atHead = false }
+        // `first`: the first commit holding the token at the path; `open`: the first holding it without an allow
+        // comment (an allow removed later must not hide the token for good)
+        struct Tally { var first: ObjectID; var blob: ObjectID; var open: (commit: ObjectID, blob: ObjectID)? = nil
+                       var commits: [ObjectID] = []; var atHead = false }
         var tallies: [TokenAtPath: Tally] = [:]
         var attributed = Set<ObjectID>()
         for p in interesting.sorted() {
+            var changes: [ObjectID: ObjectID?] = [:]
+            for (c, list) in events { if let e = list.last(where: { $0.path == p }) { changes[c] = e.blob } }
             var state: [ObjectID: ObjectID] = [:] // commit → hit blob at p (absent: none)
             for c in order {
                 var blob: ObjectID? = nil
-                if let e = events[c]?.last(where: { $0.path == p }) {
-                    blob = e.blob
+                if let changed = changes[c] {
+                    blob = changed
                 } else if let first = graph.parents[c]?.first {
                     blob = state[first]
                 }
                 guard let blob else { continue }
                 state[c] = blob
                 attributed.insert(blob)
-                var seen = Set<String>()
-                for f in self.hits[blob] ?? [] where seen.insert(f.ruleID + "\u{0}" + f.token).inserted {
+                var open: [String: Bool] = [:]
+                for f in self.hits[blob] ?? [] { open[f.tokenKey, default: false] = open[f.tokenKey, default: false] || !f.isSuppressed }
+                for f in self.hits[blob] ?? [] where open[f.tokenKey] != nil {
+                    let isOpen = open.removeValue(forKey: f.tokenKey)!
                     let key = TokenAtPath(rule: f.ruleID, token: f.token, path: paths[Int(p)])
                     if tallies[key] == nil { tallies[key] = Tally(first: c, blob: blob) }
+                    if isOpen && tallies[key]!.open == nil { tallies[key]!.open = (c, blob) }
                     tallies[key]!.commits.append(c)
                     if c == head { tallies[key]!.atHead = true }
                 }
             }
         }
 
-        let headers = try HistoryScanner.authors(of: Set(tallies.values.map(\.first)), git: self.repository.git, isCancelled: self.isCancelled)
+        let headers = try HistoryScanner.authors(of: Set(tallies.values.map { $0.open?.commit ?? $0.first }), git: self.repository.git, isCancelled: self.isCancelled)
         let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         var out: [(rank: Int, finding: Finding)] = []
         for (key, tally) in tallies {
             let path = HistoryScanner.display(key.path)
             if self.scanner.isExcluded(path) { continue }
-            guard var f = self.hits[tally.blob]?.first(where: { $0.ruleID == key.rule && $0.token == key.token }) else { continue }
+            let (commit, blob) = tally.open ?? (tally.first, tally.blob)
+            let candidates = self.hits[blob]?.filter { $0.ruleID == key.rule && $0.token == key.token } ?? []
+            guard var f = candidates.first(where: { !$0.isSuppressed }) ?? candidates.first else { continue }
             f.path = path
-            f.git = GitProvenance(source: .blob, object: tally.blob.description)
-            HistoryScanner.stamp(&f, commit: tally.first, headers: headers)
+            f.git = GitProvenance(source: .blob, object: blob.description)
+            HistoryScanner.stamp(&f, commit: commit, headers: headers)
             f.git?.commitCount = tally.commits.count
             let reaching = graph.refs(reaching: tally.commits, refs: refs)
             f.git?.refCount = reaching.count
             f.git?.exampleRef = reaching.first
             f.git?.presentAtHead = head == nil ? nil : tally.atHead
-            f.git?.unreachable = !reachable.contains(tally.first)
-            out.append((rank[tally.first] ?? Int.max, f))
+            f.git?.unreachable = !reachable.contains(commit)
+            out.append((rank[commit] ?? Int.max, f))
+        }
+        // blobs a ref reaches without a commit: a tag on a blob, or on a tree (then at the tree's paths)
+        for (blob, places) in self.refBlobs where !attributed.contains(blob) {
+            attributed.insert(blob)
+            var seen = Set<String>()
+            for place in places where seen.insert(place.path).inserted && !self.scanner.isExcluded(place.path) {
+                for var f in self.hits[blob] ?? [] {
+                    f.path = place.path
+                    f.git = GitProvenance(source: .blob, object: blob.description)
+                    f.git?.refCount = places.filter { $0.path == place.path }.count
+                    f.git?.exampleRef = place.ref
+                    out.append((Int.max - 1, f))
+                }
+            }
         }
         // blobs no commit holds (dangling): reported only with --all-objects
         for (blob, found) in self.hits where !attributed.contains(blob) {
@@ -344,7 +422,21 @@ private final class FullHistoryScan: @unchecked Sendable {
 
     /// Findings in commit and tag messages, for commits and tags a ref reaches (all with `--all-objects`).
     func messages(graph: CommitGraph, reachable: Set<ObjectID>, refs: [GitRef]) throws -> [Finding] {
-        let tagObjects = Set(refs.map(\.object))
+        // tags reached from refs, through tags of tags
+        var tagObjects = Set<ObjectID>()
+        var tagRefs: [ObjectID: [String]] = [:]
+        for ref in refs {
+            var id = ref.object, hops = 0
+            while let (target, kind) = self.tagTargets[id], hops < 100 {
+                tagObjects.insert(id)
+                tagRefs[id, default: []].append(ref.name)
+                guard kind == .tag else { break }
+                id = target; hops += 1
+            }
+        }
+        let unreachableMessages = self.messageFindings.filter { !reachable.contains($0.0) }.count
+            + self.tagFindings.filter { !tagObjects.contains($0.0) }.count
+        if !self.scanner.options.allObjects { self.summary.unreachableHits += unreachableMessages }
         var commits = self.messageFindings.filter { self.scanner.options.allObjects || reachable.contains($0.0) }
         commits.sort { ($0.0, 0) < ($1.0, 0) }
         let headers = try HistoryScanner.authors(of: Set(commits.map(\.0)), git: self.repository.git, isCancelled: self.isCancelled)
@@ -365,10 +457,10 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         }
         for (tag, found) in self.tagFindings.sorted(by: { ($0.0, 0) < ($1.0, 0) }) where self.scanner.options.allObjects || tagObjects.contains(tag) {
-            let names = refs.filter { $0.object == tag }.map(\.name)
+            let names = (tagRefs[tag] ?? []).sorted()
             for var f in found {
                 f.git = GitProvenance(source: .tagMessage, object: tag.description)
-                f.git?.tag = names.first.map { String($0.dropFirst("refs/tags/".count)) }
+                f.git?.tag = String(f.path.dropFirst("(tag ".count).dropLast(" message)".count))
                 f.git?.refCount = names.count
                 f.git?.exampleRef = names.first
                 f.git?.unreachable = names.isEmpty
@@ -387,6 +479,9 @@ final class AttributionLog: @unchecked Sendable {
     private(set) var events: [(commit: ObjectID, path: Int32, blob: ObjectID)] = []
     private var failure: Error? = nil
     private let done = DispatchSemaphore(value: 0)
+    private let child: ChildProcess
+    private let lock = NSLock()
+    private var finished = false
 
     /// - Parameter extra: commits no ref reaches that should be walked too (`--all-objects`).
     /// - Throws: `GitError` when git cannot be started.
@@ -394,6 +489,7 @@ final class AttributionLog: @unchecked Sendable {
         let args = ["log", "--raw", "-z", "--no-abbrev", "--no-renames", "--diff-merges=first-parent", "--root",
                     "--no-color", "--no-ext-diff", "--no-textconv", "--format=%x01%H", "--all"] + (extra.isEmpty ? [] : ["--stdin"])
         let child = try git.start(args, input: true)
+        self.child = child
         Thread.detachNewThread { [self] in
             var text = [UInt8]()
             for id in extra { text += id.description.utf8; text.append(10) }
@@ -419,8 +515,18 @@ final class AttributionLog: @unchecked Sendable {
                 child.wait()
                 self.failure = error
             }
+            self.lock.lock()
+            self.finished = true
+            self.lock.unlock()
             self.done.signal()
         }
+    }
+
+    /// Stops git when the scan ends without needing the log (an error, an interrupt).
+    func cancel() {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        if !self.finished { self.child.terminate() }
     }
 
     /// Waits for git to finish.
@@ -485,8 +591,12 @@ struct CommitGraph {
 /// A ref and what it points at: `object` as stored (a tag object for annotated tags), `commit` peeled.
 struct GitRef {
     var name: String
+    /// What the ref finally points at (a commit, or a blob or tree for refs that skip commits).
     var commit: ObjectID
+    /// What the ref itself holds (an annotated tag object for annotated tags).
     var object: ObjectID
+    /// The kind of `commit`.
+    var kind: ObjectKind? = .commit
 }
 
 // MARK: - Ranges
@@ -509,9 +619,19 @@ final class RangeScan {
 
     func run() throws -> ScanReport {
         let git = self.repository.git
+        // revisions go through standard input, where git accepts no options (nothing a user typed can become one,
+        // and no argument list grows with a push of many refs); `--not --remotes…` stays on the command line,
+        // after `--stdin`, so it applies to the command-line pseudo-refs only
+        let options = self.revisions.filter { $0.hasPrefix("-") }
+        let revisions = self.revisions.filter { !$0.hasPrefix("-") }
         let args = ["log", "--raw", "-z", "--no-abbrev", "-M", "-c", "--root", "--no-color", "--no-ext-diff", "--no-textconv",
-                    "--format=%x01%H %ct %P"] + self.revisions + ["--"] // revisions are checked: none starts with "-" but --not/--remotes
-        let child = try git.start(args)
+                    "--no-relative", "--format=%x01%H %ct %P", "--stdin"] + options + ["--"]
+        let child = try git.start(args, input: true)
+        let text = revisions.map { $0 + "\n" }.joined()
+        Thread.detachNewThread {
+            _ = Array(text.utf8).withUnsafeBytes { child.writeInput($0) }
+            child.closeInput()
+        }
         var parents: [ObjectID: [ObjectID]] = [:]
         var times: [ObjectID: Int64] = [:]
         var commits: [ObjectID] = []
@@ -546,9 +666,7 @@ final class RangeScan {
                 if !found.isEmpty { messageFindings[id] = found }
             } else if kind == .blob {
                 let result = self.scanner.scan(content)
-                self.summary.filesScanned += 1
-                self.summary.bytesScanned += result.bytesRead
-                if result.decodedFrom != nil { self.summary.filesDecoded += 1 }
+                self.summary.countBlob(result)
                 if !result.findings.isEmpty { hits[id] = result.findings }
             }
         }
@@ -560,11 +678,11 @@ final class RangeScan {
             for old in change.oldBlobs where !old.isZero && !newBlobs.contains(old) { oldBlobs.insert(old) }
         }
         var tokensIn: [ObjectID: Set<String>] = [:]
-        for (blob, found) in hits { tokensIn[blob] = Set(found.map { $0.ruleID + "\u{0}" + $0.token }) }
+        for (blob, found) in hits { tokensIn[blob] = Set(found.filter { !$0.isSuppressed }.map(\.tokenKey)) }
         if !oldBlobs.isEmpty {
             try CatFileBatch(git: git, ids: oldBlobs.sorted()).forEach(isCancelled: self.isCancelled, missing: { _ in }) { id, kind, content in
                 guard kind == .blob else { return }
-                tokensIn[id] = Set(self.scanner.scan(content).findings.map { $0.ruleID + "\u{0}" + $0.token })
+                tokensIn[id] = Set(self.scanner.scan(content).findings.filter { !$0.isSuppressed }.map(\.tokenKey))
             }
         }
 
@@ -578,16 +696,20 @@ final class RangeScan {
         for (commit, change) in ranked {
             var before = Set<String>()
             for old in change.oldBlobs where !old.isZero { before.formUnion(tokensIn[old] ?? []) }
-            for f in hits[change.newBlob] ?? [] {
-                let token = f.ruleID + "\u{0}" + f.token
+            let found = hits[change.newBlob] ?? []
+            for f in found where f == found.first(where: { $0.tokenKey == f.tokenKey && !$0.isSuppressed }) ?? found.first(where: { $0.tokenKey == f.tokenKey }) {
                 let key = TokenAtPath(rule: f.ruleID, token: f.token, path: change.path)
-                if tallies[key] != nil { tallies[key]!.commits.insert(commit); continue }
-                guard !before.contains(token) else { continue }
+                if let known = tallies[key], !(known.finding.isSuppressed && !f.isSuppressed) {
+                    tallies[key]!.commits.insert(commit)
+                    continue
+                }
+                // a token counts where no parent held it (without an allow comment) at this path
+                guard !before.contains(f.tokenKey) else { continue }
                 var finding = f
                 finding.path = HistoryScanner.display(change.path)
                 finding.git = GitProvenance(source: .blob, object: change.newBlob.description)
-                tallies[key] = Tally(first: commit, finding: finding, commits: [commit])
-                keys.append(key)
+                if tallies[key] == nil { keys.append(key) }
+                tallies[key] = Tally(first: commit, finding: finding, commits: (tallies[key]?.commits ?? []).union([commit]))
             }
         }
         let involved = Set(tallies.values.map(\.first)).union(messageFindings.keys)
@@ -609,6 +731,45 @@ final class RangeScan {
                 findings.append(f)
             }
         }
+        findings += try self.pushedObjects()
         return ScanReport(findings: findings, summary: self.summary)
+    }
+
+    /// Annotated tags a push sends (their messages, and the tags and blobs they point at).
+    func pushedObjects() throws -> [Finding] {
+        var findings: [Finding] = []
+        var queue = self.scanner.options.pushedObjects
+        var seen = Set(queue)
+        while !queue.isEmpty {
+            let batch = queue
+            queue = []
+            try CatFileBatch(git: self.repository.git, ids: batch).forEach(isCancelled: self.isCancelled, missing: { id in
+                self.summary.unreadable.append(ScanIssue(path: "object \(id)", message: "missing from the repository"))
+            }) { id, kind, content in
+                switch kind {
+                case .tag:
+                    guard case .whole(let bytes) = content else { return }
+                    let header = TagHeader(bytes)
+                    for var f in self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name)) {
+                        f.git = GitProvenance(source: .tagMessage, object: id.description)
+                        f.git?.tag = header.name
+                        findings.append(f)
+                    }
+                    if let target = header.target, header.targetKind == .tag || header.targetKind == .blob, seen.insert(target).inserted {
+                        queue.append(target)
+                    }
+                case .blob:
+                    let result = self.scanner.scan(content)
+                    self.summary.countBlob(result)
+                    for var f in result.findings {
+                        f.path = "(pushed blob \(id.description.prefix(12)))"
+                        f.git = GitProvenance(source: .blob, object: id.description)
+                        findings.append(f)
+                    }
+                default: break
+                }
+            }
+        }
+        return findings
     }
 }

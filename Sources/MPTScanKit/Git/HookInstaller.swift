@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Writes mptscan's git hooks. The hook directory is the one git itself uses (`git rev-parse --git-path
 /// hooks`: `core.hooksPath` when set, else `hooks/` in the common git directory, shared by worktrees).
@@ -23,6 +28,10 @@ public struct HookInstaller {
     public init(repository: String, executable: String) throws {
         var git = Git(directory: repository)
         git.honoursHooksPath = true
+        let bare = try git.run(["rev-parse", "--is-bare-repository"], allowFailure: [128])
+        if bare.status == 0 && Git.lines(bare.output).first == "true" {
+            throw GitError("\(repository) is a bare repository: nobody commits or pushes from it, so its hooks would never run")
+        }
         let result = try git.run(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], allowFailure: [128])
         guard result.status == 0, let dir = Git.lines(result.output).first else {
             throw GitError("\(repository) is not a git repository")
@@ -40,8 +49,15 @@ public struct HookInstaller {
         let local = path + ".local"
         try fm.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         var note = "installed"
-        if let existing = fm.contents(atPath: path) {
-            if String(decoding: existing, as: UTF8.self).contains(Self.marker) {
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            let isLink = (info.st_mode & S_IFMT) == S_IFLNK
+            guard isLink || (info.st_mode & S_IFMT) == S_IFREG else {
+                throw GitError("\(path) exists and is not a file; move it away first")
+            }
+            // a dangling or unreadable hook is still someone's hook: never replaced without being asked
+            let text = isLink ? nil : fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+            if let text, text.contains(Self.marker) {
                 note = "updated"
             } else {
                 switch policy {
@@ -66,7 +82,11 @@ public struct HookInstaller {
         guard fm.createFile(atPath: temporary, contents: Data(script.utf8), attributes: [.posixPermissions: 0o755]) else {
             throw GitError("cannot write \(temporary)")
         }
-        _ = rename(temporary, path)
+        guard rename(temporary, path) == 0 else {
+            let why = String(cString: strerror(errno))
+            try? fm.removeItem(atPath: temporary)
+            throw GitError("cannot install \(path): \(why)")
+        }
         return "mptscan: \(hook.rawValue) hook \(note): \(path)"
     }
 
@@ -77,10 +97,11 @@ public struct HookInstaller {
         #!/bin/sh
         \(marker) v1: written by `mptscan install-hook`; re-run it to update, delete this file to uninstall.
         # A hook that was here before is kept as \(hook.rawValue).local and runs first.
-        MPTSCAN_BIN=\(quoted)
+        MPTSCAN_INSTALLED=\(quoted)
+        MPTSCAN_BIN=$MPTSCAN_INSTALLED
         [ -x "$MPTSCAN_BIN" ] || MPTSCAN_BIN=mptscan
         if ! command -v "$MPTSCAN_BIN" >/dev/null 2>&1; then
-            echo "mptscan \(hook.rawValue) hook: mptscan not found (not at \(quoted.replacingOccurrences(of: "\"", with: "")) nor on PATH); install it, or delete $0" >&2
+            echo "mptscan \(hook.rawValue) hook: mptscan not found (not at $MPTSCAN_INSTALLED nor on PATH); install it, or delete $0" >&2
             exit 1
         fi
         LOCAL_HOOK="$(dirname "$0")/\(hook.rawValue).local"

@@ -19,14 +19,18 @@ public final class StagedScanner {
         self.content = ContentScanner(detector: detector)
     }
 
-    /// - Parameter repository: a directory inside the work tree.
+    /// - Parameters:
+    ///   - repository: a directory inside the work tree.
+    ///   - named: true when the user named it (`GIT_DIR`, `GIT_INDEX_FILE` and the like are then ignored);
+    ///     false in a hook, where git's variables say which repository and index the commit uses.
     /// - Throws: `GitError` when it is not a work tree of a repository or git fails.
-    public func run(repository path: String, isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ScanReport {
-        let repository = try GitRepository.open(path)
+    public func run(repository path: String, named: Bool = false, isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ScanReport {
+        let repository = try GitRepository.open(path, named: named)
         guard let top = repository.workTree else {
             throw GitError("\(path) is a bare repository: there is no index to scan (use `mptscan history`)")
         }
-        let git = Git(directory: top)
+        var git = repository.git
+        git.directory = top
         let base = repository.head ?? (repository.idLength == 64
             ? "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"  // the empty tree, SHA-256
             : "4b825dc642cb6eb9a060e54bf8d69288fbee4904") // the empty tree, SHA-1
@@ -41,7 +45,7 @@ public final class StagedScanner {
             guard let path = fields.popFirst() else { break }
             let change = RawChange(oldBlobs: m.old, newBlob: m.new, newMode: m.mode, status: m.status, sourcePath: source, path: Array(path))
             guard change.hasScannableBlob, !m.status.hasPrefix("U") else { continue }
-            if self.excludes.contains(where: { $0.matches(HistoryScanner.display(change.path), isDirectory: false) }) { continue }
+            if self.excludes.contains(where: { $0.matchesFileOrParent(HistoryScanner.display(change.path)) }) { continue }
             changes.append(change)
         }
         var summary = ScanSummary()
@@ -52,10 +56,8 @@ public final class StagedScanner {
         try CatFileBatch(git: git, ids: blobs).forEach(isCancelled: isCancelled, missing: { id in
             summary.unreadable.append(ScanIssue(path: "object \(id)", message: "staged blob missing from the repository"))
         }) { id, _, content in
-            let result = self.scan(content)
-            summary.filesScanned += 1
-            summary.bytesScanned += result.bytesRead
-            if result.decodedFrom != nil { summary.filesDecoded += 1 }
+            let result = self.content.scan(content)
+            summary.countBlob(result)
             if !result.findings.isEmpty { hits[id] = result.findings }
         }
         if isCancelled() { summary.interrupted = true }
@@ -65,25 +67,18 @@ public final class StagedScanner {
         var before: [ObjectID: Set<String>] = [:]
         if !old.isEmpty {
             try CatFileBatch(git: git, ids: old.sorted()).forEach(isCancelled: isCancelled, missing: { _ in }) { id, _, content in
-                before[id] = Set(self.scan(content).findings.map { $0.ruleID + "\u{0}" + $0.token })
+                before[id] = Set(self.content.scan(content).findings.filter { !$0.isSuppressed }.map(\.tokenKey))
             }
         }
         var findings: [Finding] = []
         for change in changes.sorted(by: { $0.path.lexicographicallyPrecedes($1.path) }) {
             let known = change.oldBlobs.reduce(into: Set<String>()) { $0.formUnion(before[$1] ?? []) }
-            for var f in hits[change.newBlob] ?? [] where !known.contains(f.ruleID + "\u{0}" + f.token) {
+            for var f in hits[change.newBlob] ?? [] where !known.contains(f.tokenKey) {
                 f.path = HistoryScanner.display(change.path)
                 f.git = GitProvenance(source: .staged, object: change.newBlob.description)
                 findings.append(f)
             }
         }
         return ScanReport(findings: findings, summary: summary)
-    }
-
-    private func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
-        switch content {
-        case .whole(let bytes): return self.content.scan(buffer: bytes, path: { "" })
-        case .stream(_, let pull): return self.content.scan(pull: pull, path: { "" })
-        }
     }
 }

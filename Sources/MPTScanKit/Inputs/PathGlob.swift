@@ -44,6 +44,18 @@ public struct PathGlob: Sendable, Equatable {
         return Self.match(self.segments[...], parts[...])
     }
 
+    /// Whether the file at `path` is excluded: the file itself matches, or one of the directories above it
+    /// does (as when walking a tree, where a matched directory is never entered). For paths that come without
+    /// a walk, such as paths in git history.
+    public func matchesFileOrParent(_ path: String) -> Bool {
+        var prefix = Substring("")
+        for segment in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+            prefix = prefix.isEmpty ? segment : Substring(String(prefix) + "/" + segment)
+            if self.matches(String(prefix), isDirectory: true) { return true }
+        }
+        return self.matches(path, isDirectory: false)
+    }
+
     /// Segment matching by dynamic programming over (pattern segment, path segment): O(pattern × path), so
     /// patterns with many `**` cannot blow up the way backtracking would.
     private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {

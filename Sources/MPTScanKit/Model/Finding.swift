@@ -53,6 +53,10 @@ public struct Finding: Sendable, Equatable {
     /// Where in git history the finding was (history, staged and range scans); nil for file-tree scans.
     public var git: GitProvenance? = nil
 
+    /// The rule and the canonical token: equal for the same token found by the same rule anywhere (a key for
+    /// sets, never printed).
+    public var tokenKey: String { self.ruleID + "\u{0}" + self.token }
+
     /// True when an allow comment or list covers the finding; suppressed findings are counted, not dropped.
     public var isSuppressed: Bool { self.suppression != nil }
 

@@ -44,7 +44,7 @@ public struct TextReporter: Sendable {
             if g.refCount > 0 {
                 parts.append("reachable from \(g.refCount) ref\(g.refCount == 1 ? "" : "s")" + (g.exampleRef.map { " (\(Printable.text($0)))" } ?? ""))
             }
-            if let atHead = g.presentAtHead { parts.append(atHead ? "still present at HEAD" : "no longer at HEAD (still in history)") }
+            if let atHead = g.presentAtHead { parts.append(atHead ? "still in HEAD's tree" : "not in HEAD's tree (but in history)") }
             if g.unreachable { parts.append("unreachable from every ref") }
             if !parts.isEmpty { out += "    " + parts.joined(separator: ", ") + "\n" }
         }
