@@ -77,12 +77,28 @@ public final class GitRecipe {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = inp
+        // a termination handler, not waitUntilExit(), which polls every 50 ms on Linux
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         try process.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-        try? inp.fileHandleForWriting.close()
+        // read both pipes at once, so a child filling one of them never waits on us
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errorBox = Box()
+        let errorsRead = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errorBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            errorsRead.signal()
+        }
+        if let input {
+            let handle = inp.fileHandleForWriting
+            DispatchQueue.global().async { handle.write(Data(input.utf8)); try? handle.close() }
+        } else {
+            try? inp.fileHandleForWriting.close()
+        }
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        errorsRead.wait()
+        exited.wait()
+        let errors = errorBox.data
         return Result(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
                       stderr: String(decoding: errors, as: UTF8.self))
     }

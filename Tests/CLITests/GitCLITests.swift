@@ -32,6 +32,36 @@ import _MPTScanTestSupport
         #expect(injected.status == 64)
     }
 
+    /// A git that cuts `cat-file --batch` short, or fails after a complete stream: never a clean scan.
+    @Test(arguments: ["| head -c 300; exit 0", "; exit 3"])
+    func aTruncatedOrFailingGitStreamIsNeverClean(_ tail: String) throws {
+        let repo = try GitRecipe()
+        for i in 0..<3 {
+            try repo.write("f\(i).txt", String(repeating: "content line \(i)\n", count: 50))
+            try repo.commit("c\(i)")
+        }
+        let realGit = try #require(ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
+            .map { "\($0)/git" }.first { FileManager.default.isExecutableFile(atPath: $0) })
+        let bin = repo.directory.deletingLastPathComponent().appendingPathComponent("fakebin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let script = """
+            #!/bin/sh
+            case " $* " in
+              *" cat-file --batch --buffer "*) '\(realGit)' "$@" \(tail) ;;
+            esac
+            exec '\(realGit)' "$@"
+
+            """
+        try Data(script.utf8).write(to: bin.appendingPathComponent("git"))
+        chmod(bin.appendingPathComponent("git").path, 0o755)
+        let env = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")]
+        for command in [["history", repo.path], ["history", "--range", "HEAD~2..HEAD", repo.path]] {
+            let run = try CLITests.run(command, environment: env)
+            #expect(run.status == 2, "\(command): \(run.stderr)")
+            #expect(run.stderr.contains("git cat-file stopped after"), "\(run.stderr)")
+        }
+    }
+
     @Test func theInstalledPreCommitHookBlocksATokenAndLetsACleanCommitThrough() throws {
         let repo = try GitRecipe()
         try repo.write("README.md", "hi\n")

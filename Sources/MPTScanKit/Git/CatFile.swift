@@ -110,6 +110,7 @@ final class CatFileBatch {
             if isCancelled() { return }
             guard let header = stream.next(until: 10) else { break }
             let parts = header.split(separator: 32)
+            if stream.atEnd { break } // the header had no newline: the stream was cut inside it
             guard let id = parts.first.flatMap({ ObjectID(hex: $0) }) else {
                 throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
