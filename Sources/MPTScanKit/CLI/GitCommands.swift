@@ -124,7 +124,7 @@ extension MPTScan {
             options.revisions = ["\(since)..HEAD"]
         }
         if options.allObjects && options.revisions != nil { throw UsageError("--all-objects scans the whole repository; it cannot be combined with a range") }
-        try self.checkOutput(parsed, repository: options.repository)
+        try self.checkOutput(parsed)
         Interrupt.install()
         let started = Date()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
@@ -139,7 +139,7 @@ extension MPTScan {
         let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
         let repository = parsed.positionals.first ?? "."
-        try self.checkOutput(parsed, repository: repository)
+        try self.checkOutput(parsed)
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
         let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
@@ -167,7 +167,7 @@ extension MPTScan {
         let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
         let repository = parsed.value("repository") ?? "."
-        try self.checkOutput(parsed, repository: repository)
+        try self.checkOutput(parsed)
         let repo = try GitRepository.open(repository, named: parsed.value("repository") != nil)
         let env = ProcessInfo.processInfo.environment
         var push = PrePush.Push()
@@ -243,7 +243,7 @@ extension MPTScan {
         }
     }
 
-    static func checkOutput(_ parsed: ParsedArguments, repository: String) throws {
+    static func checkOutput(_ parsed: ParsedArguments) throws {
         if let path = parsed.value("output"), let problem = OutputStream.problemWriting(to: path, scanning: []) {
             throw UsageError("--output \(path): \(problem)")
         }

@@ -60,6 +60,8 @@ enum ObjectKind: String, Sendable { case blob, tree, commit, tag }
 final class CatFileBatch {
     /// Objects up to this size are handed over whole; larger ones are streamed in pieces.
     static let wholeObjectLimit = 8 << 20
+    /// See `ByteStream`: measured on curl's history (docs/PERFORMANCE.md).
+    static let coalesceMicroseconds: UInt32 = 300
 
     /// One object's content, whole or as a stream of `size` bytes to be read through `pull`.
     enum Content {
@@ -98,7 +100,7 @@ final class CatFileBatch {
             child.closeInput()
         }
         writer.start()
-        let stream = ByteStream(fd: child.stdoutFD)
+        let stream = ByteStream(fd: child.stdoutFD, coalesceMicroseconds: Self.coalesceMicroseconds)
         var seen = 0 // objects read completely, trailing newline included
         var finished = false
         defer {

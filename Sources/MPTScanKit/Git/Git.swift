@@ -2,7 +2,9 @@ import Foundation
 
 /// A git failure, with what to tell the user. Every one makes the scan incomplete (exit 2).
 public struct GitError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong and, where there is one, what to do about it; quotes git's own message.
     public var message: String
+    /// An error with `message`.
     public init(_ message: String) { self.message = message }
     public var description: String { self.message }
 }
@@ -24,6 +26,7 @@ public struct Git: Sendable {
     /// git sets them for hooks. False when the user named the repository: then `directory` alone decides.
     public var inheritsRepositoryEnvironment = true
 
+    /// Git run in `directory` (a work tree, a subdirectory of one, or a git directory).
     public init(directory: String) { self.directory = directory }
 
     /// Configuration given on every command line; command-line `-c` values override every config file.

@@ -28,16 +28,18 @@ public struct HistoryOptions: Sendable {
 /// Scans what a git repository holds: every distinct blob once (streamed by `git cat-file --batch` in pack
 /// order), every commit and annotated tag message, and attributes each hit to the commit that introduced it.
 ///
-/// Full history: objects are listed with `git cat-file --batch-all-objects --unordered`, blobs, commits and tags
-/// streamed through one `git cat-file --batch`; only when a blob holds a hit does `git log --all --raw
-/// --diff-merges=first-parent` (no patches) say which commits hold it at which path. Ranges: `git log --raw -c`
+/// Full history: objects are listed with `git cat-file --batch-all-objects --unordered`; blobs, commits and tags
+/// are streamed through `jobs` parallel `git cat-file --batch` processes; only when a blob holds a hit does
+/// `git log --all --raw --diff-merges=first-parent` (no patches) say which commits hold it at which path. Ranges: `git log --raw -c`
 /// over the range lists the blobs the commits introduce; a token counts as introduced at a path when none of
 /// the commit's parents held it at that path.
 public final class HistoryScanner {
+    /// What the scan covers.
     public let options: HistoryOptions
     let detector: TokenDetector
     private let content: ContentScanner
 
+    /// A scanner for `options`, matching with `detector` (its rules).
     public init(detector: TokenDetector, options: HistoryOptions) {
         self.detector = detector
         self.options = options
@@ -571,7 +573,8 @@ struct CommitGraph {
         return topologicalOrder(sub) { self.committerTime[$0] ?? 0 }
     }
 
-    /// Names of refs whose history contains any of `commits`, sorted (branches first, then the rest by name).
+    /// Names of refs whose history contains any of `commits`: branches first, then HEAD, remote-tracking refs,
+    /// tags and the rest, each group by name.
     func refs(reaching commits: [ObjectID], refs: [GitRef]) -> [String] {
         var seen = Set<ObjectID>()
         var stack = commits

@@ -11,12 +11,23 @@ import Darwin
 /// caller asks to replace it (kept as `<hook>.mptscan-backup`) or chain it (moved to `<hook>.local`, which
 /// mptscan's hook runs first, passing on its arguments and standard input).
 public struct HookInstaller {
+    /// The hooks mptscan can install (githooks(5)).
     public enum Hook: String, Sendable {
+        /// Runs `mptscan staged` before each commit.
         case preCommit = "pre-commit"
+        /// Runs `mptscan pre-push` with git's ref lines on standard input.
         case prePush = "pre-push"
     }
 
-    public enum Policy: Sendable { case refuse, replace, chain }
+    /// What to do with a hook mptscan did not write.
+    public enum Policy: Sendable {
+        /// Leave it and fail.
+        case refuse
+        /// Keep it as `<hook>.mptscan-backup` and install mptscan's.
+        case replace
+        /// Move it to `<hook>.local`, which mptscan's hook runs first.
+        case chain
+    }
 
     static let marker = "# mptscan-hook"
     /// The hooks directory, absolute.

@@ -6,13 +6,14 @@ import Foundation
 /// editing next to one that is already committed reports nothing. Honours `GIT_INDEX_FILE`, which git sets for
 /// hooks of `git commit -a` and `git commit <path>`.
 ///
-/// Git calls: `rev-parse` (twice, by `GitRepository.open`), `diff-index --cached`, one `cat-file --batch`, and
+/// Git calls: `rev-parse` (three, by `GitRepository.open`), `diff-index --cached`, one `cat-file --batch`, and
 /// one more only when a changed file holds a hit.
 public final class StagedScanner {
     private let detector: TokenDetector
     private let excludes: [PathGlob]
     private let content: ContentScanner
 
+    /// A scanner matching with `detector`, leaving out paths that match `excludes`.
     public init(detector: TokenDetector, excludes: [PathGlob] = []) {
         self.detector = detector
         self.excludes = excludes

@@ -79,7 +79,8 @@ public final class ContentScanner {
         return self.run(path: { path }, reader: &reader, isCancelled: { false })
     }
 
-    /// Scans bytes the caller holds in memory (a git blob read from a pipe), without copying them when there is
+    /// Scans `buffer.count` bytes the caller holds in memory (a git blob read from a pipe); byte offsets in the
+    /// findings are 0-based from `buffer`'s start. Does not copy them when there is
     /// nothing to find: the detector first runs over the bytes in place, and only content with a candidate (or
     /// that looks like UTF-16, which is decoded first) goes through the full streaming path.
     public func scan(buffer: UnsafeBufferPointer<UInt8>, path: () -> String) -> ContentScanResult {
@@ -92,8 +93,8 @@ public final class ContentScanner {
         return self.run(path: path, reader: &reader, isCancelled: { false })
     }
 
-    /// Scans bytes produced by `pull` (which fills the buffer it is given and returns the count, 0 at the end):
-    /// content too large to hold at once.
+    /// Scans bytes produced by `pull`, for content too large to hold at once. `pull` writes at most the given
+    /// buffer's `count` bytes into it and returns how many it wrote; 0 means the end.
     public func scan(pull: @escaping (UnsafeMutableBufferPointer<UInt8>) -> Int, path: () -> String) -> ContentScanResult {
         var reader = ChunkReader(pull: pull, staging: self.staging, stagingSize: self.chunkSize)
         return self.run(path: path, reader: &reader, isCancelled: { false })

@@ -108,14 +108,17 @@ public struct GitProvenance: Sendable, Equatable {
         case staged
     }
 
+    /// What held the bytes.
     public var source: Source
     /// The blob (or commit, or tag object) that holds the span, full hex id.
     public var object: String
     /// The commit that introduced the token at this path: the earliest in topological order (parents before
-    /// children; ties by committer date, then id). Nil for staged findings and unreachable blobs.
+    /// children; ties by committer date, then id) that holds it without an allow comment, if any does. For
+    /// messages, the commit itself. Nil for staged findings, tag messages, and blobs no commit holds.
     public var commit: String?
-    /// Author of `commit`, as recorded (no mailmap).
+    /// Author name of `commit`, as recorded (no mailmap).
     public var authorName: String?
+    /// Author email of `commit`, as recorded (no mailmap).
     public var authorEmail: String?
     /// Author date of `commit`, ISO 8601 with the author's UTC offset (`2024-05-01T12:00:00+02:00`).
     public var authorDate: String?
@@ -132,6 +135,7 @@ public struct GitProvenance: Sendable, Equatable {
     /// True when no ref reaches the object (found only with `--all-objects`).
     public var unreachable = false
 
+    /// Provenance with only the source and the object (hex id) set.
     public init(source: Source, object: String) {
         self.source = source
         self.object = object
