@@ -389,6 +389,30 @@ final class GitHistoryTests: XCTestCase {
         XCTAssertEqual(try self.history(repo, revisions: ["HEAD~2..HEAD"]).findings.map(\.token), [token])
     }
 
+    func testSubmoduleHistoriesWithRecurseSubmodules() throws {
+        let library = try GitRecipe("library")
+        let token = SyntheticTokens.token(seed: 360)
+        try library.write("secret.txt", "\(token)\n")
+        let leak = try library.commit("leak in the library", author: "Lib Dev", email: "lib@example.test")
+        try library.git("rm", "-q", "secret.txt")
+        try library.commit("remove")
+        let app = try GitRecipe("app")
+        try app.write("README.md", "app\n")
+        try app.commit("init")
+        try app.run(["-c", "protocol.file.allow=always", "submodule", "add", "-q", library.path, "vendor/lib"], environment: app.dated())
+        try app.commit("add submodule")
+
+        XCTAssertEqual(try self.history(app).findings.count, 0, "without the flag the submodule's history is not read")
+        var options = HistoryOptions()
+        options.repository = app.path
+        options.recurseSubmodules = true
+        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        XCTAssertEqual(findings.map(\.path), ["vendor/lib/secret.txt"])
+        XCTAssertEqual(findings.first?.git?.submodule, "vendor/lib")
+        XCTAssertEqual(findings.first?.git?.commit, leak)
+        XCTAssertEqual(findings.first?.git?.authorName, "Lib Dev")
+    }
+
     func testParallelStreamsGiveTheSameFindings() throws {
         let repo = try GitRecipe()
         for i in 0..<12 {

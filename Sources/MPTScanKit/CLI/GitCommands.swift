@@ -36,6 +36,7 @@ extension MPTScan {
             OptionSpec(long: "range", valueName: "A..B", help: "Scan only what the commits in A..B introduce (for a pull request: base..head)."),
             OptionSpec(long: "since-commit", valueName: "rev", help: "Scan only what the commits after <rev> up to HEAD introduce (<rev>..HEAD)."),
             OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
+            OptionSpec(long: "recurse-submodules", help: "Also scan the full history of each submodule (under .git/modules)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads. (default: the number of cores)"),
         ] + gitReportOptions,
         discussion: """
@@ -106,6 +107,10 @@ extension MPTScan {
         options.repositoryNamed = !parsed.positionals.isEmpty
         options.allObjects = parsed.has("all-objects")
         options.scanMessages = !parsed.has("no-messages")
+        options.recurseSubmodules = parsed.has("recurse-submodules")
+        if options.recurseSubmodules && parsed.value("range") != nil || options.recurseSubmodules && parsed.value("since-commit") != nil {
+            throw UsageError("--recurse-submodules scans whole histories; it cannot be combined with a range")
+        }
         options.excludes = try self.excludes(parsed)
         if let jobs = parsed.value("jobs") {
             guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }

@@ -11,6 +11,8 @@ public struct HistoryOptions: Sendable {
     /// Revision arguments for a range scan (`A..B`, or `B ^A`): only what those commits introduce is scanned.
     /// Nil scans the whole history reachable from every ref.
     public var revisions: [String]? = nil
+    /// Also scan the history of every submodule checked out or absorbed under the git directory's `modules/`.
+    public var recurseSubmodules = false
     /// Objects a push sends that are not commits (annotated tags): their messages, and the tags and blobs
     /// they point at, are scanned with the range.
     public var pushedObjects: [ObjectID] = []
@@ -55,7 +57,66 @@ public final class HistoryScanner {
             return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
         }
         if repository.isShallow { throw GitError(repository.shallowMessage()) }
-        return try FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled).run()
+        var report = try FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled).run()
+        if self.options.recurseSubmodules && !report.summary.interrupted {
+            try self.scanSubmodules(of: repository, into: &report, isCancelled: isCancelled)
+        }
+        return report
+    }
+
+    /// Scans each submodule repository under `modules/` (nested ones through their own `modules/`) and adds
+    /// its findings with paths prefixed by the submodule's path (from HEAD's `.gitmodules`, read as data with
+    /// `git config --blob`; the module's name when HEAD does not say).
+    /// - Throws: `GitError` naming the submodule when its scan fails.
+    func scanSubmodules(of repository: GitRepository, into report: inout ScanReport, isCancelled: @escaping @Sendable () -> Bool) throws {
+        let git = repository.git
+        guard let modules = Git.lines(try git.run(["rev-parse", "--path-format=absolute", "--git-path", "modules"]).output).first,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: modules) else { return }
+        var pathOf: [String: String] = [:]
+        if repository.head != nil,
+           let listing = try? git.run(["config", "--blob", "HEAD:.gitmodules", "--get-regexp", "^submodule\\..*\\.path$"], allowFailure: [1, 128]) {
+            for line in Git.lines(listing.output) {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, parts[0].hasPrefix("submodule."), parts[0].hasSuffix(".path") else { continue }
+                pathOf[String(parts[0].dropFirst(10).dropLast(5))] = String(parts[1])
+            }
+        }
+        // a module's name may hold slashes: a directory is a module when it is a git directory
+        var stack = names.sorted().map { ($0, modules + "/" + $0) }
+        var found: [(name: String, dir: String)] = []
+        while let (name, dir) = stack.popLast() {
+            if FileManager.default.fileExists(atPath: dir + "/HEAD") && FileManager.default.fileExists(atPath: dir + "/objects") {
+                found.append((name, dir))
+            } else if let children = try? FileManager.default.contentsOfDirectory(atPath: dir) {
+                stack += children.sorted().map { (name + "/" + $0, dir + "/" + $0) }
+            }
+        }
+        for (name, dir) in found.sorted(by: { $0.name < $1.name }) {
+            let prefix = pathOf[name] ?? name
+            var options = self.options
+            options.repository = dir
+            options.repositoryNamed = true
+            options.excludes = []
+            let sub: ScanReport
+            do {
+                sub = try HistoryScanner(detector: self.detector, options: options).run(isCancelled: isCancelled)
+            } catch {
+                throw GitError("submodule \(prefix): \(error)")
+            }
+            for var f in sub.findings {
+                if f.git?.source == .blob, !f.path.hasPrefix("(") { f.path = prefix + "/" + f.path }
+                let inner = f.git?.submodule
+                f.git?.submodule = inner.map { prefix + "/" + $0 } ?? prefix
+                if self.isExcluded(f.path) { continue }
+                report.findings.append(f)
+            }
+            report.summary.filesScanned += sub.summary.filesScanned
+            report.summary.bytesScanned += sub.summary.bytesScanned
+            report.summary.filesDecoded += sub.summary.filesDecoded
+            report.summary.commitsScanned += sub.summary.commitsScanned
+            report.summary.unreachableHits += sub.summary.unreachableHits
+            report.summary.interrupted = report.summary.interrupted || sub.summary.interrupted
+        }
     }
 
     // MARK: - Shared pieces

@@ -134,6 +134,9 @@ public struct GitProvenance: Sendable, Equatable {
     public var tag: String?
     /// True when no ref reaches the object (found only with `--all-objects`).
     public var unreachable = false
+    /// The submodule's path in the superproject when the finding is in a submodule's history
+    /// (`--recurse-submodules`); `commit` is then a commit of the submodule.
+    public var submodule: String? = nil
 
     /// Provenance with only the source and the object (hex id) set.
     public init(source: Source, object: String) {

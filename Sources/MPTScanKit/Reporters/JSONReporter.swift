@@ -87,6 +87,7 @@ public struct JSONReporter: Sendable {
             ("present_at_head", g.presentAtHead.map { .bool($0) } ?? .null),
             ("tag", s(g.tag)),
             ("unreachable", .bool(g.unreachable)),
+            ("submodule", s(g.submodule)),
         ])
     }
 }

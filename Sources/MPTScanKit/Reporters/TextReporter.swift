@@ -46,6 +46,7 @@ public struct TextReporter: Sendable {
             }
             if let atHead = g.presentAtHead { parts.append(atHead ? "still in HEAD's tree" : "not in HEAD's tree (but in history)") }
             if g.unreachable { parts.append("unreachable from every ref") }
+            if let sub = g.submodule { parts.append("in submodule \(Printable.text(sub))") }
             if !parts.isEmpty { out += "    " + parts.joined(separator: ", ") + "\n" }
         }
         return out
