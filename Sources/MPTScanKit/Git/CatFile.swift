@@ -171,6 +171,7 @@ extension ContentScanner {
 extension ScanSummary {
     /// Counts one scanned blob.
     mutating func countBlob(_ result: ContentScanResult) {
+        self.fromGit = true
         self.filesScanned += 1
         self.bytesScanned += result.bytesRead
         if result.decodedFrom != nil { self.filesDecoded += 1 }

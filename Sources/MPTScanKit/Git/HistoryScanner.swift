@@ -171,7 +171,7 @@ private final class FullHistoryScan: @unchecked Sendable {
     let repository: GitRepository
     let scanner: HistoryScanner
     let isCancelled: @Sendable () -> Bool
-    var summary = ScanSummary()
+    var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
 
     /// Findings per blob that holds a hit (paths not yet known).
     var hits: [ObjectID: [Finding]] = [:]
@@ -197,7 +197,7 @@ private final class FullHistoryScan: @unchecked Sendable {
     /// What one stream of objects produced; streams are merged by object id, so the result does not depend
     /// on how the objects were split.
     final class Partial: @unchecked Sendable {
-        var summary = ScanSummary()
+        var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
         var hits: [ObjectID: [Finding]] = [:]
         var parents: [ObjectID: [ObjectID]] = [:]
         var committerTime: [ObjectID: Int64] = [:]
@@ -672,7 +672,7 @@ final class RangeScan {
     let scanner: HistoryScanner
     let revisions: [String]
     let isCancelled: @Sendable () -> Bool
-    var summary = ScanSummary()
+    var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
 
     init(repository: GitRepository, scanner: HistoryScanner, revisions: [String], isCancelled: @escaping @Sendable () -> Bool) {
         self.repository = repository

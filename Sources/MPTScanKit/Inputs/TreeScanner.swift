@@ -35,6 +35,8 @@ public struct ScanSummary: Sendable, Equatable {
     public var unreadable: [ScanIssue] = []
     /// True when Ctrl-C stopped the scan.
     public var interrupted = false
+    /// True for git scans (history, ranges, staged): `filesScanned` then counts blobs.
+    public var fromGit = false
     /// Commits read (history and range scans).
     public var commitsScanned = 0
     /// Hits in objects no ref reaches, left out of a history scan without `--all-objects`.

@@ -74,7 +74,7 @@ public struct TextReporter: Sendable {
         var head = "mptscan: \(open.count) finding\(open.count == 1 ? "" : "s")"
         if !open.isEmpty { head += " of \(tokens) distinct token\(tokens == 1 ? "" : "s")" }
         if allowed > 0 { head += ", plus \(allowed) allowed by mptscan:allow" }
-        let unit = s.commitsScanned > 0 || report.findings.contains { $0.git != nil } ? "blob" : "file"
+        let unit = s.fromGit ? "blob" : "file"
         head += "; \(s.filesScanned) \(unit)\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned)))"
         if s.commitsScanned > 0 { head += " and \(s.commitsScanned) commit\(s.commitsScanned == 1 ? "" : "s")" }
         head += " scanned"
