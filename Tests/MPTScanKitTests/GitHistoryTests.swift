@@ -306,18 +306,28 @@ final class GitHistoryTests: XCTestCase {
         try repo.run(["tag", "-a", "v1", "-m", "release"], environment: repo.dated())
         let tag = try repo.git("rev-parse", "v1")
         try repo.git("remote", "add", "origin", "https://example.test/repo.git")
+        try repo.git("remote", "add", "origin/b", "https://example.test/other.git")
+        try repo.git("update-ref", "refs/remotes/origin/main", a)
+        try repo.write("b", "b\n")
+        let b = try repo.commit("b")
+        try repo.git("update-ref", "refs/remotes/origin/b/feat", b) // another remote's ref: not excluded for origin
         let zero = String(repeating: "0", count: 40)
         let git = Git(directory: repo.path)
         func parse(_ text: String, remote: String? = "origin") throws -> PrePush.Push { try PrePush.parse(text, remote: remote, git: git) }
         XCTAssertEqual(try parse("refs/heads/x \(zero) refs/heads/x \(a)\n").revisions, [], "a deletion sends nothing")
-        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(zero)\n").revisions, [a, "--not", "--remotes=origin"])
-        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(zero)\n", remote: "https://example.test/other.git").revisions, [a],
+        XCTAssertEqual(try parse("refs/heads/main \(b) refs/heads/main \(zero)\n").revisions, [b, "^" + a])
+        XCTAssertEqual(try parse("refs/heads/main \(b) refs/heads/main \(zero)\n", remote: "https://example.test/other.git").revisions, [b],
                        "pushing to a URL: nothing is known to be there")
         XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(a)\n").revisions, [a, "^" + a])
         let unknown = String(repeating: "1", count: 40)
-        XCTAssertEqual(try parse("refs/heads/main \(a) refs/heads/main \(unknown)\n").revisions, [a, "--not", "--remotes=origin"])
+        XCTAssertEqual(try parse("refs/heads/main \(b) refs/heads/main \(unknown)\n").revisions, [b, "^" + a])
+        XCTAssertEqual(try parse("refs/heads/main \(b) refs/heads/main \(zero)\n", remote: nil).revisions, [b, "--not", "--remotes"])
         let tagPush = try parse("refs/tags/v1 \(tag) refs/tags/v1 \(zero)\nrefs/tags/v1 \(tag) refs/tags/v1 \(zero)\n")
         XCTAssertEqual(tagPush.objects.map(\.description), [tag], "an annotated tag is scanned itself, once")
+        let blob = try repo.git("hash-object", "-w", "--stdin", input: "data\n")
+        let blobPush = try parse("refs/tags/raw \(blob) refs/tags/raw \(zero)\n")
+        XCTAssertEqual(blobPush.objects.map(\.description), [blob], "a tag on a blob sends the blob")
+        XCTAssertFalse(blobPush.revisions.contains(blob), "a blob is no revision")
         XCTAssertThrowsError(try parse("garbage\n"))
     }
 
@@ -336,6 +346,22 @@ final class GitHistoryTests: XCTestCase {
         let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
         XCTAssertEqual(findings.map(\.token), [token])
         XCTAssertEqual(findings.first?.git?.source, .tagMessage)
+    }
+
+    func testAPushedTagOnATreeIsScannedAtItsPaths() throws {
+        let repo = try GitRecipe()
+        let token = SyntheticTokens.token(seed: 336)
+        try repo.write("a", "a\n")
+        try repo.commit("a")
+        let blob = try repo.git("hash-object", "-w", "--stdin", input: "\(token)\n")
+        let tree = try repo.git("mktree", input: "100644 blob \(blob)\ts.env\n")
+        let push = try PrePush.parse("refs/tags/t \(tree) refs/tags/t \(String(repeating: "0", count: 40))\n", remote: nil, git: Git(directory: repo.path))
+        var options = HistoryOptions()
+        options.repository = repo.path
+        options.revisions = push.revisions
+        options.pushedObjects = push.objects
+        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        XCTAssertEqual(findings.map(\.path), ["s.env"])
     }
 
     func testAnAllowCommentRemovedLaterDoesNotHideTheToken() throws {
@@ -411,6 +437,55 @@ final class GitHistoryTests: XCTestCase {
         XCTAssertEqual(findings.first?.git?.submodule, "vendor/lib")
         XCTAssertEqual(findings.first?.git?.commit, leak)
         XCTAssertEqual(findings.first?.git?.authorName, "Lib Dev")
+    }
+
+    func testSubmodulesClonedInPlaceRemovedOrNotInitialised() throws {
+        let inner = try GitRecipe("inner")
+        let token = SyntheticTokens.token(seed: 361)
+        try inner.write("k.txt", "\(token)\n")
+        try inner.commit("key")
+        let app = try GitRecipe("app2")
+        try app.write("README.md", "app\n")
+        try app.commit("init")
+        // a repository cloned in place, then added: its .git stays a folder in the work tree
+        try app.run(["clone", "-q", inner.path, app.path + "/emb"])
+        try app.run(["-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.path, "emb"], environment: app.dated())
+        // a submodule added, then removed from the work tree (its git directory stays under .git/modules)
+        try app.run(["-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.path, "gone"], environment: app.dated())
+        try app.commit("subs")
+        try app.git("rm", "-q", "gone")
+        try? FileManager.default.removeItem(atPath: app.path + "/gone")
+        try app.commit("drop gone")
+        var options = HistoryOptions()
+        options.repository = app.path
+        options.recurseSubmodules = true
+        let report = try HistoryScanner(detector: self.detector, options: options).run()
+        XCTAssertEqual(Set(report.findings.map(\.path)), ["emb/k.txt", "gone/k.txt"])
+        XCTAssertTrue(report.summary.unreadable.isEmpty)
+
+        // declared but never initialised: the scan is incomplete, and says how to fix it
+        let fresh = app.directory.deletingLastPathComponent().appendingPathComponent("fresh")
+        try app.run(["clone", "-q", app.path, fresh.path])
+        options.repository = fresh.path
+        let partial = try HistoryScanner(detector: self.detector, options: options).run()
+        XCTAssertEqual(partial.summary.unreadable.map(\.path), ["emb"])
+        XCTAssertTrue(partial.summary.unreadable.first?.message.contains("git submodule update --init") ?? false)
+    }
+
+    func testPartialClonesAreRefused() throws {
+        let origin = try GitRecipe("origin-partial")
+        try origin.git("config", "uploadpack.allowFilter", "true")
+        try origin.write("a.txt", "\(SyntheticTokens.token(seed: 362))\n")
+        try origin.commit("a")
+        try origin.git("rm", "-q", "a.txt")
+        try origin.commit("rm")
+        let clone = origin.directory.deletingLastPathComponent().appendingPathComponent("partial")
+        try origin.run(["clone", "-q", "--filter=blob:none", "file://\(origin.path)", clone.path])
+        var options = HistoryOptions()
+        options.repository = clone.path
+        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("partial clone"), "\(error)")
+        }
     }
 
     func testParallelStreamsGiveTheSameFindings() throws {

@@ -179,7 +179,12 @@ extension MPTScan {
         if let from = env["PRE_COMMIT_FROM_REF"], let to = env["PRE_COMMIT_TO_REF"], !from.isEmpty, !to.isEmpty {
             // the pre-commit framework passes the push as environment variables, not on standard input
             guard !from.hasPrefix("-"), !to.hasPrefix("-") else { throw UsageError("PRE_COMMIT_FROM_REF/TO_REF must be revisions") }
-            push = PrePush.Push(revisions: (ObjectID(from)?.isZero ?? false) ? [to, "--not", "--remotes"] : [to, "^" + from])
+            let remote = env["PRE_COMMIT_REMOTE_NAME"]
+            push = try PrePush.parse("\(to) \(to) \(to) \(from)\n", remote: remote, git: repo.git, resolve: true)
+        } else if let remote = env["PRE_COMMIT_REMOTE_NAME"], !remote.isEmpty {
+            // the framework's first push of a branch (all files, no refs, standard input already read):
+            // what HEAD has that the remote does not
+            push.revisions = ["HEAD"] + (try PrePush.alreadyThere(remote: remote, git: repo.git))
         } else {
             var input = [UInt8]()
             var chunk = [UInt8](repeating: 0, count: 4096)
@@ -191,7 +196,7 @@ extension MPTScan {
             }
             push = try PrePush.parse(String(decoding: input, as: UTF8.self), remote: parsed.positionals.first, git: repo.git)
         }
-        guard !push.revisions.isEmpty else { return .clean } // only deletions
+        guard !push.revisions.isEmpty || !push.objects.isEmpty else { return .clean } // only deletions
         var options = HistoryOptions()
         options.repository = repository
         options.repositoryNamed = parsed.value("repository") != nil
@@ -269,7 +274,23 @@ enum PrePush {
     /// the remote-tracking branches of `remote` (all of them when `remote` is not a configured remote's name,
     /// e.g. a URL). Duplicate lines count once; object types are asked of git in one `cat-file --batch-check`.
     /// - Throws: `GitError` for a line that is not in that format, or when git fails.
-    static func parse(_ input: String, remote: String?, git: Git) throws -> Push {
+    /// - Parameter resolve: the ids may be revision names (the pre-commit framework's refs): resolve them first.
+    static func parse(_ input: String, remote: String?, git: Git, resolve: Bool = false) throws -> Push {
+        var input = input
+        if resolve {
+            var lines: [String] = []
+            for line in input.split(whereSeparator: \.isNewline) {
+                let parts = line.split(separator: " ").map(String.init)
+                guard parts.count == 4 else { continue }
+                func id(_ name: String) throws -> String {
+                    if ObjectID(name) != nil { return name }
+                    let r = try git.run(["rev-parse", "-q", "--verify", "--end-of-options", name], allowFailure: [1, 128])
+                    return Git.lines(r.output).first ?? String(repeating: "0", count: 40)
+                }
+                lines.append("\(parts[0]) \(try id(parts[1])) \(parts[2]) \(try id(parts[3]))")
+            }
+            input = lines.joined(separator: "\n")
+        }
         var locals: [ObjectID] = [], remotes: [ObjectID] = []
         var seen = Set<String>()
         for line in input.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -290,29 +311,44 @@ enum PrePush {
             let parts = line.split(separator: " ")
             if parts.count == 2, let id = ObjectID(String(parts[0])) { kinds[id] = String(parts[1]) }
         }
+        // tags: what they finally point at (`<id>^{}`), so only commits become revisions
+        var peeled: [ObjectID: String] = [:]
+        let tags = locals.filter { kinds[$0] == "tag" }
+        if !tags.isEmpty {
+            let query = tags.map { $0.description + "^{}\n" }.joined()
+            let out = Git.lines(try git.run(["cat-file", "--batch-check=%(objecttype)"], input: Array(query.utf8)).output)
+            for (tag, kind) in zip(tags, out) { peeled[tag] = kind }
+        }
         var push = Push()
         var fromTracking = false
         for (local, remoteID) in zip(locals, remotes) {
-            push.revisions.append(local.description)
-            if kinds[local] == "tag" { push.objects.append(local) }
+            if kinds[local] == "commit" || peeled[local] == "commit" { push.revisions.append(local.description) }
+            if kinds[local] != "commit" { push.objects.append(local) } // tags, and tags' blobs and trees
             if kinds[remoteID] == "commit" {
                 push.revisions.append("^" + remoteID.description)
             } else {
                 fromTracking = true // a new branch, or the remote has commits we never fetched
             }
         }
-        if fromTracking {
-            var pattern = "--remotes"
-            if let remote, !remote.isEmpty, !remote.contains("/"), !remote.contains(":"),
-               (try? git.run(["config", "--get", "remote.\(remote).url"], allowFailure: [1]).status) == 0 {
-                pattern = "--remotes=\(remote)"
-            } else if remote != nil {
-                pattern = "" // a URL: nothing is known to be there already
-            }
-            if !pattern.isEmpty { push.revisions += ["--not", pattern] }
-        }
+        if fromTracking { push.revisions += try self.alreadyThere(remote: remote, git: git) }
         push.revisions = Array(NSOrderedSet(array: push.revisions)) as? [String] ?? push.revisions
         push.objects = Array(Set(push.objects)).sorted()
         return push
+    }
+
+    /// Revisions for what the remote is known to have: its remote-tracking refs (`^<id>` each, only refs of
+    /// that remote, not of a remote whose name merely starts with `<remote>/`); all remote-tracking refs when
+    /// no remote is given; nothing for a URL (nothing is known to be there).
+    static func alreadyThere(remote: String?, git: Git) throws -> [String] {
+        guard let remote, !remote.isEmpty else { return ["--not", "--remotes"] }
+        let names = Set(Git.lines(try git.run(["remote"]).output))
+        guard names.contains(remote) else { return [] }
+        let longer = names.filter { $0.hasPrefix(remote + "/") }.map { "refs/remotes/\($0)/" }
+        let refs = try git.run(["for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes/\(remote)/"]).output
+        return Git.lines(refs).compactMap { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, !longer.contains(where: { parts[1].hasPrefix($0) }) else { return nil }
+            return "^" + parts[0]
+        }
     }
 }

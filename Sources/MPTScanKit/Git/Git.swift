@@ -25,6 +25,9 @@ public struct Git: Sendable {
     /// Keep `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and the other variables that choose a repository, as
     /// git sets them for hooks. False when the user named the repository: then `directory` alone decides.
     public var inheritsRepositoryEnvironment = true
+    /// Run against this git directory alone (`--git-dir`, with the directory itself as the work tree): for a
+    /// submodule's git directory whose `core.worktree` may point at a folder that no longer exists.
+    var gitDirectoryOnly: String? = nil
 
     /// Git run in `directory` (a work tree, a subdirectory of one, or a git directory).
     public init(directory: String) { self.directory = directory }
@@ -34,7 +37,7 @@ public struct Git: Sendable {
         "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "core.sshCommand=false",
         "core.askPass=false", "credential.helper=", "diff.external=", "log.showSignature=false",
         "core.untrackedCache=false", "protocol.allow=never", "gc.auto=0", "maintenance.auto=false",
-        "diff.relative=false", "core.commitGraph=true",
+        "diff.relative=false", "advice.graftFileDeprecated=false",
     ]
 
     /// Variables that make git look at another repository, index or object store than `directory`'s.
@@ -53,6 +56,7 @@ public struct Git: Sendable {
     /// The argument vector for `git <arguments>` with the safe configuration.
     func commandLine(_ arguments: [String]) -> [String] {
         var argv = [self.executable, "--no-pager", "--no-replace-objects", "-C", self.directory]
+        if let dir = self.gitDirectoryOnly { argv += ["--git-dir=" + dir, "--work-tree=" + dir] }
         for setting in Self.safeConfig where !(self.honoursHooksPath && setting.hasPrefix("core.hooksPath=")) {
             argv += ["-c", setting]
         }
@@ -155,13 +159,15 @@ public struct GitRepository: Sendable {
     /// - Parameter named: true when the user named `path` (then `GIT_DIR` and the like are ignored); false for
     ///   the current directory of a hook, where git's variables choose the repository and index.
     /// - Throws: `GitError` when `path` is not in a git repository, or git is missing.
-    public static func open(_ path: String, named: Bool = false) throws -> GitRepository {
+    /// - Parameter gitDirectoryOnly: `path` is a git directory to be read without its work tree (submodules).
+    public static func open(_ path: String, named: Bool = false, gitDirectoryOnly: Bool = false) throws -> GitRepository {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw GitError("\(path): no such directory")
         }
         var git = Git(directory: isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent)
-        git.inheritsRepositoryEnvironment = !named
+        git.inheritsRepositoryEnvironment = !named && !gitDirectoryOnly
+        if gitDirectoryOnly { git.gitDirectoryOnly = (path as NSString).standardizingPath }
         let result = try git.run(["rev-parse", "--absolute-git-dir", "--is-bare-repository", "--is-shallow-repository",
                                   "--show-object-format"], allowFailure: [128])
         guard result.status == 0 else {
@@ -171,7 +177,7 @@ public struct GitRepository: Sendable {
         guard lines.count >= 4 else { throw GitError("unexpected output from git rev-parse in \(path)") }
         var repository = GitRepository(git: git, gitDirectory: lines[0], workTree: nil, isShallow: lines[2] == "true",
                                        head: nil, idLength: lines[3] == "sha256" ? 64 : 40)
-        if lines[1] != "true" {
+        if lines[1] != "true" && !gitDirectoryOnly {
             let top = try git.run(["rev-parse", "--show-toplevel"], allowFailure: [128])
             if top.status == 0 { repository.workTree = Git.lines(top.output).first }
         }

@@ -11,8 +11,12 @@ public struct HistoryOptions: Sendable {
     /// Revision arguments for a range scan (`A..B`, or `B ^A`): only what those commits introduce is scanned.
     /// Nil scans the whole history reachable from every ref.
     public var revisions: [String]? = nil
-    /// Also scan the history of every submodule checked out or absorbed under the git directory's `modules/`.
+    /// Also scan the history of every submodule: those in HEAD's `.gitmodules` (their git directory found
+    /// through the work tree's `.git` file or folder, or under `modules/`), and any other git directory under
+    /// the git directory's `modules/` (a submodule removed since).
     public var recurseSubmodules = false
+    /// `repository` is a git directory to be read without its work tree (set for submodules).
+    var gitDirectoryOnly = false
     /// Objects a push sends that are not commits (annotated tags): their messages, and the tags and blobs
     /// they point at, are scanned with the range.
     public var pushedObjects: [ObjectID] = []
@@ -52,7 +56,8 @@ public final class HistoryScanner {
     /// - Throws: `GitError` for anything that makes the answer incomplete: not a repository, a shallow clone
     ///   (full history only), an unknown revision, git failing or a missing object.
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ScanReport {
-        let repository = try GitRepository.open(self.options.repository, named: self.options.repositoryNamed)
+        let repository = try GitRepository.open(self.options.repository, named: self.options.repositoryNamed,
+                                                gitDirectoryOnly: self.options.gitDirectoryOnly)
         if let revisions = self.options.revisions {
             return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
         }
@@ -70,32 +75,62 @@ public final class HistoryScanner {
     /// - Throws: `GitError` naming the submodule when its scan fails.
     func scanSubmodules(of repository: GitRepository, into report: inout ScanReport, isCancelled: @escaping @Sendable () -> Bool) throws {
         let git = repository.git
-        guard let modules = Git.lines(try git.run(["rev-parse", "--path-format=absolute", "--git-path", "modules"]).output).first,
-              let names = try? FileManager.default.contentsOfDirectory(atPath: modules) else { return }
-        var pathOf: [String: String] = [:]
+        let fm = FileManager.default
+        func isGitDirectory(_ dir: String) -> Bool { fm.fileExists(atPath: dir + "/HEAD") && fm.fileExists(atPath: dir + "/objects") }
+        let modules = Git.lines(try git.run(["rev-parse", "--path-format=absolute", "--git-path", "modules"]).output).first ?? ""
+        // submodules HEAD declares: name → path (`.gitmodules` read as data with `git config --blob`)
+        var declared: [(name: String, path: String)] = []
         if repository.head != nil,
            let listing = try? git.run(["config", "--blob", "HEAD:.gitmodules", "--get-regexp", "^submodule\\..*\\.path$"], allowFailure: [1, 128]) {
             for line in Git.lines(listing.output) {
                 let parts = line.split(separator: " ", maxSplits: 1)
                 guard parts.count == 2, parts[0].hasPrefix("submodule."), parts[0].hasSuffix(".path") else { continue }
-                pathOf[String(parts[0].dropFirst(10).dropLast(5))] = String(parts[1])
+                declared.append((String(parts[0].dropFirst(10).dropLast(5)), String(parts[1])))
             }
         }
-        // a module's name may hold slashes: a directory is a module when it is a git directory
-        var stack = names.sorted().map { ($0, modules + "/" + $0) }
         var found: [(name: String, dir: String)] = []
+        var seen = Set<String>()
+        func add(_ prefix: String, _ dir: String) {
+            let real = (dir as NSString).resolvingSymlinksInPath
+            if seen.insert(real).inserted { found.append((prefix, real)) }
+        }
+        for (name, path) in declared {
+            // the work tree's `.git`: a folder (a repository cloned in place) or a `gitdir:` file
+            var dir: String? = nil
+            if let top = repository.workTree {
+                let dotGit = top + "/" + path + "/.git"
+                var isDirectory: ObjCBool = false
+                if fm.fileExists(atPath: dotGit, isDirectory: &isDirectory) {
+                    if isDirectory.boolValue {
+                        dir = dotGit
+                    } else if let text = try? String(contentsOfFile: dotGit, encoding: .utf8), text.hasPrefix("gitdir:") {
+                        let target = text.dropFirst(7).trimmingCharacters(in: .whitespacesAndNewlines)
+                        dir = target.hasPrefix("/") ? target : (top + "/" + path + "/" + target)
+                    }
+                }
+            }
+            if dir == nil || !isGitDirectory(dir!) { dir = isGitDirectory(modules + "/" + name) ? modules + "/" + name : nil }
+            guard let dir else {
+                report.summary.unreadable.append(ScanIssue(path: path, message: "submodule '\(name)' is not initialised, so its history is not here (run `git submodule update --init --recursive`)"))
+                continue
+            }
+            add(path, dir)
+        }
+        // git directories left under modules/ by submodules removed since (a name may hold slashes)
+        var stack = ((try? fm.contentsOfDirectory(atPath: modules)) ?? []).sorted().map { ($0, modules + "/" + $0) }
         while let (name, dir) = stack.popLast() {
-            if FileManager.default.fileExists(atPath: dir + "/HEAD") && FileManager.default.fileExists(atPath: dir + "/objects") {
-                found.append((name, dir))
-            } else if let children = try? FileManager.default.contentsOfDirectory(atPath: dir) {
+            if isGitDirectory(dir) {
+                add(name, dir)
+            } else if let children = try? fm.contentsOfDirectory(atPath: dir) {
                 stack += children.sorted().map { (name + "/" + $0, dir + "/" + $0) }
             }
         }
         for (name, dir) in found.sorted(by: { $0.name < $1.name }) {
-            let prefix = pathOf[name] ?? name
+            let prefix = name
             var options = self.options
             options.repository = dir
             options.repositoryNamed = true
+            options.gitDirectoryOnly = true
             options.excludes = []
             let sub: ScanReport
             do {
@@ -116,6 +151,7 @@ public final class HistoryScanner {
             report.summary.commitsScanned += sub.summary.commitsScanned
             report.summary.unreachableHits += sub.summary.unreachableHits
             report.summary.interrupted = report.summary.interrupted || sub.summary.interrupted
+            report.summary.unreadable += sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message) }
         }
     }
 
@@ -211,9 +247,11 @@ private final class FullHistoryScan: @unchecked Sendable {
     func run() throws -> ScanReport {
         let git = self.repository.git
         defer { self.attributionLog?.cancel() }
-        if let partial = try? git.run(["config", "--get", "extensions.partialClone"], allowFailure: [1]),
-           partial.status == 0 {
-            throw GitError("history incomplete: this is a partial clone (objects are fetched from \(Git.lines(partial.output).first ?? "a promisor remote") on demand, so most of history is not here); clone without --filter to scan all of it, or scan a range with --range A..B")
+        // a partial clone: git 2.39 marks it with remote.<name>.promisor (older and newer ones also with
+        // extensions.partialClone); its missing objects would be fetched on demand, so most of history is absent
+        if let partial = try? git.run(["config", "--get-regexp", "^(extensions\\.partialclone|remote\\..*\\.promisor)$"], allowFailure: [1]),
+           partial.status == 0, Git.lines(partial.output).contains(where: { !$0.hasSuffix(" false") }) {
+            throw GitError("history incomplete: this is a partial clone (objects are fetched from a promisor remote on demand, so much of history is not here); clone without --filter to scan all of it, or scan a range with --range A..B")
         }
         // 1. every object in the repository, in pack order (fast), trees left out
         var ids: [ObjectID] = []
@@ -687,7 +725,10 @@ final class RangeScan {
         // and no argument list grows with a push of many refs); `--not --remotes…` stays on the command line,
         // after `--stdin`, so it applies to the command-line pseudo-refs only
         let options = self.revisions.filter { $0.hasPrefix("-") }
-        let revisions = self.revisions.filter { !$0.hasPrefix("-") }
+        let revisions = self.revisions.filter { !$0.hasPrefix("-") && !$0.hasPrefix("^") }.isEmpty ? [] : self.revisions.filter { !$0.hasPrefix("-") }
+        if revisions.isEmpty { // nothing but non-commit objects (a tag on a blob or tree)
+            return ScanReport(findings: try self.pushedObjects(), summary: self.summary)
+        }
         let args = ["log", "--raw", "-z", "--no-abbrev", "-M", "-c", "--root", "--no-color", "--no-ext-diff", "--no-textconv",
                     "--no-relative", "--format=%x01%H %ct %P", "--stdin"] + options + ["--"]
         let child = try git.start(args, input: true)
@@ -804,6 +845,7 @@ final class RangeScan {
         var findings: [Finding] = []
         var queue = self.scanner.options.pushedObjects
         var seen = Set(queue)
+        var treePaths: [ObjectID: String] = [:]
         while !queue.isEmpty {
             let batch = queue
             queue = []
@@ -819,14 +861,24 @@ final class RangeScan {
                         f.git?.tag = header.name
                         findings.append(f)
                     }
-                    if let target = header.target, header.targetKind == .tag || header.targetKind == .blob, seen.insert(target).inserted {
+                    if let target = header.target, header.targetKind != .commit, seen.insert(target).inserted {
                         queue.append(target)
+                    }
+                case .tree:
+                    // every blob under a pushed tree, at its path
+                    let listing = try self.repository.git.run(["ls-tree", "-r", "-z", "--full-tree", id.description]).output
+                    for entry in Git.fields(listing) {
+                        guard let tab = entry.firstIndex(of: 9) else { continue }
+                        let meta = entry[..<tab].split(separator: 32)
+                        guard meta.count == 3, meta[1].elementsEqual("blob".utf8), let blob = ObjectID(hex: meta[2]) else { continue }
+                        treePaths[blob] = HistoryScanner.display(Array(entry[(tab + 1)...]))
+                        if seen.insert(blob).inserted { queue.append(blob) }
                     }
                 case .blob:
                     let result = self.scanner.scan(content)
                     self.summary.countBlob(result)
                     for var f in result.findings {
-                        f.path = "(pushed blob \(id.description.prefix(12)))"
+                        f.path = treePaths[id] ?? "(pushed blob \(id.description.prefix(12)))"
                         f.git = GitProvenance(source: .blob, object: id.description)
                         findings.append(f)
                     }
