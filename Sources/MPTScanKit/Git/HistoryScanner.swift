@@ -429,52 +429,66 @@ private final class FullHistoryScan: @unchecked Sendable {
         let log = try self.attributionLog ?? AttributionLog(git: self.repository.git, extra: extra)
         try log.wait()
         let paths = log.paths
-        var events: [ObjectID: [(path: Int32, blob: ObjectID?)]] = [:]
+
+        // commits by topological rank; each commit's first parent as a rank (-1: none)
+        let order = graph.order(of: reachable.union(extra))
+        var rankOf: [ObjectID: Int32] = [:]
+        rankOf.reserveCapacity(order.count)
+        for (i, c) in order.enumerated() { rankOf[c] = Int32(i) }
+        let firstParent: [Int32] = order.map { c in graph.parents[c]?.first.flatMap { rankOf[$0] } ?? -1 }
+        let logRank: [Int32] = log.commits.map { rankOf[$0] ?? -1 }
+        // hit blobs by number, with the (rule, token) pairs each holds and whether one is not allowed
+        let hitBlobs = self.hits.keys.sorted()
+        var hitIndex: [AttributionLog.BlobKey: Int32] = [:]
+        for (i, b) in hitBlobs.enumerated() { hitIndex[AttributionLog.BlobKey(b)] = Int32(i) }
+        let hitTokens: [[(rule: String, token: String, open: Bool)]] = hitBlobs.map { blob in
+            var order: [String] = [], open: [String: (String, String, Bool)] = [:]
+            for f in self.hits[blob] ?? [] {
+                if let known = open[f.tokenKey] { open[f.tokenKey] = (known.0, known.1, known.2 || !f.isSuppressed) }
+                else { open[f.tokenKey] = (f.ruleID, f.token, !f.isSuppressed); order.append(f.tokenKey) }
+            }
+            return order.map { open[$0]! }
+        }
+        // the paths that ever held a hit blob, and every change at them: (rank, hit number or -1)
         var interesting = Set<Int32>()
-        for (commit, path, blob) in log.events {
-            let isHit = self.hits[blob] != nil
-            if isHit { interesting.insert(path) }
-            events[commit, default: []].append((path, isHit ? blob : nil))
+        for e in log.events where hitIndex[e.blob] != nil { interesting.insert(e.path) }
+        var changes: [Int32: [(rank: Int32, hit: Int32)]] = [:]
+        for e in log.events where interesting.contains(e.path) {
+            let r = logRank[Int(e.commit)]
+            if r >= 0 { changes[e.path, default: []].append((r, hitIndex[e.blob] ?? -1)) }
         }
 
-        // replay each interesting path over the commits in topological order
-        let order = graph.order(of: reachable.union(extra))
-        let head = self.repository.head.flatMap(ObjectID.init)
+        // replay each interesting path over the commits in topological order: a commit holds what its
+        // first-parent diff put there, or what its first parent held
+        let head = self.repository.head.flatMap(ObjectID.init).flatMap { rankOf[$0] }
         // `first`: the first commit holding the token at the path; `open`: the first holding it without an allow
         // comment (an allow removed later must not hide the token for good)
         struct Tally { var first: ObjectID; var blob: ObjectID; var open: (commit: ObjectID, blob: ObjectID)? = nil
                        var commits: [ObjectID] = []; var atHead = false }
         var tallies: [TokenAtPath: Tally] = [:]
         var attributed = Set<ObjectID>()
+        var state = [Int32](repeating: -1, count: order.count)
         for p in interesting.sorted() {
-            var changes: [ObjectID: ObjectID?] = [:]
-            for (c, list) in events { if let e = list.last(where: { $0.path == p }) { changes[c] = e.blob } }
-            var state: [ObjectID: ObjectID] = [:] // commit → hit blob at p (absent: none)
-            for c in order {
-                var blob: ObjectID? = nil
-                if let changed = changes[c] {
-                    blob = changed
-                } else if let first = graph.parents[c]?.first {
-                    blob = state[first]
-                }
-                guard let blob else { continue }
-                state[c] = blob
+            let list = (changes[p] ?? []).sorted { $0.rank < $1.rank }
+            var k = 0
+            for r in 0..<order.count {
+                var h: Int32 = firstParent[r] >= 0 ? state[Int(firstParent[r])] : -1
+                while k < list.count && list[k].rank == r { h = list[k].hit; k += 1 }
+                state[r] = h
+                guard h >= 0 else { continue }
+                let c = order[r], blob = hitBlobs[Int(h)]
                 attributed.insert(blob)
-                var open: [String: Bool] = [:]
-                for f in self.hits[blob] ?? [] { open[f.tokenKey, default: false] = open[f.tokenKey, default: false] || !f.isSuppressed }
-                for f in self.hits[blob] ?? [] where open[f.tokenKey] != nil {
-                    let isOpen = open.removeValue(forKey: f.tokenKey)!
-                    let key = TokenAtPath(rule: f.ruleID, token: f.token, path: paths[Int(p)])
+                for t in hitTokens[Int(h)] {
+                    let key = TokenAtPath(rule: t.rule, token: t.token, path: paths[Int(p)])
                     if tallies[key] == nil { tallies[key] = Tally(first: c, blob: blob) }
-                    if isOpen && tallies[key]!.open == nil { tallies[key]!.open = (c, blob) }
+                    if t.open && tallies[key]!.open == nil { tallies[key]!.open = (c, blob) }
                     tallies[key]!.commits.append(c)
-                    if c == head { tallies[key]!.atHead = true }
+                    if Int32(r) == head { tallies[key]!.atHead = true }
                 }
             }
         }
 
         let headers = try HistoryScanner.authors(of: Set(tallies.values.map { $0.open?.commit ?? $0.first }), git: self.repository.git, isCancelled: self.isCancelled)
-        let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         var out: [(rank: Int, finding: Finding)] = []
         for (key, tally) in tallies {
             let path = HistoryScanner.display(key.path)
@@ -491,7 +505,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             f.git?.exampleRef = reaching.first
             f.git?.presentAtHead = head == nil ? nil : tally.atHead
             f.git?.unreachable = !reachable.contains(commit)
-            out.append((rank[commit] ?? Int.max, f))
+            out.append((rankOf[commit].map(Int.init) ?? Int.max, f))
         }
         // blobs a ref reaches without a commit: a tag on a blob, or on a tree (then at the tree's paths)
         for (blob, places) in self.refBlobs where !attributed.contains(blob) {
@@ -576,14 +590,28 @@ private final class FullHistoryScan: @unchecked Sendable {
 /// commit puts at each path it changes (a zero id for a deletion or a submodule). Started as soon as the first
 /// hit is found, so it overlaps the rest of the object stream; never started when nothing hits.
 final class AttributionLog: @unchecked Sendable {
+    /// A blob id cut to its first 128 bits: 24-byte events instead of 88 on histories with millions of changes
+    /// (a false match between two blobs would need a 128-bit prefix collision).
+    struct BlobKey: Hashable {
+        var a: UInt64
+        var b: UInt64
+        init(_ id: ObjectID) { self.a = id.words.0; self.b = id.words.1 }
+    }
+    /// One path a commit's first-parent diff changed: the commit (index into `commits`), the path (index
+    /// into `paths`) and the blob now there (zero for a deletion or a submodule).
+    struct Event {
+        var commit: Int32
+        var path: Int32
+        var blob: BlobKey
+    }
     private(set) var paths: [[UInt8]] = []
-    private(set) var events: [(commit: ObjectID, path: Int32, blob: ObjectID)] = []
+    private(set) var commits: [ObjectID] = []
+    private(set) var events: [Event] = []
     private var failure: Error? = nil
     private let done = DispatchSemaphore(value: 0)
     private let child: ChildProcess
     private let lock = NSLock()
     private var finished = false
-
     /// - Parameter extra: commits no ref reaches that should be walked too (`--all-objects`).
     /// - Throws: `GitError` when git cannot be started.
     init(git: Git, extra: [ObjectID]) throws {
@@ -597,18 +625,20 @@ final class AttributionLog: @unchecked Sendable {
             _ = text.withUnsafeBytes { child.writeInput($0) }
             child.closeInput()
             var pathIndex: [[UInt8]: Int32] = [:]
-            var current: ObjectID? = nil
+            var current: Int32 = -1
+            let none = BlobKey(ObjectID(hex: [UInt8](repeating: 48, count: 40))!)
             do {
                 try parseRawLog(ByteStream(fd: child.stdoutFD), commit: { header in
-                    current = ObjectID(header)
+                    guard let id = ObjectID(header) else { current = -1; return }
+                    current = Int32(self.commits.count)
+                    self.commits.append(id)
                 }, change: { change in
-                    guard let commit = current else { return }
+                    guard current >= 0 else { return }
                     let p: Int32
                     if let known = pathIndex[change.path] { p = known } else {
                         p = Int32(self.paths.count); self.paths.append(change.path); pathIndex[change.path] = p
                     }
-                    let blob = change.hasScannableBlob ? change.newBlob : ObjectID(hex: [UInt8](repeating: 48, count: 40))!
-                    self.events.append((commit, p, blob))
+                    self.events.append(Event(commit: current, path: p, blob: change.hasScannableBlob ? BlobKey(change.newBlob) : none))
                 })
                 if !child.wait().succeeded { self.failure = git.failure(args, child) }
             } catch {
