@@ -159,10 +159,15 @@ final class CatFileBatch {
 
 extension ContentScanner {
     /// Scans one object's content as `cat-file` delivered it (whole, or streamed when large); findings carry
-    /// an empty path until the caller names one.
+    /// an empty path until the caller names one. Hits in a source map held whole get their original location.
     func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
         switch content {
-        case .whole(let bytes): return self.scan(buffer: bytes, path: { "" })
+        case .whole(let bytes):
+            var result = self.scan(buffer: bytes, path: { "" })
+            if !result.findings.isEmpty && SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: bytes.prefix(512)), path: nil) {
+                SourceMap.annotate(&result.findings, mapBytes: bytes)
+            }
+            return result
         case .stream(_, let pull): return self.scan(pull: pull, path: { "" })
         }
     }

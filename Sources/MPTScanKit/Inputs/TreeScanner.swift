@@ -135,6 +135,27 @@ public final class TreeScanner: Sendable {
         var issue: ScanIssue? = nil
     }
 
+    /// Source maps up to this size are read whole when they hold a hit, to name the original source.
+    static let sourceMapLimit = 256 << 20
+
+    /// Reads a regular file that holds hits again, whole, when it is a source map, and gives its hits their
+    /// original source positions (`SourceMap.annotate`).
+    static func annotateSourceMap(_ findings: inout [Finding], fd: Int32, size: Int, path: String) {
+        var head = [UInt8](repeating: 0, count: min(512, size))
+        let got = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard got > 0, head.withUnsafeBufferPointer({ SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: $0[0..<got]), path: path) }) else { return }
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: size)
+        defer { bytes.deallocate() }
+        var done = 0
+        while done < size {
+            let n = pread(fd, bytes.baseAddress! + done, size - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return } // changed under us: keep the plain findings
+            done += n
+        }
+        SourceMap.annotate(&findings, mapBytes: UnsafeBufferPointer(bytes))
+    }
+
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
         var result = EntryResult(sequence: entry.sequence)
         let fd: Int32
@@ -167,8 +188,11 @@ public final class TreeScanner: Sendable {
             if type == S_IFREG { expected = Int(st.st_size) }
         }
         let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
-        if !entry.isStandardInput { close(fd) }
         result.findings = scanned.findings
+        if let size = expected, !result.findings.isEmpty, size <= Self.sourceMapLimit {
+            Self.annotateSourceMap(&result.findings, fd: fd, size: size, path: entry.displayPath)
+        }
+        if !entry.isStandardInput { close(fd) }
         result.bytes = scanned.bytesRead
         result.decoded = scanned.decodedFrom != nil
         if let code = scanned.readError {

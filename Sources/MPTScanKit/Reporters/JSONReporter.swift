@@ -69,7 +69,9 @@ public struct JSONReporter: Sendable {
             ("text_encoding", f.textEncoding.map { .string($0.rawValue) } ?? .null),
             ("suppressed", .bool(f.isSuppressed)),
             ("suppression", f.suppression.map { .string($0.rawValue) } ?? .null),
-        ] + (f.git.map { [("git", Self.git($0))] } ?? []))
+        ] + (f.original.map { [("original", .object([("source", .string($0.source)), ("line", .int($0.line)),
+                                                    ("column", .int($0.column)), ("via", .string($0.via))]))] } ?? [])
+          + (f.git.map { [("git", Self.git($0))] } ?? []))
     }
 
     static func git(_ g: GitProvenance) -> JSONValue {

@@ -20,6 +20,9 @@ public struct TextReporter: Sendable {
             out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
             if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
+            if let o = f.original {
+                out += "    original source \(Printable.text(o.source)):\(o.line):\(o.column) (\(o.via) of the source map)\n"
+            }
             if let g = f.git { out += self.provenance(g) }
             out += "    fingerprint \(f.fingerprint)\n"
         }
