@@ -78,6 +78,71 @@ final class SourceMapTests: XCTestCase {
         XCTAssertNil(broken.first?.original)
     }
 
+    /// Base64 VLQ of a signed value (the encoder, for building test maps).
+    func vlq(_ value: Int) -> String {
+        let digits = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        var v = value < 0 ? ((-value) << 1) | 1 : value << 1
+        var out = ""
+        repeat {
+            var digit = v & 31
+            v >>= 5
+            if v > 0 { digit |= 32 }
+            out.append(digits[digit])
+        } while v > 0
+        return out
+    }
+
+    /// `mappings` for segments given per generated line as (generated column, source, line, column), all
+    /// 0-based and absolute; encoded relative as the spec requires.
+    func mappings(_ lines: [[(Int, Int, Int, Int)]]) -> String {
+        var source = 0, line = 0, column = 0
+        return lines.map { segments in
+            var previous = 0
+            return segments.map { g, s, l, c in
+                defer { previous = g; source = s; line = l; column = c }
+                return vlq(g - previous) + vlq(s - source) + vlq(l - line) + vlq(c - column)
+            }.joined(separator: ",")
+        }.joined(separator: ";")
+    }
+
+    func testAHitInABundleGetsItsOriginalPositionFromASiblingOrInlineMap() throws {
+        let token = SyntheticTokens.token(seed: 505)
+        let segments = [[(0, 0, 0, 0)], [(0, 1, 4, 2), (6, 1, 9, 14), (14, 1, 20, 0), (15, 0, 1, 0)]]
+        let map = #"{"version":3,"file":"bundle.js","sources":["src/a.ts","src/b.ts"],"names":[],"mappings":""# + mappings(segments) + #""}"#
+        // line 2: `var x=1;é😀t="` is 8 + 1 + 2 + 3 = 14 UTF-16 units before the token (13 scalars): the
+        // segment at 14 applies, not the one at 6
+        let bundle = "var a=1;\nvar x=1;é😀t=\"\(token)\";\n"
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-sm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data((bundle + "//# sourceMappingURL=bundle.js.map\n").utf8).write(to: dir.appendingPathComponent("bundle.js"))
+        try Data(map.utf8).write(to: dir.appendingPathComponent("bundle.js.map"))
+        let inline = bundle + "//# sourceMappingURL=data:application/json;charset=utf-8;base64," + Data(map.utf8).base64EncodedString() + "\n"
+        try Data(inline.utf8).write(to: dir.appendingPathComponent("inline.js"))
+        var options = ScanOptions()
+        options.paths = [dir.path]
+        let found = TreeScanner(detector: self.detector, options: options).run().findings
+        let sibling = try XCTUnwrap(found.first { $0.path.hasSuffix("bundle.js") })
+        XCTAssertEqual(sibling.original?.source, "src/b.ts")
+        XCTAssertEqual(sibling.original?.line, 21)
+        XCTAssertEqual(sibling.original?.column, 1)
+        XCTAssertEqual(sibling.original?.via, "mappings of bundle.js.map")
+        let viaInline = try XCTUnwrap(found.first { $0.path.hasSuffix("inline.js") })
+        XCTAssertEqual(viaInline.original?.source, "src/b.ts")
+        XCTAssertEqual(viaInline.original?.via, "mappings of inline map")
+    }
+
+    func testMalformedMappingsGiveNoPosition() {
+        let map = #"{"version":3,"sources":["a.js"],"mappings":"AAAA;!!!"}"#
+        Array(map.utf8).withUnsafeBufferPointer { bytes in
+            let parsed = SourceMap.parse(bytes)
+            XCTAssertNotNil(parsed)
+            XCTAssertNil(parsed?.originalPosition(line: 1, column: 0, in: bytes))
+            XCTAssertEqual(parsed?.originalPosition(line: 0, column: 5, in: bytes)?.line, 1)
+        }
+    }
+
     func testParserRejectsDeepNestingWithoutCrashing() {
         let deep = "{\"version\":3,\"x\":" + String(repeating: "[", count: 100_000) + "}"
         Array(deep.utf8).withUnsafeBufferPointer { XCTAssertNil(SourceMap.parse($0)) }

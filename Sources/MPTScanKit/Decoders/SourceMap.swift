@@ -1,3 +1,5 @@
+import Foundation
+
 /// The parts of a source map (Source Map Revision 3, https://sourcemaps.info/spec.html; ECMA-426) that say
 /// where embedded sources are: the raw byte range of each `sourcesContent` string, with the name of the source
 /// it holds (`sourceRoot` + `sources[i]`). Index maps (`sections`) are walked too. Nothing is decoded until a
@@ -19,6 +21,10 @@ public struct SourceMap: Sendable {
 
     /// Embedded sources in the order they appear.
     public var contents: [Content] = []
+    /// Source names (`sourceRoot` applied) of a plain map, for `mappings`; empty for index maps.
+    public var sources: [String] = []
+    /// Bytes of the `mappings` string of a plain map (Base64 VLQ), 0-based offsets into the map.
+    public var mappings: Range<Int>? = nil
 
     /// Cheap test of the first bytes: `{` (after white space or the `)]}'` XSSI guard) followed within 256
     /// bytes by `"version"`, or a file name ending in `.map`.
@@ -39,8 +45,10 @@ public struct SourceMap: Sendable {
         parser.skipSpace()
         if parser.bytes[parser.i...].starts(with: ")]}'".utf8) { parser.i += 4; parser.skipSpace() }
         var map = SourceMap()
-        guard parser.object(into: &map.contents) else { return nil }
-        return map.contents.isEmpty ? nil : map
+        var contents: [Content] = []
+        guard parser.object(into: &contents, top: &map) else { return nil }
+        map.contents = contents
+        return map.contents.isEmpty && map.mappings == nil ? nil : map
     }
 
     /// Where the raw byte `offset` of the map falls in an embedded source: the content, and the 1-based line
@@ -215,7 +223,8 @@ public struct SourceMap: Sendable {
         }
 
         /// A source map object at `i`: appends its embedded sources (and those of its sections) to `out`.
-        mutating func object(into out: inout [SourceMap.Content]) -> Bool {
+        mutating func object(into out: inout [SourceMap.Content], top: inout SourceMap) -> Bool {
+            let isTop = self.depth == 0
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else { return false }
             depth += 1
@@ -235,6 +244,9 @@ public struct SourceMap: Sendable {
                 switch text(key) {
                 case "sources": guard let a = stringArray() else { return false }; sources = a
                 case "sourcesContent": guard let a = stringArray() else { return false }; contents = a
+                case "mappings":
+                    guard let r = string() else { return false }
+                    if isTop { top.mappings = r }
                 case "sourceRoot":
                     if let r = string() { root = text(r) } else { guard skipValue() else { return false } }
                 case "sections":
@@ -253,7 +265,8 @@ public struct SourceMap: Sendable {
                             skipSpace()
                             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
                             i += 1
-                            if text(k) == "map" { guard object(into: &out) else { return false } } else { guard skipValue() else { return false } }
+                            var ignored = SourceMap()
+                            if text(k) == "map" { guard object(into: &out, top: &ignored) else { return false } } else { guard skipValue() else { return false } }
                             skipSpace()
                             guard i < bytes.count else { return false }
                             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -274,16 +287,155 @@ public struct SourceMap: Sendable {
                 if bytes[i] == UInt8(ascii: "}") { i += 1; break }
                 return false
             }
-            for (index, range) in contents.enumerated() {
-                guard let range else { continue }
+            func named(_ index: Int) -> String {
                 let name = index < sources.count ? sources[index].map(text) : nil
                 var source = name ?? "sourcesContent[\(index)]"
                 if let root, !root.isEmpty, let name, !name.contains("://"), !name.hasPrefix("/") {
                     source = root.hasSuffix("/") ? root + name : root + "/" + name
                 }
-                out.append(SourceMap.Content(source: source, index: index, range: range))
+                return source
             }
+            for (index, range) in contents.enumerated() {
+                guard let range else { continue }
+                out.append(SourceMap.Content(source: named(index), index: index, range: range))
+            }
+            if isTop { top.sources = sources.indices.map(named) }
             return true
+        }
+    }
+}
+
+extension SourceMap {
+    /// The original position of a generated position, from `mappings` (Base64 VLQ: lines split by `;`,
+    /// segments by `,`, fields relative to the previous segment; the generated column resets on each line).
+    /// - Parameters:
+    ///   - line: 0-based generated line.
+    ///   - column: 0-based generated column in UTF-16 code units (the spec's unit).
+    /// - Returns: the source and the 1-based line and column (UTF-16 units + 1) of the last segment at or
+    ///   before the column on that line; nil when the line has none or the mappings are malformed.
+    public func originalPosition(line: Int, column: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (source: String, line: Int, column: Int)? {
+        guard let range = self.mappings else { return nil }
+        var i = range.lowerBound
+        var genLine = 0
+        var source = 0, origLine = 0, origColumn = 0, name = 0
+        var best: (Int, Int, Int)? = nil
+        func vlq() -> Int? {
+            var result = 0, shift = 0
+            while i < range.upperBound {
+                let c = bytes[i]
+                let digit: Int
+                switch c {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): digit = Int(c - UInt8(ascii: "A"))
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): digit = Int(c - UInt8(ascii: "a")) + 26
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(c - UInt8(ascii: "0")) + 52
+                case UInt8(ascii: "+"): digit = 62
+                case UInt8(ascii: "/"): digit = 63
+                default: return nil
+                }
+                i += 1
+                guard shift < 60 else { return nil }
+                result |= (digit & 31) << shift
+                shift += 5
+                if digit & 32 == 0 { return result & 1 == 1 ? -(result >> 1) : result >> 1 }
+            }
+            return nil
+        }
+        var genColumn = 0
+        while i < range.upperBound {
+            let c = bytes[i]
+            if c == UInt8(ascii: ";") {
+                if genLine == line { break }
+                genLine += 1; genColumn = 0; i += 1
+                continue
+            }
+            if c == UInt8(ascii: ",") { i += 1; continue }
+            guard let dc = vlq() else { return nil }
+            genColumn += dc
+            var fields = 1
+            var deltas = [0, 0, 0, 0]
+            while fields < 5, i < range.upperBound, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: ";") {
+                guard let d = vlq() else { return nil }
+                deltas[fields - 1] = d
+                fields += 1
+            }
+            guard fields == 1 || fields == 4 || fields == 5 else { return nil }
+            if fields >= 4 {
+                source += deltas[0]; origLine += deltas[1]; origColumn += deltas[2]
+                if fields == 5 { name += deltas[3] }
+                if genLine == line && genColumn <= column { best = (source, origLine, origColumn) }
+            } else if genLine == line && genColumn <= column {
+                best = nil // an unmapped segment covers the column
+            }
+            if genLine == line && genColumn > column { break }
+        }
+        guard let (s, l, col) = best, s >= 0, s < self.sources.count, l >= 0, col >= 0 else { return nil }
+        return (self.sources[s], l + 1, col + 1)
+    }
+}
+
+/// The last `sourceMappingURL` comment of a bundle (`//# sourceMappingURL=…`, `//@ …`, or `/*# … */` in
+/// CSS): a relative URL of a sibling map, or an inline `data:` URL.
+public struct SourceMapLink: Sendable, Equatable {
+    /// The URL as written.
+    public var url: String
+
+    /// Finds the last `sourceMappingURL=` in `bytes` preceded by `//# `, `//@ ` or `/*# `.
+    public static func find(in bytes: UnsafeBufferPointer<UInt8>) -> SourceMapLink? {
+        let key = Array("sourceMappingURL=".utf8)
+        var i = bytes.count - key.count
+        while i >= 4 {
+            if bytes[i] == key[0] && key.indices.allSatisfy({ bytes[i + $0] == key[$0] }) {
+                let p = bytes[i - 4], q = bytes[i - 3], r = bytes[i - 2], sp = bytes[i - 1]
+                let opener = (p == UInt8(ascii: "/") && (q == UInt8(ascii: "/") || q == UInt8(ascii: "*")))
+                if opener && (r == UInt8(ascii: "#") || r == UInt8(ascii: "@")) && sp == 32 {
+                    var end = i + key.count
+                    while end < bytes.count, bytes[end] != 10, bytes[end] != 13, bytes[end] != 32, bytes[end] != UInt8(ascii: "*") { end += 1 }
+                    let url = String(decoding: bytes[(i + key.count)..<end], as: UTF8.self)
+                    return url.isEmpty ? nil : SourceMapLink(url: url)
+                }
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// The map's bytes and a label for reports (`index.js.map`, or `inline map`): a `data:` URL decoded
+    /// (base64 or percent-encoded), or a relative path read from `directory`. Nil for remote URLs, missing
+    /// files, or maps over `limit` bytes.
+    public func load(relativeTo directory: String, limit: Int) -> ([UInt8], String)? {
+        if self.url.hasPrefix("data:") {
+            guard let comma = self.url.firstIndex(of: ",") else { return nil }
+            let header = self.url[..<comma], payload = String(self.url[self.url.index(after: comma)...])
+            if header.hasSuffix(";base64") {
+                return Data(base64Encoded: payload, options: .ignoreUnknownCharacters).map { ([UInt8]($0), "inline map") }
+            }
+            return payload.removingPercentEncoding.map { (Array($0.utf8), "inline map") }
+        }
+        guard !self.url.contains("://"), !self.url.hasPrefix("/") else { return nil }
+        let name = self.url.split(separator: "?").first.map(String.init) ?? self.url
+        let path = directory + "/" + (name.removingPercentEncoding ?? name)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              (attributes[.size] as? Int ?? Int.max) <= limit,
+              let data = FileManager.default.contents(atPath: path) else { return nil }
+        return ([UInt8](data), name)
+    }
+}
+
+extension SourceMap {
+    /// Gives each finding in a generated file (`bundle`) the original position its map's `mappings` give for
+    /// the finding's first byte (line from the finding, column counted in UTF-16 units from the line start).
+    public static func annotateGenerated(_ findings: inout [Finding], bundle: UnsafeBufferPointer<UInt8>,
+                                         mapBytes: UnsafeBufferPointer<UInt8>, label: String) {
+        guard let map = SourceMap.parse(mapBytes), map.mappings != nil else { return }
+        for k in findings.indices where findings[k].textEncoding == nil && findings[k].original == nil {
+            let offset = findings[k].byteOffset
+            guard offset < bundle.count else { continue }
+            var start = offset
+            while start > 0 && bundle[start - 1] != 10 { start -= 1 }
+            var units = 0
+            for b in bundle[start..<offset] where b & 0xC0 != 0x80 { units += b >= 0xF0 ? 2 : 1 }
+            guard let p = map.originalPosition(line: findings[k].line - 1, column: units, in: mapBytes) else { continue }
+            findings[k].original = OriginalLocation(source: p.source, line: p.line, column: p.column, via: "mappings of \(label)")
         }
     }
 }
@@ -296,7 +448,8 @@ public struct OriginalLocation: Sendable, Equatable {
     public var line: Int
     /// 1-based column in the original file, in Unicode scalars.
     public var column: Int
-    /// How it was reached: `sourcesContent[i]` of the map.
+    /// How it was reached: `sourcesContent[i]` (the finding is in a map), or `mappings of <map>` (the finding
+    /// is in a bundle; the column is then in UTF-16 units, as source maps count).
     public var via: String
 }
 

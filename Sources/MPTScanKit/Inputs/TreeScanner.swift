@@ -135,15 +135,14 @@ public final class TreeScanner: Sendable {
         var issue: ScanIssue? = nil
     }
 
-    /// Source maps up to this size are read whole when they hold a hit, to name the original source.
+    /// Files (and linked source maps) up to this size are read whole when they hold a hit, to name the
+    /// original source.
     static let sourceMapLimit = 256 << 20
 
-    /// Reads a regular file that holds hits again, whole, when it is a source map, and gives its hits their
-    /// original source positions (`SourceMap.annotate`).
-    static func annotateSourceMap(_ findings: inout [Finding], fd: Int32, size: Int, path: String) {
-        var head = [UInt8](repeating: 0, count: min(512, size))
-        let got = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard got > 0, head.withUnsafeBufferPointer({ SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: $0[0..<got]), path: path) }) else { return }
+    /// Reads a regular file that holds hits again, whole, to say where they came from: in a source map, the
+    /// embedded source that holds each (`SourceMap.annotate`); in a bundle whose last `sourceMappingURL` names
+    /// a sibling map or an inline `data:` map, the original position its `mappings` give.
+    static func annotateOrigins(_ findings: inout [Finding], fd: Int32, size: Int, entry: FileEntry) {
         let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: size)
         defer { bytes.deallocate() }
         var done = 0
@@ -153,7 +152,15 @@ public final class TreeScanner: Sendable {
             if n <= 0 { return } // changed under us: keep the plain findings
             done += n
         }
-        SourceMap.annotate(&findings, mapBytes: UnsafeBufferPointer(bytes))
+        let view = UnsafeBufferPointer(bytes)
+        if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: view.prefix(512)), path: entry.displayPath) {
+            SourceMap.annotate(&findings, mapBytes: view)
+            return
+        }
+        guard let link = SourceMapLink.find(in: view) else { return }
+        let directory = entry.rawPath.lastIndex(of: UInt8(ascii: "/")).map { Array(entry.rawPath[..<$0]) } ?? Array(".".utf8)
+        guard let (mapBytes, label) = link.load(relativeTo: String(decoding: directory, as: UTF8.self), limit: Self.sourceMapLimit) else { return }
+        mapBytes.withUnsafeBufferPointer { SourceMap.annotateGenerated(&findings, bundle: view, mapBytes: $0, label: label) }
     }
 
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
@@ -190,7 +197,7 @@ public final class TreeScanner: Sendable {
         let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         result.findings = scanned.findings
         if let size = expected, !result.findings.isEmpty, size <= Self.sourceMapLimit {
-            Self.annotateSourceMap(&result.findings, fd: fd, size: size, path: entry.displayPath)
+            Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry)
         }
         if !entry.isStandardInput { close(fd) }
         result.bytes = scanned.bytesRead

@@ -21,7 +21,8 @@ public struct TextReporter: Sendable {
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
             if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
             if let o = f.original {
-                out += "    original source \(Printable.text(o.source)):\(o.line):\(o.column) (\(o.via) of the source map)\n"
+                let via = o.via.hasPrefix("sourcesContent") ? "\(o.via) of the source map" : o.via
+                out += "    original source \(Printable.text(o.source)):\(o.line):\(o.column) (\(Printable.text(via)))\n"
             }
             if let g = f.git { out += self.provenance(g) }
             out += "    fingerprint \(f.fingerprint)\n"
