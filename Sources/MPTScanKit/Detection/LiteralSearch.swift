@@ -89,3 +89,83 @@ struct LiteralSearch: Sendable {
         return best
     }
 }
+
+/// Several literals found with few `memchr` passes: literals are grouped under a shared pivot byte (chosen
+/// greedily: the byte in most uncovered literals, weighted by rarity in source text), and each hit of a pivot
+/// is compared with every literal of its group. Twelve Base64 anchors cost three passes, not twelve.
+struct MultiLiteralSearch: Sendable {
+    /// One literal under its group's pivot: where its bytes are in `flat`, and where the pivot is in it.
+    struct Member: Sendable {
+        var literal: Int
+        var start: Int
+        var count: Int
+        var offset: Int
+    }
+    /// All literals' bytes, one after another.
+    let flat: [UInt8]
+    /// Members grouped by pivot byte: `groupRanges` index into it.
+    let members: [Member]
+    let groupRanges: [Range<Int>]
+
+    init(_ literals: [[UInt8]]) {
+        var flat: [UInt8] = [], starts: [Int] = []
+        for l in literals { starts.append(flat.count); flat += l }
+        self.flat = flat
+        let common = Array("etaoinsrhldcumfpgwybvkxjqz0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
+        func rank(_ c: UInt8) -> Int { common.firstIndex(of: c) ?? common.count }
+        var uncovered = Set(literals.indices)
+        var groups: [(UInt8, [(Int, Int)])] = []
+        while !uncovered.isEmpty {
+            var best: UInt8 = 0, bestScore = -1
+            for c in Set(uncovered.flatMap { literals[$0] }) {
+                let cover = uncovered.filter { literals[$0].contains(c) }.count
+                let score = cover * (rank(c) + 1) * (rank(c) + 1) * (rank(c) + 1)
+                if score > bestScore || (score == bestScore && c < best) { best = c; bestScore = score }
+            }
+            let members = uncovered.filter { literals[$0].contains(best) }.sorted().map { ($0, literals[$0].firstIndex(of: best)!) }
+            groups.append((best, members))
+            uncovered.subtract(members.map(\.0))
+        }
+        var members: [Member] = [], ranges: [Range<Int>] = []
+        for (_, group) in groups {
+            let first = members.count
+            for (index, offset) in group {
+                members.append(Member(literal: index, start: starts[index], count: literals[index].count, offset: offset))
+            }
+            ranges.append(first..<members.count)
+        }
+        self.members = members
+        self.groupRanges = ranges
+    }
+
+    /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence
+    /// may run past `range`, not past the buffer). Order: by group, then by offset. No allocation or reference
+    /// counting per hit: this runs over every byte scanned.
+    func forEach(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
+        guard let base = buffer.baseAddress, !range.isEmpty else { return }
+        self.flat.withUnsafeBufferPointer { flat in
+            self.members.withUnsafeBufferPointer { members in
+                for group in self.groupRanges {
+                    let pivot = Int32(flat[members[group.lowerBound].start + members[group.lowerBound].offset])
+                    var maxOffset = 0
+                    for m in group { maxOffset = max(maxOffset, members[m].offset) }
+                    let searchEnd = min(buffer.count, range.upperBound + maxOffset)
+                    var position = range.lowerBound
+                    while position < searchEnd {
+                        guard let hit = memchr(base + position, pivot, searchEnd - position) else { break }
+                        let h = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+                        position = h + 1
+                        for m in group {
+                            let member = members[m]
+                            let at = h - member.offset
+                            guard at >= range.lowerBound, at < range.upperBound, at + member.count <= buffer.count else { continue }
+                            var equal = true
+                            for j in 0..<member.count where buffer[at + j] != flat[member.start + j] { equal = false; break }
+                            if equal { body(member.literal, at) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -120,6 +120,7 @@ public final class ContentScanner {
         var anchorsDone = 0      // buffer index: anchors before it are processed
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
+        var encoded: [Int: [String]] = [:] // buffer start of an encoded candidate → its decodings
         var firstChunk = true
 
         while true {
@@ -137,6 +138,15 @@ public final class ContentScanner {
 
             var batch: [Candidate] = []
             self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
+            // tokens written in Base64: found by anchor, decoded, reported at the encoded text
+            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { hit in
+                var c = hit.candidate
+                c.start = hit.start
+                c.end = hit.end
+                c.spanIsSecretOnly = false
+                batch.append(c)
+                encoded[hit.start] = hit.decodings
+            }
             anchorsDone = limit
             if batch.count > 1 { batch.sort { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) } }
             // allow markers anywhere in the buffer, found once per buffer that has candidates
@@ -144,9 +154,15 @@ public final class ContentScanner {
             for candidate in batch {
                 guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
                 if cachedPath == nil { cachedPath = path() }
-                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
-                                            markers: markers, state: &state))
+                var f = self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
+                                     markers: markers, state: &state)
+                if let decodings = encoded[candidate.start] {
+                    f.decodings = decodings
+                    f.encoding = .plain
+                }
+                pending.append(f)
             }
+            encoded.removeAll(keepingCapacity: true)
 
             if eof { break }
 

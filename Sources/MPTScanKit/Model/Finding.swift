@@ -50,6 +50,9 @@ public struct Finding: Sendable, Equatable {
     /// Set when the token was stored as UTF-16: a file decoded as a whole, or UTF-16 text found inside bytes
     /// that were not (then `line` and `column` count the raw bytes, two per character).
     public var textEncoding: TextEncoding? = nil
+    /// The decodings that led from the bytes at the span to the token, outermost first (`["base64"]`); empty
+    /// when the token is written as such (separators may still be escaped: `encoding`).
+    public var decodings: [String] = []
     /// The original source position when the bytes are an embedded source of a source map.
     public var original: OriginalLocation? = nil
     /// Where in git history the finding was (history, staged and range scans); nil for file-tree scans.

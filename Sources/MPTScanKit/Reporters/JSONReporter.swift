@@ -69,7 +69,8 @@ public struct JSONReporter: Sendable {
             ("text_encoding", f.textEncoding.map { .string($0.rawValue) } ?? .null),
             ("suppressed", .bool(f.isSuppressed)),
             ("suppression", f.suppression.map { .string($0.rawValue) } ?? .null),
-        ] + (f.original.map { [("original", .object([("source", .string($0.source)), ("line", .int($0.line)),
+        ] + (f.decodings.isEmpty ? [] : [("decodings", .array(f.decodings.map { .string($0) }))])
+          + (f.original.map { [("original", .object([("source", .string($0.source)), ("line", .int($0.line)),
                                                     ("column", .int($0.column)), ("via", .string($0.via))]))] } ?? [])
           + (f.git.map { [("git", Self.git($0))] } ?? []))
     }

@@ -20,6 +20,7 @@ public struct TextReporter: Sendable {
             out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
             if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
+            if !f.decodings.isEmpty { out += "    decoded: \(f.decodings.joined(separator: " → "))\n" }
             if let o = f.original {
                 let via = o.via.hasPrefix("sourcesContent") ? "\(o.via) of the source map" : o.via
                 out += "    original source \(Printable.text(o.source)):\(o.line):\(o.column) (\(Printable.text(via)))\n"

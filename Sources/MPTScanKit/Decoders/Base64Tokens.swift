@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Tokens written in Base64 or base64url (RFC 4648 §4 and §5), found by anchor search on the encoded forms of
+/// the token prefix `idt:TKN-`, never by decoding every Base64-looking run (images and fonts cost one `memchr`
+/// pass and never fire).
+///
+/// The prefix lands in one of three byte alignments in the encoded stream; for each, the characters that
+/// depend on the prefix alone are a fixed string (computed from RFC 4648's alphabet; the same in base64url,
+/// as none of them is `+` or `/`). A hit fixes where its 4-character quantum starts, so decoding can begin
+/// there without knowing where the run starts.
+public enum Base64Tokens {
+    /// (anchor, characters from the start of its quantum to the anchor): `idt:TKN-` at byte offsets 0, 1 and
+    /// 2 modulo 3 of the decoded stream.
+    static let anchors: [(literal: String, back: Int, twice: Bool)] = [
+        ("aWR0OlRLTi", 0, false),
+        ("lkdDpUS04t", 2, false),
+        ("pZHQ6VEtOL", 3, false),
+        // the three above, encoded again at each alignment (a token in Base64 of Base64)
+        ("YVdSME9sUkxUa", 0, true),
+        ("FXUjBPbFJMVG", 2, true),
+        ("hV1IwT2xSTFRp", 3, true),
+        ("bGtkRHBVUzA0d", 0, true),
+        ("xrZERwVVMwNH", 2, true),
+        ("sa2REcFVTMDR0", 3, true),
+        ("cFpIUTZWRXRPT", 0, true),
+        ("BaSFE2VkV0T0", 2, true),
+        ("wWkhRNlZFdE9M", 3, true),
+    ]
+    /// Per anchor: characters from its quantum start, and whether it is a twice-encoded anchor.
+    static let backs: [Int] = Self.anchors.map(\.back)
+    static let twices: [Bool] = Self.anchors.map(\.twice)
+    /// All anchors, searched together (`MultiLiteralSearch`); the level-1 ones alone for the inner layer.
+    static let search = MultiLiteralSearch(Self.anchors.map { Array($0.literal.utf8) })
+    static let innerSearch = MultiLiteralSearch(Self.anchors.filter { !$0.twice }.map { Array($0.literal.utf8) })
+    /// Encoded characters decoded after a hit's quantum start: enough for the longest token and its context.
+    static let window = 512
+    /// How many Base64 layers are followed: a token encoded twice is found (by the second set of anchors);
+    /// deeper nesting is not searched.
+    public static let maxDepth = 2
+
+    /// A token found in encoded text.
+    public struct Hit {
+        /// Where the quantum holding the token's first byte starts, in the buffer searched.
+        public var start: Int
+        /// Just past the last encoded character holding the token.
+        public var end: Int
+        /// The candidate as found in the decoded bytes (its offsets refer to those bytes).
+        public var candidate: Candidate
+        /// The decodings that led there, outermost first (`["base64"]`, `["base64", "base64"]`).
+        public var decodings: [String]
+    }
+
+    /// Calls `body` for every token whose encoded prefix has its anchor in `anchorRange` of `buffer`.
+    /// `buffer` should hold at least `window` bytes after `anchorRange` (the caller's look-ahead).
+    public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
+                               depth: Int = 1, _ body: (Hit) -> Void) {
+        guard depth <= Self.maxDepth else { return }
+        var decoded: [UInt8] = [] // allocated at the first hit only
+        let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
+        search.forEach(in: buffer, starting: anchorRange) { index, hit in
+            let back = Self.backs[index], twice = Self.twices[index]
+            if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
+            do {
+                var start = hit - back
+                guard start >= 0 else { return }
+                // twice encoded: decode two quanta earlier too, so the inner anchor's own quantum is in the window
+                if twice {
+                    var back = 0
+                    while back < 8, start - back - 1 >= 0, Self.value(buffer[start - back - 1]) >= 0 { back += 1 }
+                    start -= back / 4 * 4
+                }
+                var end = start
+                let limit = min(buffer.count, start + Self.window)
+                while end < limit, Self.value(buffer[end]) >= 0 { end += 1 }
+                guard end - start >= 12 else { return }
+                let n = decoded.withUnsafeMutableBufferPointer { Self.decode(UnsafeBufferPointer(rebasing: buffer[start..<end]), into: $0) }
+                decoded.withUnsafeBufferPointer { out in
+                    let view = UnsafeBufferPointer(rebasing: out[0..<n])
+                    if !twice {
+                        detector.scan(view, anchorRange: 0..<n) { candidate in
+                            body(Hit(start: start + candidate.start / 3 * 4, end: min(end, start + (candidate.end + 2) / 3 * 4),
+                                     candidate: candidate, decodings: ["base64"]))
+                        }
+                    }
+                    guard twice else { return }
+                    Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { inner in
+                        // positions inside the decoded bytes map back to the quantum that holds them
+                        body(Hit(start: start + inner.start / 3 * 4, end: min(end, start + (inner.end + 2) / 3 * 4),
+                                 candidate: inner.candidate, decodings: ["base64"] + inner.decodings))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 6-bit value of a Base64 or base64url character, or -1.
+    @inline(__always)
+    static func value(_ c: UInt8) -> Int {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return Int(c) - 65
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return Int(c) - 71
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(c) + 4
+        case UInt8(ascii: "+"), UInt8(ascii: "-"): return 62
+        case UInt8(ascii: "/"), UInt8(ascii: "_"): return 63
+        default: return -1
+        }
+    }
+
+    /// Decodes `input` (characters of the alphabet, padding already cut) into `out`; a last quantum of 2 or 3
+    /// characters gives 1 or 2 bytes (padded or unpadded input alike, RFC 4648 §3.2); returns the bytes written.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var o = 0
+        var i = 0
+        while i + 4 <= input.count && o + 3 <= out.count {
+            let v = (Self.value(input[i]) << 18) | (Self.value(input[i + 1]) << 12) | (Self.value(input[i + 2]) << 6) | Self.value(input[i + 3])
+            out[o] = UInt8(truncatingIfNeeded: v >> 16)
+            out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+            out[o + 2] = UInt8(truncatingIfNeeded: v)
+            o += 3
+            i += 4
+        }
+        let rest = input.count - i
+        if rest >= 2 && o + 2 <= out.count {
+            let v = (Self.value(input[i]) << 18) | (Self.value(input[i + 1]) << 12) | (rest == 3 ? Self.value(input[i + 2]) << 6 : 0)
+            out[o] = UInt8(truncatingIfNeeded: v >> 16)
+            o += 1
+            if rest == 3 { out[o] = UInt8(truncatingIfNeeded: v >> 8); o += 1 }
+        }
+        return o
+    }
+}

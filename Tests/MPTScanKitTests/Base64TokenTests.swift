@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+@testable import MPTScanKit
+import _MPTScanTestSupport
+
+/// Tokens written in Base64: found at every byte alignment, in base64url, twice encoded, inside encoded JSON;
+/// reported at the encoded text with the decodings that led there; images never fire.
+final class Base64TokenTests: XCTestCase {
+    let scanner = ContentScanner(detector: TokenDetector(rules: BuiltinRules.all))
+
+    func scan(_ text: String) -> [Finding] { self.scanner.scan(bytes: Array(text.utf8), path: "t.js").findings }
+
+    func testEveryAlignmentIsFoundAtTheQuantumHoldingTheToken() {
+        let token = SyntheticTokens.token(seed: 601)
+        for (prefix, quantum) in [("", 0), ("x", 0), ("xy", 0), ("xyz", 1), ("header: ", 2)] {
+            let encoded = Data((prefix + token + " trailing text").utf8).base64EncodedString()
+            let line = "const blob = \"\(encoded)\";"
+            let found = self.scan("// first line\n" + line + "\n")
+            XCTAssertEqual(found.count, 1, "prefix '\(prefix)'")
+            XCTAssertEqual(found.first?.token, token)
+            XCTAssertEqual(found.first?.decodings, ["base64"])
+            XCTAssertEqual(found.first?.line, 2)
+            XCTAssertEqual(found.first?.column, 15 + 4 * quantum, "prefix '\(prefix)'")
+            XCTAssertFalse(found.first?.snippet(showSecrets: false).contains(String(token.suffix(50))) ?? true)
+        }
+    }
+
+    func testBase64URLTwiceEncodedAndEncodedJSON() {
+        let token = SyntheticTokens.token(seed: 602)
+        // bytes chosen so the standard alphabet would need '+' and '/': base64url writes '-' and '_'
+        var payload = Data([0xFB, 0xFF, 0xBF])
+        payload.append(Data(token.utf8))
+        let url = payload.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        XCTAssertTrue(url.contains("-") || url.contains("_"))
+        XCTAssertEqual(self.scan("jwt=\(url)").first?.token, token)
+
+        let twice = Data(Data(("k=" + token).utf8).base64EncodedString().utf8).base64EncodedString()
+        let inner = self.scan("x: \(twice)\n")
+        XCTAssertEqual(inner.first?.token, token, "a token encoded twice")
+        XCTAssertEqual(inner.first?.decodings, ["base64", "base64"])
+
+        let json = Data("{\"mpt\":{\"apiToken\":\"\(token)\"}}".utf8).base64EncodedString()
+        XCTAssertEqual(self.scan("cfg=\(json)").first?.token, token)
+    }
+
+    func testImagesAndPlaceholdersDoNotFire() {
+        var generator = SystemRandomNumberGenerator()
+        var png = Data([0x89, 0x50, 0x4E, 0x47])
+        for _ in 0..<200_000 { png.append(UInt8.random(in: 0...255, using: &generator)) }
+        XCTAssertEqual(self.scan("url(data:image/png;base64,\(png.base64EncodedString()))").count, 0)
+        let placeholder = Data("idt:TKN-XXXX-XXXX:your_token_here".utf8).base64EncodedString()
+        XCTAssertEqual(self.scan("x=\(placeholder)").count, 0, "the decoded text goes through the same rules")
+    }
+
+    func testAnAllowCommentOnTheLineCoversTheEncodedToken() {
+        let encoded = Data(SyntheticTokens.token(seed: 603).utf8).base64EncodedString()
+        let found = self.scan("const fixture = \"\(encoded)\"; // mptscan:allow\n")
+        XCTAssertEqual(found.count, 1)
+        XCTAssertTrue(found.first?.isSuppressed ?? false)
+    }
+}
