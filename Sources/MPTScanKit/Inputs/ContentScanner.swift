@@ -147,7 +147,25 @@ public final class ContentScanner {
                 batch.append(c)
                 encoded[hit.start] = hit.decodings
             }
+            // tokens split across string literals joined with '+'
+            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { hit in
+                var c = hit.candidate
+                c.start = hit.start
+                c.end = hit.end
+                batch.append(c)
+                encoded[hit.start] = ["joined-literals"]
+            }
             anchorsDone = limit
+            // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
+            // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)
+            let joinedSpans = batch.filter { encoded[$0.start] == ["joined-literals"] }
+            if !joinedSpans.isEmpty {
+                batch.removeAll { c in
+                    encoded[c.start] == nil && joinedSpans.contains { j in
+                        c.start >= j.start && c.end <= j.end && (j.canonical.hasSuffix(c.canonical) || c.spanIsSecretOnly)
+                    }
+                }
+            }
             if batch.count > 1 { batch.sort { ($0.start, $0.ruleIndex) < ($1.start, $1.ruleIndex) } }
             // allow markers anywhere in the buffer, found once per buffer that has candidates
             let markers = batch.isEmpty ? [] : InlineAllow.markers(in: view)
@@ -158,7 +176,7 @@ public final class ContentScanner {
                                      markers: markers, state: &state)
                 if let decodings = encoded[candidate.start] {
                     f.decodings = decodings
-                    f.encoding = .plain
+                    if decodings != ["joined-literals"] { f.encoding = .plain }
                 }
                 pending.append(f)
             }

@@ -1,0 +1,113 @@
+/// Tokens split into string literals joined with `+` (JavaScript, TypeScript, Java, C#, Go, Python):
+/// `"idt:TKN-1234-" + "5678:Ab…"`, `'idt:' +\n  'TKN-…'`. At each `+` between a closing and an opening quote
+/// (any white space, newlines included, around it), the literals are joined, with further `+ "…"` parts, and
+/// the joined text goes through the detector. A token that crosses a junction is reported at its first
+/// fragment; one inside a single literal is left to the plain scan.
+public enum JoinedLiterals {
+    /// Longest literal considered, in bytes (a token fragment is shorter; longer literals are not split tokens).
+    static let maxLiteral = 256
+    /// Most literals joined in one chain.
+    static let maxParts = 12
+    static let plus = LiteralSearch([UInt8(ascii: "+")])
+
+    /// A token found across literals.
+    public struct Hit {
+        /// Buffer offset of the token's first byte (in the first fragment that holds it).
+        public var start: Int
+        /// Buffer offset just past its last byte (in the last fragment).
+        public var end: Int
+        /// The candidate as found in the joined text.
+        public var candidate: Candidate
+    }
+
+    /// Calls `body` for tokens across a `+` junction whose `+` lies in `anchorRange` of `buffer`.
+    public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
+                               _ body: (Hit) -> Void) {
+        var joined: [UInt8] = []
+        var pieces: [(joined: Int, buffer: Int, count: Int)] = []
+        Self.plus.forEach(in: buffer, starting: anchorRange) { p in
+            // a closing quote before the '+', an opening quote after it
+            guard let left = Self.literal(endingBefore: p, in: buffer), let first = Self.literal(startingAfter: p, in: buffer) else { return }
+            joined.removeAll(keepingCapacity: true)
+            pieces.removeAll(keepingCapacity: true)
+            func add(_ r: Range<Int>) {
+                pieces.append((joined.count, r.lowerBound, r.count))
+                joined.append(contentsOf: buffer[r])
+            }
+            add(left)
+            add(first.content)
+            var after = first.end
+            while pieces.count < Self.maxParts {
+                var k = after
+                while k < buffer.count, Self.isSpace(buffer[k]) { k += 1 }
+                guard k < buffer.count, buffer[k] == UInt8(ascii: "+"), let next = Self.literal(startingAfter: k, in: buffer) else { break }
+                add(next.content)
+                after = next.end
+            }
+            let junction = pieces[1].joined
+            joined.withUnsafeBufferPointer { view in
+                detector.scan(view, anchorRange: 0..<view.count) { candidate in
+                    // only tokens that cross the first junction: the rest is found plainly or from a later '+'
+                    guard candidate.start < junction, candidate.end > junction else { return }
+                    guard let start = Self.map(candidate.start, pieces), let last = Self.map(candidate.end - 1, pieces) else { return }
+                    body(Hit(start: start, end: last + 1, candidate: candidate))
+                }
+            }
+        }
+    }
+
+    private static func map(_ joinedOffset: Int, _ pieces: [(joined: Int, buffer: Int, count: Int)]) -> Int? {
+        for piece in pieces where joinedOffset >= piece.joined && joinedOffset < piece.joined + piece.count {
+            return piece.buffer + (joinedOffset - piece.joined)
+        }
+        return nil
+    }
+
+    @inline(__always)
+    static func isSpace(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 10 || c == 13 }
+
+    @inline(__always)
+    static func isQuote(_ c: UInt8) -> Bool { c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") }
+
+    /// The contents of the literal that closes just before `p` (white space between): nil when there is none.
+    static func literal(endingBefore p: Int, in b: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        var i = p - 1
+        var spaces = 0
+        while i >= 0, Self.isSpace(b[i]), spaces < 64 { i -= 1; spaces += 1 }
+        guard i >= 1, Self.isQuote(b[i]) else { return nil }
+        let quote = b[i], close = i
+        var j = close - 1
+        let floor = max(0, close - Self.maxLiteral)
+        while j >= floor {
+            if b[j] == quote {
+                var slashes = 0
+                while j - slashes - 1 >= 0 && b[j - slashes - 1] == UInt8(ascii: "\\") { slashes += 1 }
+                if slashes % 2 == 0 { return (j + 1)..<close }
+            }
+            if b[j] == 10 && quote != UInt8(ascii: "`") { return nil } // ordinary literals do not span lines
+            j -= 1
+        }
+        return nil
+    }
+
+    /// The literal that opens just after `p` (white space between): its contents and the index past its
+    /// closing quote; nil when there is none.
+    static func literal(startingAfter p: Int, in b: UnsafeBufferPointer<UInt8>) -> (content: Range<Int>, end: Int)? {
+        var i = p + 1
+        var spaces = 0
+        while i < b.count, Self.isSpace(b[i]), spaces < 64 { i += 1; spaces += 1 }
+        guard i < b.count, Self.isQuote(b[i]) else { return nil }
+        let quote = b[i], open = i
+        var j = open + 1
+        let limit = min(b.count, open + 1 + Self.maxLiteral)
+        while j < limit {
+            let c = b[j]
+            if c == UInt8(ascii: "\\") { j += 2; continue }
+            if c == quote { return ((open + 1)..<j, j + 1) }
+            if c == 10 && quote != UInt8(ascii: "`") { return nil }
+            if quote == UInt8(ascii: "`") && c == UInt8(ascii: "$") && j + 1 < limit && b[j + 1] == UInt8(ascii: "{") { return nil }
+            j += 1
+        }
+        return nil
+    }
+}
