@@ -9,12 +9,14 @@ let package = Package(
         .library(name: "MPTScanKit", targets: ["MPTScanKit"]),
     ],
     targets: [
+        // The system zlib, for inflating archive members (Debian: zlib1g-dev; macOS: in the SDK).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // All logic: inputs, detection, rules, reporters and the command-line front end.
-        .target(name: "MPTScanKit"),
+        .target(name: "MPTScanKit", dependencies: ["CZlib"]),
         // Thin executable: argv -> MPTScanKit.CommandLineTool.run -> exit code.
         .executableTarget(name: "mptscan", dependencies: ["MPTScanKit"]),
         // Test helpers only: seeded synthetic tokens and fixtures. Never linked into the product.
-        .target(name: "_MPTScanTestSupport", dependencies: ["MPTScanKit"]),
+        .target(name: "_MPTScanTestSupport", dependencies: ["MPTScanKit", "CZlib"]),
         .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"], exclude: ["Golden"]),
     ],

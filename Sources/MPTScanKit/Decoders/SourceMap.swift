@@ -426,7 +426,13 @@ extension SourceMap {
     /// the finding's first byte (line from the finding, column counted in UTF-16 units from the line start).
     public static func annotateGenerated(_ findings: inout [Finding], bundle: UnsafeBufferPointer<UInt8>,
                                          mapBytes: UnsafeBufferPointer<UInt8>, label: String) {
-        guard let map = SourceMap.parse(mapBytes), map.mappings != nil else { return }
+        Self.applyMappings(&findings, at: Self.generatedPositions(findings, bundle: bundle), mapBytes: mapBytes, label: label)
+    }
+
+    /// For each finding in `bundle` not yet annotated: its index, 0-based generated line, and 0-based column in
+    /// UTF-16 code units (what `mappings` counts).
+    public static func generatedPositions(_ findings: [Finding], bundle: UnsafeBufferPointer<UInt8>) -> [(index: Int, line: Int, column: Int)] {
+        var out: [(Int, Int, Int)] = []
         for k in findings.indices where findings[k].textEncoding == nil && findings[k].original == nil {
             let offset = findings[k].byteOffset
             guard offset < bundle.count else { continue }
@@ -434,7 +440,17 @@ extension SourceMap {
             while start > 0 && bundle[start - 1] != 10 { start -= 1 }
             var units = 0
             for b in bundle[start..<offset] where b & 0xC0 != 0x80 { units += b >= 0xF0 ? 2 : 1 }
-            guard let p = map.originalPosition(line: findings[k].line - 1, column: units, in: mapBytes) else { continue }
+            out.append((k, findings[k].line - 1, units))
+        }
+        return out
+    }
+
+    /// Sets `original` of the findings at `positions` from the `mappings` of the map in `mapBytes`.
+    public static func applyMappings(_ findings: inout [Finding], at positions: [(index: Int, line: Int, column: Int)],
+                                     mapBytes: UnsafeBufferPointer<UInt8>, label: String) {
+        guard !positions.isEmpty, let map = SourceMap.parse(mapBytes), map.mappings != nil else { return }
+        for (k, line, column) in positions {
+            guard let p = map.originalPosition(line: line, column: column, in: mapBytes) else { continue }
             findings[k].original = OriginalLocation(source: p.source, line: p.line, column: p.column, via: "mappings of \(label)")
         }
     }

@@ -100,12 +100,17 @@ public final class ContentScanner {
         return self.run(path: path, reader: &reader, isCancelled: { false })
     }
 
-    /// False only when no finding is possible: no candidate in the raw bytes and no sign of UTF-16 text.
+    /// False only when no finding is possible: no candidate in the raw bytes, in Base64 or across joined
+    /// literals, and no sign of UTF-16 text.
     static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector) -> Bool {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
         if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
         var found = false
         detector.scan(b, anchorRange: 0..<b.count) { _ in found = true }
+        if found { return true }
+        Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
+        if found { return true }
+        JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
         return found
     }
 

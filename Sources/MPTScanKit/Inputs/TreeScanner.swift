@@ -163,6 +163,89 @@ public final class TreeScanner: Sendable {
         mapBytes.withUnsafeBufferPointer { SourceMap.annotateGenerated(&findings, bundle: view, mapBytes: $0, label: label) }
     }
 
+    /// `a/./b/../c` → `a/c` inside a member path (the `!` parts kept).
+    static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != "..", !last.hasSuffix("!") { parts.removeLast(); continue }
+            parts.append(part)
+        }
+        return parts.joined(separator: "/")
+    }
+
+    /// Archives up to this size are read into memory and scanned member by member.
+    static let archiveFileLimit = 2 << 30
+
+    /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). Returns false when the
+    /// file is not an archive after all (no zip directory, not gzip): the caller then scans its raw bytes.
+    static func scanArchive(fd: Int32, size: Int, kind: ArchiveKind, entry: FileEntry, worker: ContentScanner,
+                            into result: inout EntryResult) -> Bool {
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, 1))
+        defer { bytes.deallocate() }
+        var done = 0
+        while done < size {
+            let n = pread(fd, bytes.baseAddress! + done, size - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(bytes)[0..<done])
+        if kind == .zip && ArchiveKind.byMagic(view) != .zip && !(done >= 4 && view[0] == 0x50 && view[1] == 0x4B) { return false }
+        if kind == .gzip && ArchiveKind.byMagic(view) != .gzip { return false }
+        var walker = ArchiveWalker(limits: ArchiveLimits())
+        var findings: [Finding] = []
+        var scannedBytes = 0
+        // bundles whose map is another member: (map member path, finding positions), resolved in a second walk
+        var wanted: [String: [(index: Int, line: Int, column: Int)]] = [:]
+        walker.walk(view, kind: kind, name: entry.displayPath) { path, content in
+            var found = worker.scan(buffer: content, path: { path }).findings
+            scannedBytes += content.count
+            guard !found.isEmpty else { return }
+            if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: content.prefix(512)), path: path) {
+                SourceMap.annotate(&found, mapBytes: content)
+            } else if let link = SourceMapLink.find(in: content) {
+                if link.url.hasPrefix("data:") {
+                    if let (map, label) = link.load(relativeTo: "", limit: Self.sourceMapLimit) {
+                        map.withUnsafeBufferPointer { SourceMap.annotateGenerated(&found, bundle: content, mapBytes: $0, label: label) }
+                    }
+                } else if !link.url.contains("://") {
+                    // the map's member path: the bundle's directory inside its (innermost) archive
+                    let bang = path.range(of: "!", options: .backwards)
+                    let outer = bang.map { String(path[..<$0.upperBound]) } ?? ""
+                    let inner = bang.map { String(path[$0.upperBound...]) } ?? path
+                    let directory = inner.lastIndex(of: "/").map { String(inner[...$0]) } ?? ""
+                    let mapPath = Self.normalize(outer + directory + (link.url.split(separator: "?").first.map(String.init) ?? link.url))
+                    let base = findings.count
+                    wanted[mapPath, default: []] += SourceMap.generatedPositions(found, bundle: content).map { ($0.index + base, $0.line, $0.column) }
+                }
+            }
+            findings += found
+        }
+        if !wanted.isEmpty {
+            var again = ArchiveWalker(limits: ArchiveLimits())
+            again.walk(view, kind: kind, name: entry.displayPath) { path, content in
+                guard let positions = wanted[Self.normalize(path)] else { return }
+                let label = path.split(separator: "!").last.map { String($0.split(separator: "/").last ?? $0) } ?? path
+                SourceMap.applyMappings(&findings, at: positions, mapBytes: content, label: label)
+            }
+        }
+        if walker.members == 0 && !walker.issues.isEmpty {
+            // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
+            result.issue = ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0])")
+            return false
+        }
+        result.findings = findings
+        result.scanned = true
+        if !walker.issues.isEmpty {
+            let shown = walker.issues.prefix(5).joined(separator: "; ")
+            let more = walker.issues.count > 5 ? " (and \(walker.issues.count - 5) more)" : ""
+            result.issue = ScanIssue(path: entry.displayPath, message: "archive partly unscanned: \(shown)\(more)")
+        }
+        result.bytes = max(done, scannedBytes)
+        return true
+    }
+
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
         var result = EntryResult(sequence: entry.sequence)
         let fd: Int32
@@ -193,6 +276,12 @@ public final class TreeScanner: Sendable {
                 return result
             }
             if type == S_IFREG { expected = Int(st.st_size) }
+        }
+        if let size = expected, !entry.isStandardInput, let kind = ArchiveKind.byName(entry.displayPath), size <= Self.archiveFileLimit {
+            if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
+                close(fd)
+                return result
+            }
         }
         let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         result.findings = scanned.findings

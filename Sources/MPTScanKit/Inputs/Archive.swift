@@ -1,0 +1,238 @@
+import Foundation
+
+/// Archives read in memory, never extracted: the zip family (APPNOTE.TXT 6.3: central directory, ZIP64,
+/// stored and deflated members), gzip (RFC 1952) and tar (POSIX ustar, GNU long names, pax `path`). Members
+/// are named `outer.zip!inner.apk!assets/x.js`; an archive inside an archive is opened up to `maxDepth`.
+///
+/// Limits against hostile input (`ArchiveLimits`): every size and offset is checked against the bytes held;
+/// inflated bytes are capped per member and in total, and by ratio; member count and name length are capped.
+/// A limit hit or a corrupt archive is reported as an issue (the scan is then incomplete), never a crash and
+/// never more memory than the caps. Member names are only labels: nothing is written, so `../` is harmless.
+public struct ArchiveLimits: Sendable {
+    /// Archives inside archives opened, counting the outermost as 1.
+    public var maxDepth = 3
+    /// Members read per archive.
+    public var maxMembers = 100_000
+    /// Bytes one member may inflate to.
+    public var maxMemberBytes = 256 << 20
+    /// Bytes all members of one outermost archive may inflate to.
+    public var maxTotalBytes = 2 << 30
+    /// Inflated : compressed, per member (a larger ratio is a bomb, not data).
+    public var maxRatio = 1_000
+    /// Longest member name kept, in bytes.
+    public var maxNameLength = 4096
+    public init() {}
+}
+
+enum ArchiveKind: String {
+    case zip, gzip, tar
+
+    /// File names that are archives of a kind (the zip family includes Java, Android, iOS, browser and
+    /// editor extension, Python wheel, NuGet and Office packages).
+    static func byName(_ name: String) -> ArchiveKind? {
+        let lower = name.lowercased()
+        let zips = [".zip", ".jar", ".war", ".ear", ".apk", ".aab", ".ipa", ".xpi", ".crx", ".vsix", ".whl", ".nupkg", ".docx", ".xlsx", ".pptx"]
+        if zips.contains(where: { lower.hasSuffix($0) }) { return .zip }
+        if lower.hasSuffix(".tar") { return .tar }
+        if lower.hasSuffix(".gz") || lower.hasSuffix(".tgz") { return .gzip }
+        return nil
+    }
+
+    /// The kind the first bytes say, for members (whose names may not tell).
+    static func byMagic(_ b: UnsafeBufferPointer<UInt8>) -> ArchiveKind? {
+        if b.count >= 4 && b[0] == 0x50 && b[1] == 0x4B && b[2] == 3 && b[3] == 4 { return .zip }
+        if b.count >= 3 && b[0] == 0x1F && b[1] == 0x8B && b[2] == 8 { return .gzip }
+        if b.count >= 263 && b[257] == UInt8(ascii: "u") && b[258] == UInt8(ascii: "s") && b[259] == UInt8(ascii: "t")
+            && b[260] == UInt8(ascii: "a") && b[261] == UInt8(ascii: "r") { return .tar }
+        return nil
+    }
+}
+
+/// Walks one archive (and the archives inside it), handing each member's bytes to `member`.
+struct ArchiveWalker {
+    let limits: ArchiveLimits
+    /// Inflated bytes so far, against `maxTotalBytes`.
+    private(set) var inflated = 0
+    /// Problems found: corrupt data, limits hit, unsupported methods. Each makes the scan incomplete.
+    private(set) var issues: [String] = []
+    /// Members handed over.
+    private(set) var members = 0
+
+    init(limits: ArchiveLimits) { self.limits = limits }
+
+    /// Walks `bytes` as an archive of `kind` named `name`; `member(path, bytes)` gets every non-archive member.
+    mutating func walk(_ bytes: UnsafeBufferPointer<UInt8>, kind: ArchiveKind, name: String, depth: Int = 1,
+                       member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        guard depth <= self.limits.maxDepth else {
+            self.issues.append("\(name): archive nested deeper than \(self.limits.maxDepth) levels not opened")
+            return
+        }
+        switch kind {
+        case .zip: self.zip(bytes, name: name, depth: depth, member: member)
+        case .gzip: self.gzip(bytes, name: name, depth: depth, member: member)
+        case .tar: self.tar(bytes, name: name, depth: depth, member: member)
+        }
+    }
+
+    /// A member: opened when it is itself an archive (by magic, or by name for gzip/tar), else handed over.
+    private mutating func emit(_ path: String, _ bytes: UnsafeBufferPointer<UInt8>, depth: Int,
+                               member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        self.members += 1
+        if let kind = ArchiveKind.byMagic(bytes) {
+            self.walk(bytes, kind: kind, name: path, depth: depth + 1, member: member)
+        } else {
+            member(path, bytes)
+        }
+    }
+
+    private mutating func budget(_ compressed: Int) -> Int {
+        let byRatio = compressed > Int.max / self.limits.maxRatio ? Int.max : max(1 << 16, compressed * self.limits.maxRatio)
+        return max(0, min(self.limits.maxMemberBytes, self.limits.maxTotalBytes - self.inflated, byRatio))
+    }
+
+    // MARK: - zip
+
+    private static func u16(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int { Int(b[i]) | Int(b[i + 1]) << 8 }
+    private static func u32(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int { Self.u16(b, i) | Self.u16(b, i + 2) << 16 }
+    private static func u64(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
+        let high = Self.u32(b, i + 4)
+        return high >= 1 << 30 ? Int.max : Self.u32(b, i) | high << 32
+    }
+
+    private mutating func zip(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        // End of central directory: the last signature PK\5\6 within 64 KiB + 22 bytes of the end
+        var eocd = -1
+        var i = b.count - 22
+        while i >= max(0, b.count - 65_557) {
+            if b[i] == 0x50 && b[i + 1] == 0x4B && b[i + 2] == 5 && b[i + 3] == 6 { eocd = i; break }
+            i -= 1
+        }
+        guard eocd >= 0 else { self.issues.append("\(name): not a readable zip (no end of central directory; truncated?)"); return }
+        var count = Self.u16(b, eocd + 10)
+        var cdOffset = Self.u32(b, eocd + 16)
+        if (count == 0xFFFF || cdOffset == 0xFFFF_FFFF) && eocd >= 20 && Self.u32(b, eocd - 20) == 0x07064B50 {
+            let record = Self.u64(b, eocd - 12)
+            if record >= 0 && record <= b.count - 56 && Self.u32(b, record) == 0x06064B50 {
+                count = Self.u64(b, record + 32)
+                cdOffset = Self.u64(b, record + 48)
+            }
+        }
+        guard cdOffset < b.count else { self.issues.append("\(name): central directory outside the file (truncated?)"); return }
+        var p = cdOffset
+        for index in 0..<count {
+            guard index < self.limits.maxMembers else {
+                self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read")
+                return
+            }
+            guard p + 46 <= b.count, Self.u32(b, p) == 0x02014B50 else {
+                self.issues.append("\(name): central directory entry \(index) is corrupt; the rest not read")
+                return
+            }
+            let flags = Self.u16(b, p + 8), method = Self.u16(b, p + 10)
+            var compressed = Self.u32(b, p + 20), size = Self.u32(b, p + 24)
+            let nameLength = Self.u16(b, p + 28), extraLength = Self.u16(b, p + 30), commentLength = Self.u16(b, p + 32)
+            var local = Self.u32(b, p + 42)
+            guard p + 46 + nameLength + extraLength <= b.count else { self.issues.append("\(name): entry \(index) runs past the end"); return }
+            let rawName = String(decoding: b[(p + 46)..<(p + 46 + min(nameLength, self.limits.maxNameLength))], as: UTF8.self)
+            // ZIP64 extended information: the fields that were 0xFFFFFFFF, in order
+            var e = p + 46 + nameLength
+            let extraEnd = e + extraLength
+            while e + 4 <= extraEnd {
+                let tag = Self.u16(b, e), length = Self.u16(b, e + 2)
+                if tag == 1 {
+                    var f = e + 4
+                    if size == 0xFFFF_FFFF && f + 8 <= e + 4 + length { size = Self.u64(b, f); f += 8 }
+                    if compressed == 0xFFFF_FFFF && f + 8 <= e + 4 + length { compressed = Self.u64(b, f); f += 8 }
+                    if local == 0xFFFF_FFFF && f + 8 <= e + 4 + length { local = Self.u64(b, f) }
+                }
+                e += 4 + length
+            }
+            p = extraEnd + commentLength
+            let path = name + "!" + rawName
+            if rawName.hasSuffix("/") { continue } // a directory
+            if flags & 1 != 0 { self.issues.append("\(path): encrypted member not scanned"); continue }
+            guard local >= 0, local + 30 <= b.count, Self.u32(b, local) == 0x04034B50 else {
+                self.issues.append("\(path): local header missing or outside the file"); continue
+            }
+            let dataStart = local + 30 + Self.u16(b, local + 26) + Self.u16(b, local + 28)
+            guard compressed >= 0, dataStart <= b.count, compressed <= b.count - dataStart else {
+                self.issues.append("\(path): member data runs past the end of the archive (truncated?)"); continue
+            }
+            let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + compressed)])
+            switch method {
+            case 0:
+                self.emit(path, data, depth: depth, member: member)
+            case 8:
+                let cap = self.budget(compressed)
+                let (bytes, outcome) = Inflate.inflate(data, limit: cap, gzip: false)
+                self.inflated += bytes.count
+                switch outcome {
+                case .complete: bytes.withUnsafeBufferPointer { self.emit(path, $0, depth: depth, member: member) }
+                case .overLimit:
+                    self.issues.append("\(path): inflates past \(cap) bytes (declared \(size)): a zip bomb or over the limits; not scanned")
+                case .corrupt(let why): self.issues.append("\(path): cannot inflate: \(why)")
+                }
+            default:
+                self.issues.append("\(path): compression method \(method) not supported; not scanned")
+            }
+        }
+    }
+
+    // MARK: - gzip
+
+    private mutating func gzip(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        let cap = self.budget(b.count)
+        let (bytes, outcome) = Inflate.inflate(b, limit: cap, gzip: true)
+        self.inflated += bytes.count
+        var inner = name
+        for suffix in [".tgz", ".gz"] where inner.lowercased().hasSuffix(suffix) {
+            inner = String(inner.dropLast(suffix.count)) + (suffix == ".tgz" ? ".tar" : "")
+        }
+        inner = name + "!" + (inner.split(separator: "/").last.map(String.init) ?? inner)
+        switch outcome {
+        case .complete: bytes.withUnsafeBufferPointer { self.emit(inner, $0, depth: depth, member: member) }
+        case .overLimit: self.issues.append("\(name): inflates past \(cap) bytes: a gzip bomb or over the limits; not scanned")
+        case .corrupt(let why): self.issues.append("\(name): cannot inflate: \(why)")
+        }
+    }
+
+    // MARK: - tar
+
+    private mutating func tar(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        var p = 0
+        var longName: String? = nil
+        var index = 0
+        while p + 512 <= b.count {
+            if b[p] == 0 { return } // end-of-archive blocks
+            guard index < self.limits.maxMembers else { self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read"); return }
+            index += 1
+            func field(_ offset: Int, _ length: Int) -> String {
+                var end = offset
+                while end < offset + length && b[p + end] != 0 { end += 1 }
+                return String(decoding: b[(p + offset)..<(p + end)], as: UTF8.self)
+            }
+            guard let size = Int(field(124, 12).trimmingCharacters(in: .whitespaces), radix: 8), size >= 0 else {
+                self.issues.append("\(name): tar header \(index) is corrupt; the rest not read"); return
+            }
+            let type = b[p + 156]
+            let dataStart = p + 512
+            guard size <= b.count - dataStart else { self.issues.append("\(name): member \(index) runs past the end (truncated?)"); return }
+            let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + size)])
+            var memberName = field(0, 100)
+            if field(257, 5) == "ustar" { let prefix = field(345, 155); if !prefix.isEmpty { memberName = prefix + "/" + memberName } }
+            if let long = longName { memberName = long; longName = nil }
+            switch type {
+            case UInt8(ascii: "L"): // GNU long name for the next member
+                longName = String(decoding: data.prefix(self.limits.maxNameLength).prefix { $0 != 0 }, as: UTF8.self)
+            case UInt8(ascii: "x"): // pax extended header: "len path=value\n" records
+                for record in String(decoding: data.prefix(65_536), as: UTF8.self).split(separator: "\n") {
+                    if let range = record.range(of: " path=") { longName = String(record[range.upperBound...].prefix(self.limits.maxNameLength)) }
+                }
+            case 0, UInt8(ascii: "0"), UInt8(ascii: "7"):
+                self.emit(name + "!" + String(memberName.prefix(self.limits.maxNameLength)), data, depth: depth, member: member)
+            default: break // directories, links, devices: no content
+            }
+            p = dataStart + (size + 511) / 512 * 512
+        }
+    }
+}
