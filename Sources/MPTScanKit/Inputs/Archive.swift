@@ -13,8 +13,8 @@ public struct ArchiveLimits: Sendable {
     public var maxDepth = 3
     /// Members read per archive.
     public var maxMembers = 100_000
-    /// Bytes one member may inflate to.
-    public var maxMemberBytes = 256 << 20
+    /// Bytes one member may inflate to (members are held whole while scanned).
+    public var maxMemberBytes = 128 << 20
     /// Bytes all members of one outermost archive may inflate to.
     public var maxTotalBytes = 2 << 30
     /// Inflated : compressed, per member (a larger ratio is a bomb, not data).
@@ -57,8 +57,20 @@ struct ArchiveWalker {
     private(set) var issues: [String] = []
     /// Members handed over.
     private(set) var members = 0
+    /// Set when the archive's own structure cannot be read (no zip directory, a corrupt gzip stream): the
+    /// caller then scans the bytes as they are.
+    private(set) var unreadable = false
+
+    /// Members (and nested archives) to read; the rest are skipped without inflating. Nil reads everything.
+    var only: Set<String>? = nil
 
     init(limits: ArchiveLimits) { self.limits = limits }
+
+    /// Whether `path` is wanted: listed in `only`, or an archive holding something listed.
+    private func wanted(_ path: String) -> Bool {
+        guard let only = self.only else { return true }
+        return only.contains(TreeScanner.normalize(path)) || only.contains { $0.hasPrefix(path + "!") }
+    }
 
     /// Walks `bytes` as an archive of `kind` named `name`; `member(path, bytes)` gets every non-archive member.
     mutating func walk(_ bytes: UnsafeBufferPointer<UInt8>, kind: ArchiveKind, name: String, depth: Int = 1,
@@ -107,7 +119,11 @@ struct ArchiveWalker {
             if b[i] == 0x50 && b[i + 1] == 0x4B && b[i + 2] == 5 && b[i + 3] == 6 { eocd = i; break }
             i -= 1
         }
-        guard eocd >= 0 else { self.issues.append("\(name): not a readable zip (no end of central directory; truncated?)"); return }
+        guard eocd >= 0 else {
+            self.issues.append("\(name): not a readable zip (no end of central directory; truncated?)")
+            if depth == 1 { self.unreadable = true }
+            return
+        }
         var count = Self.u16(b, eocd + 10)
         var cdOffset = Self.u32(b, eocd + 16)
         if (count == 0xFFFF || cdOffset == 0xFFFF_FFFF) && eocd >= 20 && Self.u32(b, eocd - 20) == 0x07064B50 {
@@ -117,7 +133,11 @@ struct ArchiveWalker {
                 cdOffset = Self.u64(b, record + 48)
             }
         }
-        guard cdOffset < b.count else { self.issues.append("\(name): central directory outside the file (truncated?)"); return }
+        guard cdOffset < b.count else {
+            self.issues.append("\(name): central directory outside the file (truncated?)")
+            if depth == 1 { self.unreadable = true }
+            return
+        }
         var p = cdOffset
         for index in 0..<count {
             guard index < self.limits.maxMembers else {
@@ -149,7 +169,7 @@ struct ArchiveWalker {
             }
             p = extraEnd + commentLength
             let path = name + "!" + rawName
-            if rawName.hasSuffix("/") { continue } // a directory
+            if rawName.hasSuffix("/") || !self.wanted(path) { continue } // a directory, or not asked for
             if flags & 1 != 0 { self.issues.append("\(path): encrypted member not scanned"); continue }
             guard local >= 0, local + 30 <= b.count, Self.u32(b, local) == 0x04034B50 else {
                 self.issues.append("\(path): local header missing or outside the file"); continue
@@ -192,7 +212,9 @@ struct ArchiveWalker {
         switch outcome {
         case .complete: bytes.withUnsafeBufferPointer { self.emit(inner, $0, depth: depth, member: member) }
         case .overLimit: self.issues.append("\(name): inflates past \(cap) bytes: a gzip bomb or over the limits; not scanned")
-        case .corrupt(let why): self.issues.append("\(name): cannot inflate: \(why)")
+        case .corrupt(let why):
+            self.issues.append("\(name): cannot inflate: \(why)")
+            if depth == 1 && bytes.isEmpty { self.unreadable = true }
         }
     }
 

@@ -224,13 +224,14 @@ public final class TreeScanner: Sendable {
         }
         if !wanted.isEmpty {
             var again = ArchiveWalker(limits: ArchiveLimits())
+            again.only = Set(wanted.keys)
             again.walk(view, kind: kind, name: entry.displayPath) { path, content in
                 guard let positions = wanted[Self.normalize(path)] else { return }
                 let label = path.split(separator: "!").last.map { String($0.split(separator: "/").last ?? $0) } ?? path
                 SourceMap.applyMappings(&findings, at: positions, mapBytes: content, label: label)
             }
         }
-        if walker.members == 0 && !walker.issues.isEmpty {
+        if walker.unreadable {
             // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
             result.issue = ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0])")
             return false
