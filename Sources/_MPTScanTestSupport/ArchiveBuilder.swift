@@ -53,6 +53,33 @@ public enum ArchiveBuilder {
         return out + [UInt8](repeating: 0, count: 1024)
     }
 
+    /// An Electron asar of `members` (paths with `/` become nested directories), as `@electron/asar` writes it.
+    public static func asar(_ members: [(String, [UInt8])]) -> [UInt8] {
+        var tree: [String: Any] = ["files": [String: Any]()]
+        var data: [UInt8] = []
+        func insert(_ parts: ArraySlice<Substring>, _ entry: [String: Any], into node: inout [String: Any]) {
+            var files = node["files"] as? [String: Any] ?? [:]
+            let key = String(parts.first!)
+            if parts.count == 1 {
+                files[key] = entry
+            } else {
+                var child = files[key] as? [String: Any] ?? ["files": [String: Any]()]
+                insert(parts.dropFirst(), entry, into: &child)
+                files[key] = child
+            }
+            node["files"] = files
+        }
+        for (path, bytes) in members {
+            insert(path.split(separator: "/")[...], ["size": bytes.count, "offset": String(data.count)], into: &tree)
+            data += bytes
+        }
+        let json = Array(try! JSONSerialization.data(withJSONObject: tree, options: [.sortedKeys]))
+        let padded = (json.count + 3) / 4 * 4
+        func u32(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8((v >> 24) & 0xFF)] }
+        let headerPickle = u32(padded + 4) + u32(json.count) + json + [UInt8](repeating: 0, count: padded - json.count)
+        return u32(4) + u32(headerPickle.count) + headerPickle + data
+    }
+
     /// `data` gzip-compressed.
     public static func gzip(_ data: [UInt8]) -> [UInt8] { Self.deflate(data, windowBits: 31) }
 

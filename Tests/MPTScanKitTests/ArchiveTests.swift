@@ -57,6 +57,18 @@ final class ArchiveTests: XCTestCase {
         XCTAssertTrue(encrypted.summary.unreadable.first?.message.contains("encrypted") ?? false)
     }
 
+    func testElectronAsar() throws {
+        let token = SyntheticTokens.token(seed: 812)
+        let asar = ArchiveBuilder.asar([("package.json", bytes("{}")), ("dist/main.js", bytes("const a = 1;\nconst k = '\(token)';\n")),
+                                        ("node_modules/x/index.js", bytes("module.exports = 1"))])
+        let report = try self.scan([("app.asar", asar)])
+        XCTAssertEqual(report.findings.map(\.path), ["app.asar!dist/main.js"])
+        XCTAssertEqual(report.findings.first?.line, 2)
+        XCTAssertTrue(report.summary.unreadable.isEmpty)
+        let broken = try self.scan([("bad.asar", Array(asar.prefix(20)))])
+        XCTAssertTrue(broken.summary.unreadable.first?.message.contains("asar") ?? false, "\(broken.summary.unreadable)")
+    }
+
     func testDepthLimit() {
         var walker = ArchiveWalker(limits: { var l = ArchiveLimits(); l.maxDepth = 2; return l }())
         let innermost = ArchiveBuilder.zip([("k.txt", self.bytes(SyntheticTokens.token(seed: 811)))])

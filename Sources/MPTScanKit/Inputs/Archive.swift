@@ -1,7 +1,8 @@
 import Foundation
 
 /// Archives read in memory, never extracted: the zip family (APPNOTE.TXT 6.3: central directory, ZIP64,
-/// stored and deflated members), gzip (RFC 1952) and tar (POSIX ustar, GNU long names, pax `path`). Members
+/// stored and deflated members), gzip (RFC 1952), tar (POSIX ustar, GNU long names, pax `path`) and Electron
+/// asar (github.com/electron/asar: pickled JSON header, then file data). Members
 /// are named `outer.zip!inner.apk!assets/x.js`; an archive inside an archive is opened up to `maxDepth`.
 ///
 /// Limits against hostile input (`ArchiveLimits`): every size and offset is checked against the bytes held;
@@ -25,7 +26,7 @@ public struct ArchiveLimits: Sendable {
 }
 
 enum ArchiveKind: String {
-    case zip, gzip, tar
+    case zip, gzip, tar, asar
 
     /// File names that are archives of a kind (the zip family includes Java, Android, iOS, browser and
     /// editor extension, Python wheel, NuGet and Office packages).
@@ -34,6 +35,7 @@ enum ArchiveKind: String {
         let zips = [".zip", ".jar", ".war", ".ear", ".apk", ".aab", ".ipa", ".xpi", ".crx", ".vsix", ".whl", ".nupkg", ".docx", ".xlsx", ".pptx"]
         if zips.contains(where: { lower.hasSuffix($0) }) { return .zip }
         if lower.hasSuffix(".tar") { return .tar }
+        if lower.hasSuffix(".asar") { return .asar }
         if lower.hasSuffix(".gz") || lower.hasSuffix(".tgz") { return .gzip }
         return nil
     }
@@ -83,6 +85,7 @@ struct ArchiveWalker {
         case .zip: self.zip(bytes, name: name, depth: depth, member: member)
         case .gzip: self.gzip(bytes, name: name, depth: depth, member: member)
         case .tar: self.tar(bytes, name: name, depth: depth, member: member)
+        case .asar: self.asar(bytes, name: name, depth: depth, member: member)
         }
     }
 
@@ -215,6 +218,43 @@ struct ArchiveWalker {
         case .corrupt(let why):
             self.issues.append("\(name): cannot inflate: \(why)")
             if depth == 1 && bytes.isEmpty { self.unreadable = true }
+        }
+    }
+
+    // MARK: - asar
+
+    /// Electron's asar: a Chromium pickle holding the header size, then a pickled JSON header
+    /// (`{"files": {name: {"size", "offset"} | {"files": …}}}`), then file data at `8 + header size` + offset
+    /// (offsets are decimal strings). Files marked `"unpacked"` live beside the archive and are not here.
+    private mutating func asar(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        guard b.count >= 16 else { self.issues.append("\(name): not a readable asar (too short)"); self.unreadable = depth == 1; return }
+        let headerSize = Self.u32(b, 4), jsonLength = Self.u32(b, 12)
+        guard jsonLength <= headerSize, 16 + jsonLength <= b.count, 8 + headerSize <= b.count,
+              let json = try? JSONSerialization.jsonObject(with: Data(b[16..<(16 + jsonLength)])) as? [String: Any] else {
+            self.issues.append("\(name): not a readable asar (bad header)")
+            if depth == 1 { self.unreadable = true }
+            return
+        }
+        let base = 8 + headerSize
+        var stack: [(String, [String: Any])] = [("", json)]
+        var seen = 0
+        while let (prefix, node) = stack.popLast() {
+            guard let files = node["files"] as? [String: Any] else { continue }
+            for (key, value) in files.sorted(by: { $0.key > $1.key }) {
+                guard let entry = value as? [String: Any] else { continue }
+                let path = prefix.isEmpty ? key : prefix + "/" + key
+                if entry["files"] != nil { stack.append((path, entry)); continue }
+                if entry["unpacked"] as? Bool == true || entry["link"] != nil { continue }
+                seen += 1
+                guard seen <= self.limits.maxMembers else { self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read"); return }
+                let size = (entry["size"] as? NSNumber)?.intValue ?? -1
+                let offset = Int(entry["offset"] as? String ?? "") ?? -1
+                guard size >= 0, offset >= 0, offset <= b.count - base, size <= b.count - base - offset else {
+                    self.issues.append("\(name)!\(path): data outside the archive (truncated?)"); continue
+                }
+                self.emit(name + "!" + String(path.prefix(self.limits.maxNameLength)),
+                          UnsafeBufferPointer(rebasing: b[(base + offset)..<(base + offset + size)]), depth: depth, member: member)
+            }
         }
     }
 
