@@ -148,3 +148,35 @@ final class SourceMapTests: XCTestCase {
         Array(deep.utf8).withUnsafeBufferPointer { XCTAssertNil(SourceMap.parse($0)) }
     }
 }
+
+/// Notebooks: a hit in a cell's source or output gets the cell and its line within the cell.
+final class NotebookTests: XCTestCase {
+    func testCellAndLineWithinTheCell() throws {
+        let token = SyntheticTokens.token(seed: 520)
+        let notebook: [String: Any] = [
+            "nbformat": 4, "nbformat_minor": 5, "metadata": [:],
+            "cells": [
+                ["cell_type": "markdown", "metadata": [:], "source": ["# Title\n", "text\n"]],
+                ["cell_type": "code", "metadata": [:], "execution_count": 1,
+                 "source": ["import os\n", "client = Client(\n", "    token=\"\(token)\")\n"],
+                 "outputs": [["output_type": "stream", "name": "stdout", "text": ["ok\n", "using \(SyntheticTokens.token(seed: 521))\n"]]]],
+            ],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: notebook, options: [.prettyPrinted, .sortedKeys])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try data.write(to: dir.appendingPathComponent("analysis.ipynb"))
+        var options = ScanOptions()
+        options.paths = [dir.path]
+        let found = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run().findings
+        let source = try XCTUnwrap(found.first { $0.token == token })
+        XCTAssertEqual(source.original?.source, "cell 2")
+        XCTAssertEqual(source.original?.line, 3)
+        XCTAssertEqual(source.original?.column, 12)
+        XCTAssertEqual(source.original?.via, "cells[1].source")
+        let output = try XCTUnwrap(found.first { $0.token != token })
+        XCTAssertEqual(output.original?.via, "cells[1].outputs")
+        XCTAssertEqual(output.original?.line, 2)
+    }
+}

@@ -55,6 +55,13 @@ public struct SourceMap: Sendable {
     /// and column (Unicode scalars of the decoded text) of that byte. Nil when it is in no `sourcesContent`.
     public func position(ofByte offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (content: Content, line: Int, column: Int)? {
         guard let content = self.contents.first(where: { $0.range.contains(offset) }) else { return nil }
+        let (line, column) = Self.lineColumn(of: offset, in: content, bytes: bytes)
+        return (content, line, column)
+    }
+
+    /// The 1-based line and column (Unicode scalars of the decoded text) of raw byte `offset` inside the JSON
+    /// string whose contents are `content.range`: `\n` escapes end lines, other escapes are one character.
+    static func lineColumn(of offset: Int, in content: Content, bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int) {
         var line = 1, column = 1
         var i = content.range.lowerBound
         while i < offset {
@@ -64,8 +71,8 @@ public struct SourceMap: Sendable {
                 if e == UInt8(ascii: "n") { line += 1; column = 1; i += 2; continue }
                 if e == UInt8(ascii: "u") {
                     // \uD83D\uDE00 (a surrogate pair) is one scalar
-                    let unit = self.unit(bytes, at: i, end: content.range.upperBound)
-                    let pairs = (0xD800...0xDBFF).contains(unit) && (0xDC00...0xDFFF).contains(self.unit(bytes, at: i + 6, end: content.range.upperBound))
+                    let unit = Self.unit(bytes, at: i, end: content.range.upperBound)
+                    let pairs = (0xD800...0xDBFF).contains(unit) && (0xDC00...0xDFFF).contains(Self.unit(bytes, at: i + 6, end: content.range.upperBound))
                     i += pairs ? 12 : 6
                     column += 1
                     continue
@@ -76,11 +83,11 @@ public struct SourceMap: Sendable {
             if b & 0xC0 != 0x80 { column += 1 } // count lead bytes only
             i += 1
         }
-        return (content, line, column)
+        return (line, column)
     }
 
     /// The code unit of a `\uXXXX` escape starting at `i`, or -1.
-    private func unit(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, end: Int) -> Int {
+    private static func unit(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, end: Int) -> Int {
         guard i + 5 < end, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { return -1 }
         var v = 0
         for k in 2...5 {

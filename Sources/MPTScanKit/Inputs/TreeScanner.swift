@@ -153,6 +153,10 @@ public final class TreeScanner: Sendable {
             done += n
         }
         let view = UnsafeBufferPointer(bytes)
+        if entry.displayPath.hasSuffix(".ipynb") {
+            Notebook.annotate(&findings, bytes: view)
+            return
+        }
         if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: view.prefix(512)), path: entry.displayPath) {
             SourceMap.annotate(&findings, mapBytes: view)
             return
@@ -202,7 +206,9 @@ public final class TreeScanner: Sendable {
             var found = worker.scan(buffer: content, path: { path }).findings
             scannedBytes += content.count
             guard !found.isEmpty else { return }
-            if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: content.prefix(512)), path: path) {
+            if path.hasSuffix(".ipynb") {
+                Notebook.annotate(&found, bytes: content)
+            } else if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: content.prefix(512)), path: path) {
                 SourceMap.annotate(&found, mapBytes: content)
             } else if let link = SourceMapLink.find(in: content) {
                 if link.url.hasPrefix("data:") {
