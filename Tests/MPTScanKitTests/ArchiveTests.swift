@@ -44,7 +44,7 @@ final class ArchiveTests: XCTestCase {
         let bomb = ArchiveBuilder.zip([("zeros.bin", [UInt8](repeating: 0, count: 8 << 20)), ("ok.txt", bytes(token))])
         var scanned: [String] = []
         bomb.withUnsafeBufferPointer { walker.walk($0, kind: .zip, name: "bomb.zip") { path, _ in scanned.append(path) } }
-        XCTAssertEqual(scanned, ["bomb.zip!ok.txt"], "the rest of the archive is still read")
+        XCTAssertEqual(scanned, ["bomb.zip!zeros.bin", "bomb.zip!ok.txt"], "the bomb's first 1 MiB and the rest of the archive are read")
         XCTAssertTrue(walker.issues.first?.contains("zip bomb") ?? false, "\(walker.issues)")
         XCTAssertLessThanOrEqual(walker.inflated, (1 << 20) + 100, "the cap plus the small member")
 
@@ -67,6 +67,47 @@ final class ArchiveTests: XCTestCase {
         XCTAssertTrue(report.summary.unreadable.isEmpty)
         let broken = try self.scan([("bad.asar", Array(asar.prefix(20)))])
         XCTAssertTrue(broken.summary.unreadable.first?.message.contains("asar") ?? false, "\(broken.summary.unreadable)")
+    }
+
+    func testHostileZipsFromTheBreakerRounds() throws {
+        let token = SyntheticTokens.token(seed: 813)
+        let zip = ArchiveBuilder.zip([("a.js", bytes("const k='\(token)';\n"))])
+        // a CRX3 header (or a self-extractor stub) in front of the zip: offsets shift, members still found
+        let crx = Array("Cr24".utf8) + [3, 0, 0, 0, 40, 0, 0, 0] + [UInt8](repeating: 0, count: 40) + zip
+        XCTAssertEqual(try self.scan([("ext.crx", crx)]).findings.map(\.path), ["ext.crx!a.js"])
+
+        // a ZIP64 local offset near Int.max: reported, no arithmetic overflow
+        var hostile = ArchiveBuilder.zip([("a.js", bytes("x"))], stored: true)
+        let cd = hostile.count - 22 - 46 - 4
+        hostile.replaceSubrange((cd + 42)..<(cd + 46), with: [0xFF, 0xFF, 0xFF, 0xFF])
+        var walker = ArchiveWalker(limits: ArchiveLimits())
+        hostile.withUnsafeBufferPointer { walker.walk($0, kind: .zip, name: "z.zip") { _, _ in } }
+        XCTAssertTrue(walker.issues.first?.contains("local header") ?? false, "\(walker.issues)")
+
+        // many central entries pointing at one member's data: read once, reported
+        var overlapping = ArchiveBuilder.zip([("a.js", bytes("const k='\(token)';\n"))])
+        let eocd = overlapping.count - 22
+        let cdStart = Int(overlapping[eocd + 16]) | Int(overlapping[eocd + 17]) << 8
+        let entry = Array(overlapping[cdStart..<eocd])
+        overlapping = Array(overlapping[..<eocd]) + entry + entry + Array(overlapping[eocd...])
+        let copies = overlapping.count - 22
+        overlapping[copies + 8] = 3; overlapping[copies + 10] = 3
+        let size = entry.count * 3
+        overlapping[copies + 12] = UInt8(size & 0xFF); overlapping[copies + 13] = UInt8(size >> 8)
+        let report = try self.scan([("overlap.zip", overlapping)])
+        XCTAssertEqual(report.findings.count, 1)
+        XCTAssertTrue(report.summary.unreadable.first?.message.contains("overlapping") ?? false, "\(report.summary.unreadable)")
+
+        // named .tar or .jar but not one: plain bytes, nothing lost, no false alarm
+        let plain = try self.scan([("notes.tar", bytes("my token: \(token)\n")), ("lib.jar", bytes("not a zip \(token)\n"))])
+        XCTAssertEqual(plain.findings.count, 2)
+        XCTAssertTrue(plain.summary.unreadable.isEmpty, "\(plain.summary.unreadable)")
+
+        // a gzip inside a zip is named once; a .tgz counts as one level of nesting
+        let inner = ArchiveBuilder.zip([("dump.sql.gz", ArchiveBuilder.gzip(bytes("'\(token)'\n"))),
+                                        ("b.zip", ArchiveBuilder.zip([("c.tgz", ArchiveBuilder.gzip(ArchiveBuilder.tar([("k.env", bytes(token))])))]))])
+        XCTAssertEqual(Set(try self.scan([("root.zip", inner)]).findings.map(\.path)),
+                       ["root.zip!dump.sql.gz!dump.sql", "root.zip!b.zip!c.tgz!c.tar!k.env"])
     }
 
     func testDepthLimit() {

@@ -60,9 +60,14 @@ public enum Base64Tokens {
                                depth: Int = 1, _ body: (Hit) -> Void) {
         guard depth <= Self.maxDepth else { return }
         var decoded: [UInt8] = [] // allocated at the first hit only
+        // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
+        // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
+        // per window, not one per anchor.
+        var covered = [Int](repeating: -1, count: Self.anchors.count)
         let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
         search.forEach(in: buffer, starting: anchorRange) { index, hit in
             let back = Self.backs[index], twice = Self.twices[index]
+            if hit + 200 <= covered[index] { return }
             if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
             do {
                 var start = hit - back
@@ -77,6 +82,7 @@ public enum Base64Tokens {
                 let limit = min(buffer.count, start + Self.window)
                 while end < limit, Self.value(buffer[end]) >= 0 { end += 1 }
                 guard end - start >= 12 else { return }
+                covered[index] = end
                 let n = decoded.withUnsafeMutableBufferPointer { Self.decode(UnsafeBufferPointer(rebasing: buffer[start..<end]), into: $0) }
                 decoded.withUnsafeBufferPointer { out in
                     let view = UnsafeBufferPointer(rebasing: out[0..<n])

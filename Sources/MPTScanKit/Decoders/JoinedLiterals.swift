@@ -1,13 +1,13 @@
 /// Tokens split into string literals joined with `+` (JavaScript, TypeScript, Java, C#, Go, Python):
-/// `"idt:TKN-1234-" + "5678:Ab…"`, `'idt:' +\n  'TKN-…'`. At each `+` between a closing and an opening quote
-/// (any white space, newlines included, around it), the literals are joined, with further `+ "…"` parts, and
-/// the joined text goes through the detector. A token that crosses a junction is reported at its first
-/// fragment; one inside a single literal is left to the plain scan.
+/// `"idt:TKN-1234-" + "5678:Ab…"`, `'idt:' +\n  'TKN-…'`. At the first `+` of a chain between a closing and
+/// an opening quote (any white space, newlines included, around it), the literals are joined, with further
+/// `+ "…"` parts (up to `maxParts`), and the joined text goes through the detector once. A token that crosses a
+/// junction is reported at its first fragment; one inside a single literal is left to the plain scan.
 public enum JoinedLiterals {
     /// Longest literal considered, in bytes (a token fragment is shorter; longer literals are not split tokens).
     static let maxLiteral = 256
     /// Most literals joined in one chain.
-    static let maxParts = 12
+    static let maxParts = 64
     static let plus = LiteralSearch([UInt8(ascii: "+")])
 
     /// A token found across literals.
@@ -25,7 +25,11 @@ public enum JoinedLiterals {
                                _ body: (Hit) -> Void) {
         var joined: [UInt8] = []
         var pieces: [(joined: Int, buffer: Int, count: Int)] = []
+        var chainEnd = -1 // a '+' inside the last chain joined was handled with it
         Self.plus.forEach(in: buffer, starting: anchorRange) { p in
+            guard p >= chainEnd else { return }
+            // most '+' are arithmetic: the byte before must be a quote or white space
+            guard p > 0, Self.isQuote(buffer[p - 1]) || Self.isSpace(buffer[p - 1]) else { return }
             // a closing quote before the '+', an opening quote after it
             guard let left = Self.literal(endingBefore: p, in: buffer), let first = Self.literal(startingAfter: p, in: buffer) else { return }
             joined.removeAll(keepingCapacity: true)
@@ -37,18 +41,23 @@ public enum JoinedLiterals {
             add(left)
             add(first.content)
             var after = first.end
-            while pieces.count < Self.maxParts {
+            var cut = false
+            while true {
+                guard pieces.count < Self.maxParts else { cut = true; break }
                 var k = after
                 while k < buffer.count, Self.isSpace(buffer[k]) { k += 1 }
                 guard k < buffer.count, buffer[k] == UInt8(ascii: "+"), let next = Self.literal(startingAfter: k, in: buffer) else { break }
                 add(next.content)
                 after = next.end
             }
-            let junction = pieces[1].joined
+            chainEnd = after
+            let junctions = pieces.dropFirst().map(\.joined)
             joined.withUnsafeBufferPointer { view in
                 detector.scan(view, anchorRange: 0..<view.count) { candidate in
-                    // only tokens that cross the first junction: the rest is found plainly or from a later '+'
-                    guard candidate.start < junction, candidate.end > junction else { return }
+                    // only tokens that cross a junction: one inside a single literal is the plain scan's
+                    guard junctions.contains(where: { candidate.start < $0 && candidate.end > $0 }) else { return }
+                    // a chain cut at maxParts may end inside the token: never report a truncated secret
+                    guard !cut || candidate.end < view.count else { return }
                     guard let start = Self.map(candidate.start, pieces), let last = Self.map(candidate.end - 1, pieces) else { return }
                     body(Hit(start: start, end: last + 1, candidate: candidate))
                 }

@@ -45,7 +45,7 @@ enum ArchiveKind: String {
         if b.count >= 4 && b[0] == 0x50 && b[1] == 0x4B && b[2] == 3 && b[3] == 4 { return .zip }
         if b.count >= 3 && b[0] == 0x1F && b[1] == 0x8B && b[2] == 8 { return .gzip }
         if b.count >= 263 && b[257] == UInt8(ascii: "u") && b[258] == UInt8(ascii: "s") && b[259] == UInt8(ascii: "t")
-            && b[260] == UInt8(ascii: "a") && b[261] == UInt8(ascii: "r") { return .tar }
+            && b[260] == UInt8(ascii: "a") && b[261] == UInt8(ascii: "r") && ArchiveWalker.isTarHeader(b) { return .tar }
         return nil
     }
 }
@@ -128,19 +128,29 @@ struct ArchiveWalker {
             return
         }
         var count = Self.u16(b, eocd + 10)
+        let cdSize = Self.u32(b, eocd + 12)
         var cdOffset = Self.u32(b, eocd + 16)
+        var cdEnd = eocd
         if (count == 0xFFFF || cdOffset == 0xFFFF_FFFF) && eocd >= 20 && Self.u32(b, eocd - 20) == 0x07064B50 {
             let record = Self.u64(b, eocd - 12)
             if record >= 0 && record <= b.count - 56 && Self.u32(b, record) == 0x06064B50 {
                 count = Self.u64(b, record + 32)
                 cdOffset = Self.u64(b, record + 48)
+                cdEnd = record
             }
         }
-        guard cdOffset < b.count else {
+        // bytes in front of the zip (a CRX header, a self-extractor stub): offsets count from the zip's start
+        var shift = 0
+        if cdSize <= cdEnd, cdOffset <= cdEnd - cdSize, cdEnd - cdSize - cdOffset > 0, cdEnd == eocd {
+            shift = cdEnd - cdSize - cdOffset
+        }
+        guard cdOffset <= b.count - shift - 1 else {
             self.issues.append("\(name): central directory outside the file (truncated?)")
             if depth == 1 { self.unreadable = true }
             return
         }
+        cdOffset += shift
+        var locals = Set<Int>()
         var p = cdOffset
         for index in 0..<count {
             guard index < self.limits.maxMembers else {
@@ -162,20 +172,25 @@ struct ArchiveWalker {
             let extraEnd = e + extraLength
             while e + 4 <= extraEnd {
                 let tag = Self.u16(b, e), length = Self.u16(b, e + 2)
+                let fieldEnd = min(e + 4 + length, extraEnd)
                 if tag == 1 {
                     var f = e + 4
-                    if size == 0xFFFF_FFFF && f + 8 <= e + 4 + length { size = Self.u64(b, f); f += 8 }
-                    if compressed == 0xFFFF_FFFF && f + 8 <= e + 4 + length { compressed = Self.u64(b, f); f += 8 }
-                    if local == 0xFFFF_FFFF && f + 8 <= e + 4 + length { local = Self.u64(b, f) }
+                    if size == 0xFFFF_FFFF && f + 8 <= fieldEnd { size = Self.u64(b, f); f += 8 }
+                    if compressed == 0xFFFF_FFFF && f + 8 <= fieldEnd { compressed = Self.u64(b, f); f += 8 }
+                    if local == 0xFFFF_FFFF && f + 8 <= fieldEnd { local = Self.u64(b, f) }
                 }
                 e += 4 + length
             }
+            if local <= Int.max - shift { local += shift }
             p = extraEnd + commentLength
             let path = name + "!" + rawName
             if rawName.hasSuffix("/") || !self.wanted(path) { continue } // a directory, or not asked for
             if flags & 1 != 0 { self.issues.append("\(path): encrypted member not scanned"); continue }
-            guard local >= 0, local + 30 <= b.count, Self.u32(b, local) == 0x04034B50 else {
+            guard local >= 0, b.count >= 30, local <= b.count - 30, Self.u32(b, local) == 0x04034B50 else {
                 self.issues.append("\(path): local header missing or outside the file"); continue
+            }
+            guard locals.insert(local).inserted else {
+                self.issues.append("\(path): shares its data with another entry (overlapping entries: a zip bomb); not scanned again"); continue
             }
             let dataStart = local + 30 + Self.u16(b, local + 26) + Self.u16(b, local + 28)
             guard compressed >= 0, dataStart <= b.count, compressed <= b.count - dataStart else {
@@ -184,17 +199,22 @@ struct ArchiveWalker {
             let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + compressed)])
             switch method {
             case 0:
+                guard compressed <= self.limits.maxTotalBytes - self.inflated else {
+                    self.issues.append("\(path): over the \(self.limits.maxTotalBytes)-byte total for one archive; not scanned"); continue
+                }
+                self.inflated += compressed
                 self.emit(path, data, depth: depth, member: member)
             case 8:
                 let cap = self.budget(compressed)
                 let (bytes, outcome) = Inflate.inflate(data, limit: cap, gzip: false)
                 self.inflated += bytes.count
                 switch outcome {
-                case .complete: bytes.withUnsafeBufferPointer { self.emit(path, $0, depth: depth, member: member) }
+                case .complete: break
                 case .overLimit:
-                    self.issues.append("\(path): inflates past \(cap) bytes (declared \(size)): a zip bomb or over the limits; not scanned")
-                case .corrupt(let why): self.issues.append("\(path): cannot inflate: \(why)")
+                    self.issues.append("\(path): inflates past \(cap) bytes (declared \(size)): a zip bomb or over the limits; only the first \(cap) bytes scanned")
+                case .corrupt(let why): self.issues.append("\(path): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
                 }
+                if !bytes.isEmpty { bytes.withUnsafeBufferPointer { self.emit(path, $0, depth: depth, member: member) } }
             default:
                 self.issues.append("\(path): compression method \(method) not supported; not scanned")
             }
@@ -207,18 +227,21 @@ struct ArchiveWalker {
         let cap = self.budget(b.count)
         let (bytes, outcome) = Inflate.inflate(b, limit: cap, gzip: true)
         self.inflated += bytes.count
-        var inner = name
+        // the member's name: the file name without .gz (.tgz → .tar), after the last '!' and '/'
+        let last = name.split(separator: "!").last.map(String.init) ?? name
+        var inner = last.split(separator: "/").last.map(String.init) ?? last
         for suffix in [".tgz", ".gz"] where inner.lowercased().hasSuffix(suffix) {
             inner = String(inner.dropLast(suffix.count)) + (suffix == ".tgz" ? ".tar" : "")
         }
-        inner = name + "!" + (inner.split(separator: "/").last.map(String.init) ?? inner)
         switch outcome {
-        case .complete: bytes.withUnsafeBufferPointer { self.emit(inner, $0, depth: depth, member: member) }
-        case .overLimit: self.issues.append("\(name): inflates past \(cap) bytes: a gzip bomb or over the limits; not scanned")
+        case .complete: break
+        case .overLimit: self.issues.append("\(name): inflates past \(cap) bytes: a gzip bomb or over the limits; only the first \(cap) bytes scanned")
         case .corrupt(let why):
-            self.issues.append("\(name): cannot inflate: \(why)")
+            self.issues.append("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
             if depth == 1 && bytes.isEmpty { self.unreadable = true }
         }
+        // a .tar.gz is one level of nesting, not two: the tar inside counts at the gzip's depth
+        if !bytes.isEmpty { bytes.withUnsafeBufferPointer { self.emit(name + "!" + inner, $0, depth: depth - 1, member: member) } }
     }
 
     // MARK: - asar
@@ -260,7 +283,35 @@ struct ArchiveWalker {
 
     // MARK: - tar
 
+    /// True when a zip's end-of-central-directory signature is in the last 64 KiB + 22 bytes, or the bytes
+    /// start with a local header: worth reading as a zip (anything else named `.jar` is plain bytes).
+    static func looksLikeZip(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        if b.count >= 4 && b[0] == 0x50 && b[1] == 0x4B && b[2] == 3 && b[3] == 4 { return true }
+        guard b.count >= 22 else { return false }
+        var i = b.count - 22
+        while i >= max(0, b.count - 65_557) {
+            if b[i] == 0x50 && b[i + 1] == 0x4B && b[i + 2] == 5 && b[i + 3] == 6 { return true }
+            i -= 1
+        }
+        return false
+    }
+
+    /// True when the first 512 bytes are a tar header: its checksum (the header's bytes summed, the checksum
+    /// field counted as spaces) matches.
+    static func isTarHeader(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard b.count >= 512 else { return false }
+        var sum = 0
+        for i in 0..<512 { sum += (148..<156).contains(i) ? 32 : Int(b[i]) }
+        let field = String(decoding: b[148..<156].prefix { $0 != 0 && $0 != 32 }, as: UTF8.self)
+        return Int(field, radix: 8) == sum
+    }
+
     private mutating func tar(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
+        guard Self.isTarHeader(b) else {
+            self.issues.append("\(name): not a tar archive (no valid header)")
+            if depth == 1 { self.unreadable = true }
+            return
+        }
         var p = 0
         var longName: String? = nil
         var index = 0
@@ -278,8 +329,9 @@ struct ArchiveWalker {
             }
             let type = b[p + 156]
             let dataStart = p + 512
-            guard size <= b.count - dataStart else { self.issues.append("\(name): member \(index) runs past the end (truncated?)"); return }
-            let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + size)])
+            let available = min(size, b.count - dataStart)
+            if available < size { self.issues.append("\(name): member \(index) runs past the end (truncated?); its first \(available) bytes scanned") }
+            let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + available)])
             var memberName = field(0, 100)
             if field(257, 5) == "ustar" { let prefix = field(345, 155); if !prefix.isEmpty { memberName = prefix + "/" + memberName } }
             if let long = longName { memberName = long; longName = nil }

@@ -195,8 +195,9 @@ public final class TreeScanner: Sendable {
             done += n
         }
         let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(bytes)[0..<done])
-        if kind == .zip && ArchiveKind.byMagic(view) != .zip && !(done >= 4 && view[0] == 0x50 && view[1] == 0x4B) { return false }
         if kind == .gzip && ArchiveKind.byMagic(view) != .gzip { return false }
+        if kind == .tar && !ArchiveWalker.isTarHeader(view) { return false } // named .tar, but not one: plain bytes
+        if kind == .zip && !ArchiveWalker.looksLikeZip(view) { return false }
         var walker = ArchiveWalker(limits: ArchiveLimits())
         var findings: [Finding] = []
         var scannedBytes = 0
