@@ -43,6 +43,28 @@ final class Base64TokenTests: XCTestCase {
         XCTAssertEqual(self.scan("cfg=\(json)").first?.token, token)
     }
 
+    func testLineWrappedBase64AsMIMEAndPEMWriteIt() {
+        let token = SyntheticTokens.token(seed: 604)
+        var found = 0, tried = 0
+        for (width, breakText) in [(76, "\r\n"), (64, "\n")] {
+            for pad in 0..<12 {
+                let payload = Data((String(repeating: "x", count: pad * 7) + "{\"t\":\"\(token)\"}").utf8).base64EncodedString()
+                var lines: [String] = []
+                var rest = Substring(payload)
+                while !rest.isEmpty { lines.append(String(rest.prefix(width))); rest = rest.dropFirst(width) }
+                let text = "Content-Transfer-Encoding: base64\(breakText)\(breakText)" + lines.joined(separator: breakText) + breakText
+                // the 10-character anchor itself must not be cut by a line break
+                let anchors = ["aWR0OlRLTi", "lkdDpUS04t", "pZHQ6VEtOL"]
+                guard anchors.contains(where: { text.contains($0) }) else { continue }
+                tried += 1
+                let hits = self.scan(text)
+                if hits.first?.token == token && hits.first?.decodings == ["base64"] { found += 1 }
+            }
+        }
+        XCTAssertGreaterThan(tried, 10)
+        XCTAssertEqual(found, tried, "every wrapped encoding whose anchor is on one line")
+    }
+
     func testImagesAndPlaceholdersDoNotFire() {
         var generator = SystemRandomNumberGenerator()
         var png = Data([0x89, 0x50, 0x4E, 0x47])

@@ -64,40 +64,59 @@ public enum Base64Tokens {
         // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
         // per window, not one per anchor.
         var covered = [Int](repeating: -1, count: Self.anchors.count)
+        var chars: [UInt8] = [], positions: [Int] = []
         let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
         search.forEach(in: buffer, starting: anchorRange) { index, hit in
             let back = Self.backs[index], twice = Self.twices[index]
             if hit + 200 <= covered[index] { return }
             if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
-            do {
-                var start = hit - back
-                guard start >= 0 else { return }
-                // twice encoded: decode two quanta earlier too, so the inner anchor's own quantum is in the window
-                if twice {
-                    var back = 0
-                    while back < 8, start - back - 1 >= 0, Self.value(buffer[start - back - 1]) >= 0 { back += 1 }
-                    start -= back / 4 * 4
+            // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the
+            // run (MIME wraps at 76 columns, PEM at 64) are skipped, anything else ends it
+            func isBreak(_ c: UInt8) -> Bool { c == 10 || c == 13 }
+            var first = hit
+            var needed = back + (twice ? 8 : 0), taken = 0
+            var k = hit - 1
+            while k >= 0, taken < needed {
+                if isBreak(buffer[k]) { k -= 1; continue }
+                guard Self.value(buffer[k]) >= 0 else { break }
+                first = k; taken += 1; k -= 1
+            }
+            if taken < back { return } // the quantum's start is not there
+            if twice { needed = back + (taken - back) / 4 * 4 } else { needed = back }
+            // start `needed` characters before the hit (whole quanta for the twice-encoded extension)
+            positions.removeAll(keepingCapacity: true)
+            chars.removeAll(keepingCapacity: true)
+            var q = hit - 1, skipped = 0
+            var begin = hit
+            while skipped < needed && q >= first {
+                if !isBreak(buffer[q]) { begin = q; skipped += 1 }
+                q -= 1
+            }
+            var i = begin
+            while i < buffer.count, chars.count < Self.window {
+                let c = buffer[i]
+                if Self.value(c) >= 0 { chars.append(c); positions.append(i) } else if !isBreak(c) { break }
+                i += 1
+            }
+            guard chars.count >= 12, let last = positions.last else { return }
+            covered[index] = last + 1
+            let n = chars.withUnsafeBufferPointer { raw in
+                decoded.withUnsafeMutableBufferPointer { Self.decode(raw, into: $0) }
+            }
+            // decoded offset d lies in the quantum starting at character d / 3 * 4
+            let at = { (d: Int) -> Int in positions[min(positions.count - 1, d / 3 * 4)] }
+            let after = { (d: Int) -> Int in positions[min(positions.count - 1, (d + 2) / 3 * 4 - 1)] + 1 }
+            decoded.withUnsafeBufferPointer { out in
+                let view = UnsafeBufferPointer(rebasing: out[0..<n])
+                if !twice {
+                    detector.scan(view, anchorRange: 0..<n) { candidate in
+                        body(Hit(start: at(candidate.start), end: after(candidate.end), candidate: candidate, decodings: ["base64"]))
+                    }
+                    return
                 }
-                var end = start
-                let limit = min(buffer.count, start + Self.window)
-                while end < limit, Self.value(buffer[end]) >= 0 { end += 1 }
-                guard end - start >= 12 else { return }
-                covered[index] = end
-                let n = decoded.withUnsafeMutableBufferPointer { Self.decode(UnsafeBufferPointer(rebasing: buffer[start..<end]), into: $0) }
-                decoded.withUnsafeBufferPointer { out in
-                    let view = UnsafeBufferPointer(rebasing: out[0..<n])
-                    if !twice {
-                        detector.scan(view, anchorRange: 0..<n) { candidate in
-                            body(Hit(start: start + candidate.start / 3 * 4, end: min(end, start + (candidate.end + 2) / 3 * 4),
-                                     candidate: candidate, decodings: ["base64"]))
-                        }
-                    }
-                    guard twice else { return }
-                    Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { inner in
-                        // positions inside the decoded bytes map back to the quantum that holds them
-                        body(Hit(start: start + inner.start / 3 * 4, end: min(end, start + (inner.end + 2) / 3 * 4),
-                                 candidate: inner.candidate, decodings: ["base64"] + inner.decodings))
-                    }
+                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { inner in
+                    // positions inside the decoded bytes map back to the quantum that holds them
+                    body(Hit(start: at(inner.start), end: after(inner.end), candidate: inner.candidate, decodings: ["base64"] + inner.decodings))
                 }
             }
         }
