@@ -16,6 +16,11 @@ public struct PathGlob: Sendable, Equatable {
     public let pattern: String
     private let segments: [String]
     private let directoryOnly: Bool
+    /// For a pattern of one segment and no `/` (`*.gz`, `node_modules`): it only ever matches the last path
+    /// segment, so that is all that is compared (most excludes are like this; the walk asks for every path).
+    private let lastSegment: String?
+    /// True when `lastSegment` has no wildcard: a plain string compare.
+    private let lastSegmentIsLiteral: Bool
 
     /// A pattern that cannot be used.
     public struct Error: Swift.Error, Sendable, Equatable {
@@ -32,6 +37,9 @@ public struct PathGlob: Sendable, Equatable {
         let anchored = p.dropFirst().contains("/") || p.hasPrefix("/")
         if p.hasPrefix("/") { p.removeFirst() }
         var parts = p.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let single = !anchored && parts.count == 1 && parts[0] != "**"
+        self.lastSegment = single ? parts[0] : nil
+        self.lastSegmentIsLiteral = single && !parts[0].contains(where: { "*?[\\".contains($0) })
         if !anchored { parts.insert("**", at: 0) }
         self.segments = parts
     }
@@ -40,6 +48,11 @@ public struct PathGlob: Sendable, Equatable {
     /// a directory.
     public func matches(_ path: String, isDirectory: Bool) -> Bool {
         if self.directoryOnly && !isDirectory { return false }
+        if let last = self.lastSegment {
+            let name = path.lastIndex(of: "/").map { path[path.index(after: $0)...] } ?? path[...]
+            if name.isEmpty { return false }
+            return self.lastSegmentIsLiteral ? name == last : fnmatch(last, String(name), FNM_PATHNAME) == 0
+        }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         return Self.match(self.segments[...], parts[...])
     }
