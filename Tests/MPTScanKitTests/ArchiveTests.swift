@@ -110,6 +110,21 @@ final class ArchiveTests: XCTestCase {
                        ["root.zip!dump.sql.gz!dump.sql", "root.zip!b.zip!c.tgz!c.tar!k.env"])
     }
 
+    func testThirdRoundRegressions() throws {
+        let token = SyntheticTokens.token(seed: 814)
+        // gzip inside gzip inside gzip …: depth still ends it (it used to recurse until the stack overflowed)
+        var layers = ArchiveBuilder.gzip(bytes("x"))
+        for _ in 0..<200 { layers = ArchiveBuilder.gzip(layers) }
+        var walker = ArchiveWalker(limits: ArchiveLimits())
+        layers.withUnsafeBufferPointer { walker.walk($0, kind: .gzip, name: "deep.gz") { _, _ in } }
+        XCTAssertTrue(walker.issues.contains { $0.contains("nested deeper") }, "\(walker.issues.prefix(2))")
+
+        // a CRX (bytes before its zip) inside a zip is opened by its name
+        let crx = Array("Cr24".utf8) + [3, 0, 0, 0, 8, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+            + ArchiveBuilder.zip([("bg.js", bytes("k='\(token)'"))])
+        XCTAssertEqual(try self.scan([("outer.zip", ArchiveBuilder.zip([("ext.crx", crx)]))]).findings.map(\.path), ["outer.zip!ext.crx!bg.js"])
+    }
+
     func testDepthLimit() {
         var walker = ArchiveWalker(limits: { var l = ArchiveLimits(); l.maxDepth = 2; return l }())
         let innermost = ArchiveBuilder.zip([("k.txt", self.bytes(SyntheticTokens.token(seed: 811)))])

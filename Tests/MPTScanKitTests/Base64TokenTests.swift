@@ -65,6 +65,13 @@ final class Base64TokenTests: XCTestCase {
         XCTAssertEqual(found, tried, "every wrapped encoding whose anchor is on one line")
     }
 
+    func testTwoTokensOnConsecutiveUnpaddedLinesAreBothFound() {
+        let a = SyntheticTokens.token(seed: 605), b = SyntheticTokens.token(seed: 606)
+        func url(_ s: String) -> String { Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") }
+        let text = url("k=" + a) + "\n" + url(b) + "\n" + Data(String(repeating: "z", count: 300).utf8).base64EncodedString() + "\n"
+        XCTAssertEqual(Set(self.scan(text).map(\.token)), [a, b])
+    }
+
     func testImagesAndPlaceholdersDoNotFire() {
         var generator = SystemRandomNumberGenerator()
         var png = Data([0x89, 0x50, 0x4E, 0x47])

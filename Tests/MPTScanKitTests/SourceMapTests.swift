@@ -133,6 +133,22 @@ final class SourceMapTests: XCTestCase {
         XCTAssertEqual(viaInline.original?.via, "mappings of inline map")
     }
 
+    func testHugeVLQValuesAndSymlinkedMapsAreRefused() throws {
+        // a value far past 32 bits: no arithmetic overflow, no position
+        let huge = #"{"version":3,"sources":["a.js"],"mappings":"AAAA,"# + String(repeating: "/", count: 13) + "B" + #""}"#
+        Array(huge.utf8).withUnsafeBufferPointer { bytes in
+            XCTAssertNil(SourceMap.parse(bytes)?.originalPosition(line: 0, column: 100, in: bytes))
+        }
+        // a sibling map that is a symbolic link is not followed
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-sm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"version":3,"sources":["a.js"],"mappings":"AAAA"}"#.utf8).write(to: dir.appendingPathComponent("real.map"))
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("b.js.map").path, withDestinationPath: dir.appendingPathComponent("real.map").path)
+        XCTAssertNil(SourceMapLink(url: "b.js.map").load(relativeTo: dir.path, limit: 1 << 20))
+        XCTAssertNotNil(SourceMapLink(url: "real.map").load(relativeTo: dir.path, limit: 1 << 20))
+    }
+
     func testMalformedMappingsGiveNoPosition() {
         let map = #"{"version":3,"sources":["a.js"],"mappings":"AAAA;!!!"}"#
         Array(map.utf8).withUnsafeBufferPointer { bytes in

@@ -64,11 +64,14 @@ public enum Base64Tokens {
         // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
         // per window, not one per anchor.
         var covered = [Int](repeating: -1, count: Self.anchors.count)
+        // where each covered window began, and whether it held a line break (then alignment is not known)
+        var coveredBegin = [Int](repeating: 0, count: Self.anchors.count)
+        var coveredBroken = [Bool](repeating: true, count: Self.anchors.count)
         var chars: [UInt8] = [], positions: [Int] = []
         let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
         search.forEach(in: buffer, starting: anchorRange) { index, hit in
             let back = Self.backs[index], twice = Self.twices[index]
-            if hit + 200 <= covered[index] { return }
+            if hit + 200 <= covered[index] && !coveredBroken[index] && (hit - back - coveredBegin[index]) % 4 == 0 { return }
             if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
             // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the
             // run (MIME wraps at 76 columns, PEM at 64) are skipped, anything else ends it
@@ -100,6 +103,8 @@ public enum Base64Tokens {
             }
             guard chars.count >= 12, let last = positions.last else { return }
             covered[index] = last + 1
+            coveredBegin[index] = begin
+            coveredBroken[index] = last + 1 - begin != chars.count
             let n = chars.withUnsafeBufferPointer { raw in
                 decoded.withUnsafeMutableBufferPointer { Self.decode(raw, into: $0) }
             }

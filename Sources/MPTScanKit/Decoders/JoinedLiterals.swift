@@ -6,8 +6,9 @@
 public enum JoinedLiterals {
     /// Longest literal considered, in bytes (a token fragment is shorter; longer literals are not split tokens).
     static let maxLiteral = 256
-    /// Most literals joined in one chain.
-    static let maxParts = 64
+    /// Most literals joined in one chain: 12 literals of at most 256 bytes, with white space, fit in the 4 KiB
+    /// a streaming caller keeps after the last `+` it asks about, so a chain never runs off its buffer.
+    static let maxParts = 12
     static let plus = LiteralSearch([UInt8(ascii: "+")])
 
     /// A token found across literals.

@@ -340,7 +340,7 @@ extension SourceMap {
                 default: return nil
                 }
                 i += 1
-                guard shift < 60 else { return nil }
+                guard shift < 32 else { return nil } // the spec's values are 32-bit
                 result |= (digit & 31) << shift
                 shift += 5
                 if digit & 32 == 0 { return result & 1 == 1 ? -(result >> 1) : result >> 1 }
@@ -357,7 +357,7 @@ extension SourceMap {
             }
             if c == UInt8(ascii: ",") { i += 1; continue }
             guard let dc = vlq() else { return nil }
-            genColumn += dc
+            genColumn &+= dc
             var fields = 1
             var deltas = [0, 0, 0, 0]
             while fields < 5, i < range.upperBound, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: ";") {
@@ -367,15 +367,15 @@ extension SourceMap {
             }
             guard fields == 1 || fields == 4 || fields == 5 else { return nil }
             if fields >= 4 {
-                source += deltas[0]; origLine += deltas[1]; origColumn += deltas[2]
-                if fields == 5 { name += deltas[3] }
+                source &+= deltas[0]; origLine &+= deltas[1]; origColumn &+= deltas[2]
+                if fields == 5 { name &+= deltas[3] }
                 if genLine == line && genColumn <= column { best = (source, origLine, origColumn) }
             } else if genLine == line && genColumn <= column {
                 best = nil // an unmapped segment covers the column
             }
             if genLine == line && genColumn > column { break }
         }
-        guard let (s, l, col) = best, s >= 0, s < self.sources.count, l >= 0, col >= 0 else { return nil }
+        guard let (s, l, col) = best, s >= 0, s < self.sources.count, l >= 0, col >= 0, l < Int.max, col < Int.max else { return nil }
         return (self.sources[s], l + 1, col + 1)
     }
 }
@@ -421,10 +421,22 @@ public struct SourceMapLink: Sendable, Equatable {
         guard !self.url.contains("://"), !self.url.hasPrefix("/") else { return nil }
         let name = self.url.split(separator: "?").first.map(String.init) ?? self.url
         let path = directory + "/" + (name.removingPercentEncoding ?? name)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              (attributes[.size] as? Int ?? Int.max) <= limit,
-              let data = FileManager.default.contents(atPath: path) else { return nil }
-        return ([UInt8](data), name)
+        // a regular file of at most `limit` bytes, not followed through a symbolic link
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) <= limit else { return nil }
+        var data = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < data.count {
+            let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        data.removeLast(data.count - done)
+        return (data, name)
     }
 }
 
@@ -469,7 +481,8 @@ public struct OriginalLocation: Sendable, Equatable {
     public var source: String
     /// 1-based line in the original file.
     public var line: Int
-    /// 1-based column in the original file, in Unicode scalars.
+    /// 1-based column in the original file: Unicode scalars for `sourcesContent` and notebook positions,
+    /// UTF-16 code units + 1 for positions from `mappings` (the unit source maps count in).
     public var column: Int
     /// How it was reached: `sourcesContent[i]` (the finding is in a map), or `mappings of <map>` (the finding
     /// is in a bundle; the column is then in UTF-16 units, as source maps count).

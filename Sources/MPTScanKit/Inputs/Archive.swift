@@ -22,6 +22,7 @@ public struct ArchiveLimits: Sendable {
     public var maxRatio = 1_000
     /// Longest member name kept, in bytes.
     public var maxNameLength = 4096
+    /// The defaults above (what `mptscan scan` uses).
     public init() {}
 }
 
@@ -93,7 +94,16 @@ struct ArchiveWalker {
     private mutating func emit(_ path: String, _ bytes: UnsafeBufferPointer<UInt8>, depth: Int,
                                member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
         self.members += 1
-        if let kind = ArchiveKind.byMagic(bytes) {
+        var kind = ArchiveKind.byMagic(bytes)
+        if kind == nil, let named = ArchiveKind.byName(path) {
+            // by name too: a CRX or self-extractor (bytes before the zip), an asar (no magic)
+            switch named {
+            case .zip where Self.looksLikeZip(bytes): kind = .zip
+            case .asar where bytes.count >= 16: kind = .asar
+            default: break
+            }
+        }
+        if let kind {
             self.walk(bytes, kind: kind, name: path, depth: depth + 1, member: member)
         } else {
             member(path, bytes)
@@ -240,8 +250,14 @@ struct ArchiveWalker {
             self.issues.append("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
             if depth == 1 && bytes.isEmpty { self.unreadable = true }
         }
-        // a .tar.gz is one level of nesting, not two: the tar inside counts at the gzip's depth
-        if !bytes.isEmpty { bytes.withUnsafeBufferPointer { self.emit(name + "!" + inner, $0, depth: depth - 1, member: member) } }
+        // a .tar.gz is one level of nesting, not two: a tar inside counts at the gzip's depth (anything else,
+        // a gzip in a gzip included, one level deeper, so nesting always ends)
+        if !bytes.isEmpty {
+            bytes.withUnsafeBufferPointer {
+                let isTar = ArchiveKind.byMagic($0) == .tar
+                self.emit(name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
+            }
+        }
     }
 
     // MARK: - asar

@@ -25,7 +25,7 @@ public struct ScanOptions: Sendable {
 public struct ScanSummary: Sendable, Equatable {
     /// Regular files (and streams) read to the end.
     public var filesScanned = 0
-    /// Bytes read from files, before any decoding.
+    /// Bytes scanned: read from files (before UTF-16 decoding), plus the inflated bytes of archive members.
     public var bytesScanned = 0
     /// Files decoded from UTF-16 before scanning.
     public var filesDecoded = 0
@@ -135,7 +135,7 @@ public final class TreeScanner: Sendable {
         var issue: ScanIssue? = nil
     }
 
-    /// Files (and linked source maps) up to this size are read whole when they hold a hit, to name the
+    /// Files (and linked source maps) up to this size, in bytes, are read whole when they hold a hit, to name the
     /// original source.
     static let sourceMapLimit = 256 << 20
 
@@ -178,7 +178,8 @@ public final class TreeScanner: Sendable {
         return parts.joined(separator: "/")
     }
 
-    /// Archives up to this size are read into memory and scanned member by member.
+    /// Archives up to this size, in bytes, are read into memory and scanned member by member; larger ones are
+    /// scanned as plain bytes, with an issue saying their members were not opened.
     static let archiveFileLimit = 2 << 30
 
     /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). Returns false when the
@@ -284,6 +285,9 @@ public final class TreeScanner: Sendable {
                 return result
             }
             if type == S_IFREG { expected = Int(st.st_size) }
+        }
+        if let size = expected, !entry.isStandardInput, ArchiveKind.byName(entry.displayPath) != nil, size > Self.archiveFileLimit {
+            result.issue = ScanIssue(path: entry.displayPath, message: "archive over \(Self.archiveFileLimit >> 30) GiB not opened: scanned as plain bytes, its compressed members unread")
         }
         if let size = expected, !entry.isStandardInput, let kind = ArchiveKind.byName(entry.displayPath), size <= Self.archiveFileLimit {
             if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
