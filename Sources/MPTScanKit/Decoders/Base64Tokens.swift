@@ -42,22 +42,15 @@ public enum Base64Tokens {
     /// deeper nesting is not searched.
     public static let maxDepth = 2
 
-    /// A token found in encoded text.
-    public struct Hit {
-        /// Where the quantum holding the token's first byte starts, in the buffer searched.
-        public var start: Int
-        /// Just past the last encoded character holding the token.
-        public var end: Int
-        /// The candidate as found in the decoded bytes (its offsets refer to those bytes).
-        public var candidate: Candidate
-        /// The decodings that led there, outermost first (`["base64"]`, `["base64", "base64"]`).
-        public var decodings: [String]
-    }
+    /// The name of this decoding in `Candidate.decodings` and reports.
+    public static let decoding = "base64"
 
-    /// Calls `body` for every token whose encoded prefix has its anchor in `anchorRange` of `buffer`.
-    /// `buffer` should hold at least `window` bytes after `anchorRange` (the caller's look-ahead).
+    /// Calls `body` for every token whose encoded prefix has its anchor in `anchorRange` of `buffer`, as a
+    /// candidate whose span is the encoded text in `buffer` (the quanta holding the token, 0-based byte
+    /// offsets) and whose `decodings` say how it was reached. `buffer` should hold at least `window` bytes
+    /// after `anchorRange` (the caller's look-ahead).
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
-                               depth: Int = 1, _ body: (Hit) -> Void) {
+                               depth: Int = 1, _ body: (Candidate) -> Void) {
         guard depth <= Self.maxDepth else { return }
         var decoded: [UInt8] = [] // allocated at the first hit only
         // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
@@ -111,18 +104,23 @@ public enum Base64Tokens {
             // decoded offset d lies in the quantum starting at character d / 3 * 4
             let at = { (d: Int) -> Int in positions[min(positions.count - 1, d / 3 * 4)] }
             let after = { (d: Int) -> Int in positions[min(positions.count - 1, (d + 2) / 3 * 4 - 1)] + 1 }
+            // the candidate moved onto the encoded text; the snippet then shows the token, not an encoded secret
+            let relocated = { (c: Candidate) -> Candidate in
+                var moved = c
+                moved.start = at(c.start)
+                moved.end = after(c.end)
+                moved.spanIsSecretOnly = false
+                moved.decodings = [Self.decoding] + c.decodings
+                return moved
+            }
             decoded.withUnsafeBufferPointer { out in
                 let view = UnsafeBufferPointer(rebasing: out[0..<n])
                 if !twice {
-                    detector.scan(view, anchorRange: 0..<n) { candidate in
-                        body(Hit(start: at(candidate.start), end: after(candidate.end), candidate: candidate, decodings: ["base64"]))
-                    }
+                    detector.scan(view, anchorRange: 0..<n) { body(relocated($0)) }
                     return
                 }
-                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { inner in
-                    // positions inside the decoded bytes map back to the quantum that holds them
-                    body(Hit(start: at(inner.start), end: after(inner.end), candidate: inner.candidate, decodings: ["base64"] + inner.decodings))
-                }
+                // positions inside the decoded bytes map back to the quantum that holds them
+                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { body(relocated($0)) }
             }
         }
     }

@@ -11,19 +11,14 @@ public enum JoinedLiterals {
     static let maxParts = 12
     static let plus = LiteralSearch([UInt8(ascii: "+")])
 
-    /// A token found across literals.
-    public struct Hit {
-        /// Buffer offset of the token's first byte (in the first fragment that holds it).
-        public var start: Int
-        /// Buffer offset just past its last byte (in the last fragment).
-        public var end: Int
-        /// The candidate as found in the joined text.
-        public var candidate: Candidate
-    }
+    /// The name of this decoding in `Candidate.decodings` and reports.
+    public static let decoding = "joined-literals"
 
-    /// Calls `body` for tokens across a `+` junction whose `+` lies in `anchorRange` of `buffer`.
+    /// Calls `body` for tokens across a `+` junction whose `+` lies in `anchorRange` of `buffer`, as a
+    /// candidate whose span runs from the token's first byte (in its first fragment) to just past its last
+    /// (in its last fragment), 0-based offsets into `buffer`, with `decodings` `["joined-literals"]`.
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
-                               _ body: (Hit) -> Void) {
+                               _ body: (Candidate) -> Void) {
         var joined: [UInt8] = []
         var pieces: [(joined: Int, buffer: Int, count: Int)] = []
         var chainEnd = -1 // a '+' inside the last chain joined was handled with it
@@ -60,7 +55,11 @@ public enum JoinedLiterals {
                     // a chain cut at maxParts may end inside the token: never report a truncated secret
                     guard !cut || candidate.end < view.count else { return }
                     guard let start = Self.map(candidate.start, pieces), let last = Self.map(candidate.end - 1, pieces) else { return }
-                    body(Hit(start: start, end: last + 1, candidate: candidate))
+                    var moved = candidate
+                    moved.start = start
+                    moved.end = last + 1
+                    moved.decodings = [Self.decoding]
+                    body(moved)
                 }
             }
         }

@@ -24,6 +24,9 @@ public struct Candidate: Sendable, Equatable {
     public var spanIsSecretOnly = false
     /// `.utf16LE`/`.utf16BE` when the token was found as UTF-16 text inside bytes not decoded as UTF-16.
     public var form: TextForm = .bytes
+    /// The decodings that led from the span's bytes to the token, outermost first (`["base64"]`,
+    /// `["joined-literals"]`); empty when the token is written as such.
+    public var decodings: [String] = []
 }
 
 /// Finds tokens in raw bytes: a `memmem` search for each rule's id anchor (`TKN-`), then the grammar checked by

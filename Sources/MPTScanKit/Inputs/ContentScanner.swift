@@ -125,7 +125,6 @@ public final class ContentScanner {
         var anchorsDone = 0      // buffer index: anchors before it are processed
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
-        var encoded: [Int: [String]] = [:] // buffer start of an encoded candidate → its decodings
         var firstChunk = true
 
         while true {
@@ -143,30 +142,16 @@ public final class ContentScanner {
 
             var batch: [Candidate] = []
             self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
-            // tokens written in Base64: found by anchor, decoded, reported at the encoded text
-            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { hit in
-                var c = hit.candidate
-                c.start = hit.start
-                c.end = hit.end
-                c.spanIsSecretOnly = false
-                batch.append(c)
-                encoded[hit.start] = hit.decodings
-            }
-            // tokens split across string literals joined with '+'
-            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { hit in
-                var c = hit.candidate
-                c.start = hit.start
-                c.end = hit.end
-                batch.append(c)
-                encoded[hit.start] = ["joined-literals"]
-            }
+            // tokens written in Base64 (reported at the encoded text) and split across joined literals
+            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
+            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
             // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)
-            let joinedSpans = batch.filter { encoded[$0.start] == ["joined-literals"] }
+            let joinedSpans = batch.filter { $0.decodings == [JoinedLiterals.decoding] }
             if !joinedSpans.isEmpty {
                 batch.removeAll { c in
-                    encoded[c.start] == nil && joinedSpans.contains { j in
+                    c.decodings.isEmpty && joinedSpans.contains { j in
                         c.start >= j.start && c.end <= j.end && (j.canonical.hasSuffix(c.canonical) || c.spanIsSecretOnly)
                     }
                 }
@@ -177,15 +162,9 @@ public final class ContentScanner {
             for candidate in batch {
                 guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
                 if cachedPath == nil { cachedPath = path() }
-                var f = self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
-                                     markers: markers, state: &state)
-                if let decodings = encoded[candidate.start] {
-                    f.decodings = decodings
-                    if decodings != ["joined-literals"] { f.encoding = .plain }
-                }
-                pending.append(f)
+                pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
+                                            markers: markers, state: &state))
             }
-            encoded.removeAll(keepingCapacity: true)
 
             if eof { break }
 
@@ -223,7 +202,7 @@ public final class ContentScanner {
                        snippetBefore: before, snippetAfter: after,
                        fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding,
                        suppression: c.form == .bytes ? InlineAllow.suppression(view, span: c.start..<c.end, markers: markers) : nil,
-                       spanIsSecretOnly: c.spanIsSecretOnly, textEncoding: textEncoding)
+                       spanIsSecretOnly: c.spanIsSecretOnly, textEncoding: textEncoding, decodings: c.decodings)
     }
 }
 
