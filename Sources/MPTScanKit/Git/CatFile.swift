@@ -174,6 +174,23 @@ extension ContentScanner {
 }
 
 extension ScanSummary {
+    /// An empty summary of a git scan (blobs, not files, are counted).
+    static var git: ScanSummary {
+        var summary = ScanSummary()
+        summary.fromGit = true
+        return summary
+    }
+
+    /// Adds the counters of another scan's summary (a parallel stream's, a submodule's); lists are not merged.
+    mutating func addCounts(of other: ScanSummary) {
+        self.filesScanned += other.filesScanned
+        self.bytesScanned += other.bytesScanned
+        self.filesDecoded += other.filesDecoded
+        self.commitsScanned += other.commitsScanned
+        self.unreachableHits += other.unreachableHits
+        self.interrupted = self.interrupted || other.interrupted
+    }
+
     /// Counts one scanned blob.
     mutating func countBlob(_ result: ContentScanResult) {
         self.fromGit = true

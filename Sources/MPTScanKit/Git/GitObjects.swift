@@ -14,13 +14,7 @@ struct CommitHeader {
 
     /// Parses a raw commit object. Unknown and continuation header lines (`gpgsig`, `mergetag`) are skipped.
     init(_ raw: UnsafeBufferPointer<UInt8>) {
-        var i = 0
-        let n = raw.count
-        while i < n {
-            var end = i
-            while end < n && raw[end] != 10 { end += 1 }
-            if end == i { i = end + 1; break } // blank line: the message follows
-            let line = UnsafeBufferPointer(rebasing: raw[i..<end])
+        self.messageStart = forEachHeaderLine(raw) { line in
             if line.starts(with: "parent ".utf8), let id = ObjectID(hex: line.dropFirst(7)) {
                 self.parents.append(id)
             } else if line.starts(with: "committer ".utf8) {
@@ -30,9 +24,7 @@ struct CommitHeader {
                 self.authorName = p.name; self.authorEmail = p.email
                 self.authorDate = Self.isoDate(p.time, offset: p.offset)
             }
-            i = end + 1
         }
-        self.messageStart = min(i, n)
     }
 
     /// `Name <email> 1700000000 +0100` → parts; lenient with malformed lines.
@@ -84,20 +76,27 @@ struct TagHeader {
     var messageStart = 0
 
     init(_ raw: UnsafeBufferPointer<UInt8>) {
-        var i = 0
-        let n = raw.count
-        while i < n {
-            var end = i
-            while end < n && raw[end] != 10 { end += 1 }
-            if end == i { i = end + 1; break }
-            let line = raw[i..<end]
+        self.messageStart = forEachHeaderLine(raw) { line in
             if line.starts(with: "tag ".utf8) { self.name = String(decoding: line.dropFirst(4), as: UTF8.self) }
             if line.starts(with: "object ".utf8) { self.target = ObjectID(hex: line.dropFirst(7)) }
             if line.starts(with: "type ".utf8) { self.targetKind = ObjectKind(rawValue: String(decoding: line.dropFirst(5), as: UTF8.self)) }
-            i = end + 1
         }
-        self.messageStart = min(i, n)
     }
+}
+
+/// Calls `body` with each header line of a raw commit or tag object (up to the first blank line) and returns
+/// where the message starts: just past that blank line, or the object's length when there is none.
+func forEachHeaderLine(_ raw: UnsafeBufferPointer<UInt8>, _ body: (Slice<UnsafeBufferPointer<UInt8>>) -> Void) -> Int {
+    var i = 0
+    let n = raw.count
+    while i < n {
+        var end = i
+        while end < n && raw[end] != 10 { end += 1 }
+        if end == i { i = end + 1; break } // blank line: the message follows
+        body(raw[i..<end])
+        i = end + 1
+    }
+    return min(i, n)
 }
 
 /// One entry of `git log --raw -z` / `git diff-index --raw -z` output: a path whose blob changed.

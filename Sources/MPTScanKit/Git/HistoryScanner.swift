@@ -145,12 +145,7 @@ public final class HistoryScanner {
                 if self.isExcluded(f.path) { continue }
                 report.findings.append(f)
             }
-            report.summary.filesScanned += sub.summary.filesScanned
-            report.summary.bytesScanned += sub.summary.bytesScanned
-            report.summary.filesDecoded += sub.summary.filesDecoded
-            report.summary.commitsScanned += sub.summary.commitsScanned
-            report.summary.unreachableHits += sub.summary.unreachableHits
-            report.summary.interrupted = report.summary.interrupted || sub.summary.interrupted
+            report.summary.addCounts(of: sub.summary)
             report.summary.unreadable += sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message) }
         }
     }
@@ -207,16 +202,9 @@ private final class FullHistoryScan: @unchecked Sendable {
     let repository: GitRepository
     let scanner: HistoryScanner
     let isCancelled: @Sendable () -> Bool
-    var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
-
-    /// Findings per blob that holds a hit (paths not yet known).
-    var hits: [ObjectID: [Finding]] = [:]
-    var parents: [ObjectID: [ObjectID]] = [:]
-    var committerTime: [ObjectID: Int64] = [:]
-    var messageFindings: [(ObjectID, [Finding])] = []
-    var tagFindings: [(ObjectID, [Finding])] = []
-    /// Annotated tag → the object it points at.
-    var tagTargets: [ObjectID: (ObjectID, ObjectKind?)] = [:]
+    var summary = ScanSummary.git
+    /// Everything the object streams produced, merged.
+    let objects = Partial()
     /// Hit blobs reached from a ref without a commit (a tag on a blob, or on a tree: then with their path).
     var refBlobs: [ObjectID: [(path: String, ref: String)]] = [:]
     /// Started by the first stream that finds a hit (not with `--all-objects`, which must first learn which
@@ -230,18 +218,32 @@ private final class FullHistoryScan: @unchecked Sendable {
         self.isCancelled = isCancelled
     }
 
-    /// What one stream of objects produced; streams are merged by object id, so the result does not depend
-    /// on how the objects were split.
+    /// What a stream of objects produced; streams are merged by object id (`absorb`), so the result does not
+    /// depend on how the objects were split.
     final class Partial: @unchecked Sendable {
-        var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
+        var summary = ScanSummary.git
+        /// Findings per blob that holds a hit (paths not yet known).
         var hits: [ObjectID: [Finding]] = [:]
         var parents: [ObjectID: [ObjectID]] = [:]
         var committerTime: [ObjectID: Int64] = [:]
         var messageFindings: [(ObjectID, [Finding])] = []
         var tagFindings: [(ObjectID, [Finding])] = []
+        /// Annotated tag → the object it points at.
         var tagTargets: [ObjectID: (ObjectID, ObjectKind?)] = [:]
         var missing = 0
         var error: Error? = nil
+
+        /// Adds what `other` produced.
+        func absorb(_ other: Partial) {
+            self.hits.merge(other.hits) { a, _ in a }
+            self.parents.merge(other.parents) { a, _ in a }
+            self.committerTime.merge(other.committerTime) { a, _ in a }
+            self.messageFindings += other.messageFindings
+            self.tagFindings += other.tagFindings
+            self.tagTargets.merge(other.tagTargets) { a, _ in a }
+            self.summary.addCounts(of: other.summary)
+            self.missing += other.missing
+        }
     }
 
     func run() throws -> ScanReport {
@@ -295,21 +297,12 @@ private final class FullHistoryScan: @unchecked Sendable {
             thread.start()
         }
         group.wait()
-        var missing = 0
         for p in partials {
             if let error = p.error { throw error }
-            self.hits.merge(p.hits) { a, _ in a }
-            self.parents.merge(p.parents) { a, _ in a }
-            self.committerTime.merge(p.committerTime) { a, _ in a }
-            self.messageFindings += p.messageFindings
-            self.tagFindings += p.tagFindings
-            self.tagTargets.merge(p.tagTargets) { a, _ in a }
-            self.summary.filesScanned += p.summary.filesScanned
-            self.summary.bytesScanned += p.summary.bytesScanned
-            self.summary.filesDecoded += p.summary.filesDecoded
-            self.summary.commitsScanned += p.summary.commitsScanned
-            missing += p.missing
+            self.objects.absorb(p)
         }
+        self.summary.addCounts(of: self.objects.summary)
+        let missing = self.objects.missing
         if self.isCancelled() { self.summary.interrupted = true }
         if missing > 0 {
             throw GitError("\(missing) object\(missing == 1 ? "" : "s") listed by git could not be read (a corrupt or partial clone): the history scan is incomplete")
@@ -317,16 +310,16 @@ private final class FullHistoryScan: @unchecked Sendable {
 
         // 3. refs and what they reach; every commit they reach must have been read
         let refs = try self.refTips()
-        let graph = CommitGraph(parents: self.parents, committerTime: self.committerTime)
+        let graph = CommitGraph(parents: self.objects.parents, committerTime: self.objects.committerTime)
         let reachable = graph.reachable(from: refs.map(\.commit))
-        let absent = Set(refs.filter { $0.kind == .commit && self.parents[$0.commit] == nil }.map(\.commit))
-            .union(reachable.lazy.flatMap { self.parents[$0] ?? [] }.filter { self.parents[$0] == nil })
+        let absent = Set(refs.filter { $0.kind == .commit && self.objects.parents[$0.commit] == nil }.map(\.commit))
+            .union(reachable.lazy.flatMap { self.objects.parents[$0] ?? [] }.filter { self.objects.parents[$0] == nil })
         if !absent.isEmpty && !self.summary.interrupted {
             throw GitError("\(absent.count) commit\(absent.count == 1 ? "" : "s") that refs reach cannot be read (e.g. \(absent.first!)): the repository is corrupt or incomplete (`git fsck` says more); the history scan is incomplete")
         }
         try self.resolveRefObjects(refs)
         var findings: [Finding] = []
-        if !self.hits.isEmpty && !self.summary.interrupted {
+        if !self.objects.hits.isEmpty && !self.summary.interrupted {
             findings += try self.attributeBlobs(graph: graph, reachable: reachable, refs: refs)
         }
         findings += try self.messages(graph: graph, reachable: reachable, refs: refs)
@@ -384,7 +377,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             guard parts.count == 3, let object = ObjectID(hex: parts[0]) else { continue }
             var target = object, kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
             var hops = 0
-            while kind == .tag, let next = self.tagTargets[target], hops < 100 { target = next.0; kind = next.1; hops += 1 }
+            while kind == .tag, let next = self.objects.tagTargets[target], hops < 100 { target = next.0; kind = next.1; hops += 1 }
             refs.append(GitRef(name: String(decoding: parts[2], as: UTF8.self), commit: target, object: object, kind: kind))
         }
         // HEAD counts as a ref of its own only when detached (otherwise its branch is listed already)
@@ -408,7 +401,7 @@ private final class FullHistoryScan: @unchecked Sendable {
     /// Refs that end at a blob or a tree rather than a commit (`git tag keys <blob>`): their hit blobs are
     /// reachable too, at the tree's paths (`git ls-tree -r`), or at `(ref <name>)` for a blob.
     func resolveRefObjects(_ refs: [GitRef]) throws {
-        for ref in refs where ref.kind == .blob && self.hits[ref.commit] != nil {
+        for ref in refs where ref.kind == .blob && self.objects.hits[ref.commit] != nil {
             self.refBlobs[ref.commit, default: []].append(("(ref \(ref.name))", ref.name))
         }
         for ref in refs where ref.kind == .tree {
@@ -416,7 +409,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             for entry in Git.fields(listing) {
                 guard let tab = entry.firstIndex(of: 9) else { continue }
                 let meta = entry[..<tab].split(separator: 32)
-                guard meta.count == 3, let id = ObjectID(hex: meta[2]), self.hits[id] != nil else { continue }
+                guard meta.count == 3, let id = ObjectID(hex: meta[2]), self.objects.hits[id] != nil else { continue }
                 self.refBlobs[id, default: []].append((HistoryScanner.display(Array(entry[(tab + 1)...])), ref.name))
             }
         }
@@ -425,7 +418,7 @@ private final class FullHistoryScan: @unchecked Sendable {
     /// Which commits hold each hit blob at which path, from `git log --raw` (no patches), then one finding per
     /// (rule, token, path) at the earliest such commit.
     func attributeBlobs(graph: CommitGraph, reachable: Set<ObjectID>, refs: [GitRef]) throws -> [Finding] {
-        let extra: [ObjectID] = self.scanner.options.allObjects ? self.parents.keys.filter { !reachable.contains($0) }.sorted() : []
+        let extra: [ObjectID] = self.scanner.options.allObjects ? self.objects.parents.keys.filter { !reachable.contains($0) }.sorted() : []
         let log = try self.attributionLog ?? AttributionLog(git: self.repository.git, extra: extra)
         try log.wait()
         let paths = log.paths
@@ -438,12 +431,12 @@ private final class FullHistoryScan: @unchecked Sendable {
         let firstParent: [Int32] = order.map { c in graph.parents[c]?.first.flatMap { rankOf[$0] } ?? -1 }
         let logRank: [Int32] = log.commits.map { rankOf[$0] ?? -1 }
         // hit blobs by number, with the (rule, token) pairs each holds and whether one is not allowed
-        let hitBlobs = self.hits.keys.sorted()
+        let hitBlobs = self.objects.hits.keys.sorted()
         var hitIndex: [AttributionLog.BlobKey: Int32] = [:]
         for (i, b) in hitBlobs.enumerated() { hitIndex[AttributionLog.BlobKey(b)] = Int32(i) }
         let hitTokens: [[(rule: String, token: String, open: Bool)]] = hitBlobs.map { blob in
             var order: [String] = [], open: [String: (String, String, Bool)] = [:]
-            for f in self.hits[blob] ?? [] {
+            for f in self.objects.hits[blob] ?? [] {
                 if let known = open[f.tokenKey] { open[f.tokenKey] = (known.0, known.1, known.2 || !f.isSuppressed) }
                 else { open[f.tokenKey] = (f.ruleID, f.token, !f.isSuppressed); order.append(f.tokenKey) }
             }
@@ -494,7 +487,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             let path = HistoryScanner.display(key.path)
             if self.scanner.isExcluded(path) { continue }
             let (commit, blob) = tally.open ?? (tally.first, tally.blob)
-            let candidates = self.hits[blob]?.filter { $0.ruleID == key.rule && $0.token == key.token } ?? []
+            let candidates = self.objects.hits[blob]?.filter { $0.ruleID == key.rule && $0.token == key.token } ?? []
             guard var f = candidates.first(where: { !$0.isSuppressed }) ?? candidates.first else { continue }
             f.path = path
             f.git = GitProvenance(source: .blob, object: blob.description)
@@ -512,7 +505,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             attributed.insert(blob)
             var seen = Set<String>()
             for place in places where seen.insert(place.path).inserted && !self.scanner.isExcluded(place.path) {
-                for var f in self.hits[blob] ?? [] {
+                for var f in self.objects.hits[blob] ?? [] {
                     f.path = place.path
                     f.git = GitProvenance(source: .blob, object: blob.description)
                     f.git?.refCount = places.filter { $0.path == place.path }.count
@@ -522,7 +515,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         }
         // blobs no commit holds (dangling): reported only with --all-objects
-        for (blob, found) in self.hits where !attributed.contains(blob) {
+        for (blob, found) in self.objects.hits where !attributed.contains(blob) {
             guard self.scanner.options.allObjects else { self.summary.unreachableHits += found.count; continue }
             for var f in found {
                 f.path = "(unreachable blob \(blob.description.prefix(12)))"
@@ -542,17 +535,17 @@ private final class FullHistoryScan: @unchecked Sendable {
         var tagRefs: [ObjectID: [String]] = [:]
         for ref in refs {
             var id = ref.object, hops = 0
-            while let (target, kind) = self.tagTargets[id], hops < 100 {
+            while let (target, kind) = self.objects.tagTargets[id], hops < 100 {
                 tagObjects.insert(id)
                 tagRefs[id, default: []].append(ref.name)
                 guard kind == .tag else { break }
                 id = target; hops += 1
             }
         }
-        let unreachableMessages = self.messageFindings.filter { !reachable.contains($0.0) }.count
-            + self.tagFindings.filter { !tagObjects.contains($0.0) }.count
+        let unreachableMessages = self.objects.messageFindings.filter { !reachable.contains($0.0) }.count
+            + self.objects.tagFindings.filter { !tagObjects.contains($0.0) }.count
         if !self.scanner.options.allObjects { self.summary.unreachableHits += unreachableMessages }
-        var commits = self.messageFindings.filter { self.scanner.options.allObjects || reachable.contains($0.0) }
+        var commits = self.objects.messageFindings.filter { self.scanner.options.allObjects || reachable.contains($0.0) }
         commits.sort { ($0.0, 0) < ($1.0, 0) }
         let headers = try HistoryScanner.authors(of: Set(commits.map(\.0)), git: self.repository.git, isCancelled: self.isCancelled)
         let order = graph.order(of: Set(commits.map(\.0)))
@@ -571,7 +564,7 @@ private final class FullHistoryScan: @unchecked Sendable {
                 out.append(f)
             }
         }
-        for (tag, found) in self.tagFindings.sorted(by: { ($0.0, 0) < ($1.0, 0) }) where self.scanner.options.allObjects || tagObjects.contains(tag) {
+        for (tag, found) in self.objects.tagFindings.sorted(by: { ($0.0, 0) < ($1.0, 0) }) where self.scanner.options.allObjects || tagObjects.contains(tag) {
             let names = (tagRefs[tag] ?? []).sorted()
             for var f in found {
                 f.git = GitProvenance(source: .tagMessage, object: tag.description)
@@ -740,7 +733,7 @@ final class RangeScan {
     let scanner: HistoryScanner
     let revisions: [String]
     let isCancelled: @Sendable () -> Bool
-    var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
+    var summary = ScanSummary.git
 
     init(repository: GitRepository, scanner: HistoryScanner, revisions: [String], isCancelled: @escaping @Sendable () -> Bool) {
         self.repository = repository

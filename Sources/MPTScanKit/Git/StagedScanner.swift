@@ -49,7 +49,7 @@ public final class StagedScanner {
             if self.excludes.contains(where: { $0.matchesFileOrParent(HistoryScanner.display(change.path)) }) { continue }
             changes.append(change)
         }
-        var summary: ScanSummary = { var s = ScanSummary(); s.fromGit = true; return s }()
+        var summary = ScanSummary.git
         guard !changes.isEmpty else { return ScanReport(findings: [], summary: summary) }
 
         var hits: [ObjectID: [Finding]] = [:]
