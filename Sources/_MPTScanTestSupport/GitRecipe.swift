@@ -41,11 +41,7 @@ public final class GitRecipe {
     }
 
     /// What a git command printed and how it ended.
-    public struct Result {
-        public var status: Int32
-        public var stdout: String
-        public var stderr: String
-    }
+    public typealias Result = TestProcess.Result
 
     /// Opens a repository that already exists (a clone made by a recipe); it is not deleted by this object.
     public static func existing(_ directory: URL) throws -> GitRecipe {
@@ -63,44 +59,13 @@ public final class GitRecipe {
 
     /// Runs git and returns its status and output whatever the status (`allowFailure` must be true).
     public func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil, allowFailure: Bool) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        process.currentDirectoryURL = self.directory
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("GIT_") { env.removeValue(forKey: key) }
         env["GIT_CONFIG_NOSYSTEM"] = "1"
         env["HOME"] = self.directory.deletingLastPathComponent().path
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inp
-        // a termination handler, not waitUntilExit(), which polls every 50 ms on Linux
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-        // read both pipes at once, so a child filling one of them never waits on us
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errorBox = Box()
-        let errorsRead = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errorBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            errorsRead.signal()
-        }
-        if let input {
-            let handle = inp.fileHandleForWriting
-            DispatchQueue.global().async { handle.write(Data(input.utf8)); try? handle.close() }
-        } else {
-            try? inp.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        errorsRead.wait()
-        exited.wait()
-        let errors = errorBox.data
-        return Result(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-                      stderr: String(decoding: errors, as: UTF8.self))
+        return try TestProcess.run(URL(fileURLWithPath: "/usr/bin/env"), ["git"] + arguments, environment: env,
+                                   directory: self.directory, input: input.map { Data($0.utf8) })
     }
 
     /// Writes `text` to `path` (relative to the work tree), creating folders.

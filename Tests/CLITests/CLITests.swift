@@ -5,11 +5,7 @@ import _MPTScanTestSupport
 
 /// End-to-end tests of the built `mptscan` binary: help, exit codes, formats, redaction, stdin, files, pipes.
 @Suite struct CLITests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Run = TestProcess.Result
 
     /// The `mptscan` executable built beside the test bundle.
     static let binary: URL = {
@@ -40,25 +36,10 @@ import _MPTScanTestSupport
 
     @discardableResult
     static func run(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:], closeStdout: Bool = false) throws -> Run {
-        let process = Process()
-        process.executableURL = self.binary
-        process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = nil
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if closeStdout { try out.fileHandleForReading.close() }
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try input.fileHandleForWriting.close()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = closeStdout ? Data() : out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return try TestProcess.run(self.binary, args, environment: env, input: stdin, closeStdout: closeStdout)
     }
 
     @Test func helpIsTheSameForAllThreeSpellingsAndMatchesTheGoldenFile() throws {
