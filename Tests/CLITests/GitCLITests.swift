@@ -100,6 +100,39 @@ import _MPTScanTestSupport
         #expect(FileManager.default.fileExists(atPath: repo.path + "/.git/hooks/pre-push.local"))
     }
 
+    @Test func installHookForceKeepsABackupAndBareRepositoriesAreRefused() throws {
+        let repo = try GitRecipe()
+        let hook = repo.path + "/.git/hooks/pre-commit"
+        try FileManager.default.createDirectory(atPath: repo.path + "/.git/hooks", withIntermediateDirectories: true)
+        try Data("#!/bin/sh\necho theirs\n".utf8).write(to: URL(fileURLWithPath: hook))
+        let forced = try CLITests.run(["install-hook", "--force", repo.path])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try String(contentsOfFile: hook + ".mptscan-backup", encoding: .utf8).contains("echo theirs"))
+        #expect(try String(contentsOfFile: hook, encoding: .utf8).contains("# mptscan-hook"))
+        let both = try CLITests.run(["install-hook", "--force", "--chain", repo.path])
+        #expect(both.status == 64)
+
+        let bare = repo.directory.deletingLastPathComponent().appendingPathComponent("bare.git")
+        try repo.run(["init", "-q", "--bare", bare.path])
+        let refused = try CLITests.run(["install-hook", bare.path])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("bare repository"))
+    }
+
+    @Test func historyUsageErrorsSayWhatToDo() throws {
+        let repo = try GitRecipe()
+        try repo.write("a", "a\n")
+        try repo.commit("a")
+        let rangeAsPath = try CLITests.run(["history", "HEAD~1..HEAD"], environment: [:])
+        #expect(rangeAsPath.status == 64)
+        #expect(rangeAsPath.stderr.contains("--range HEAD~1..HEAD"))
+        for args in [["--range", "A..B", "--since-commit", "X"], ["--all-objects", "--range", "A..B"],
+                     ["--recurse-submodules", "--range", "A..B"], ["--range", ".."], ["--jobs", "0"]] {
+            let run = try CLITests.run(["history"] + args + [repo.path])
+            #expect(run.status == 64, "\(args): \(run.stderr)")
+        }
+    }
+
     @Test func installHookHonoursCoreHooksPath() throws {
         let repo = try GitRecipe()
         try repo.git("config", "core.hooksPath", "githooks")

@@ -6,7 +6,9 @@ public enum Suppression: String, Codable, Sendable {
     case inlineAllowNextLine = "inline-allow-next-line"
 }
 
-/// One occurrence of a token: a byte span of one physical file (or of standard input).
+/// One occurrence of a token: a byte span of one file, standard input, archive member (`a.zip!b/c.js`), git
+/// blob (with `git` provenance) or commit or tag message. For encoded tokens the span is the encoded text
+/// (`decodings`); for joined literals it runs from the first fragment to the last.
 ///
 /// Positions are 1-based. `line` counts LF bytes. `column` counts Unicode scalars from the start of the line,
 /// an invalid UTF-8 byte counting as one; in UTF-16 files, scalars of the decoded text. The span is ASCII, so
@@ -20,7 +22,9 @@ public struct Finding: Sendable, Equatable {
     public var severity: Severity
     /// The rule's confidence that such a hit is a real token.
     public var confidence: Confidence
-    /// Path relative to the scan root, `/`-separated; `-` for standard input.
+    /// Path relative to the scan root, `/`-separated; `-` for standard input; archive members as
+    /// `archive!member` (nested: `a!b!c`); git findings as the path in the repository, or
+    /// `(commit <12 hex> message)` / `(tag <name> message)`.
     public var path: String
     /// 1-based line of the span's first byte (LF counted).
     public var line: Int
