@@ -8,15 +8,24 @@ final class GitHistoryTests: XCTestCase {
     let detector = TokenDetector(rules: BuiltinRules.all)
 
     func history(_ repo: GitRecipe, allObjects: Bool = false, revisions: [String]? = nil, jobs: Int = 2,
-                 messages: Bool = true, excludes: [String] = []) throws -> ScanReport {
+                 messages: Bool = true, excludes: [String] = [], recurse: Bool = false, push: PrePush.Push? = nil) throws -> ScanReport {
+        try self.history(path: repo.path, allObjects: allObjects, revisions: revisions, jobs: jobs, messages: messages,
+                         excludes: excludes, recurse: recurse, push: push)
+    }
+
+    /// A history scan of the repository at `path` (a range when `revisions` or `push` is given).
+    func history(path: String, allObjects: Bool = false, revisions: [String]? = nil, jobs: Int = 2,
+                 messages: Bool = true, excludes: [String] = [], recurse: Bool = false, push: PrePush.Push? = nil) throws -> ScanReport {
         var options = HistoryOptions()
-        options.repository = repo.path
+        options.repository = path
         options.allObjects = allObjects
-        options.revisions = revisions
+        options.revisions = push?.revisions ?? revisions
+        options.pushedObjects = push?.objects ?? []
         options.jobs = jobs
         options.objectsPerJob = 5 // several cat-file streams even for small recipes
         options.scanMessages = messages
         options.excludes = try excludes.map(PathGlob.init)
+        options.recurseSubmodules = recurse
         return try HistoryScanner(detector: self.detector, options: options).run()
     }
 
@@ -277,9 +286,7 @@ final class GitHistoryTests: XCTestCase {
         let plain = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-notgit-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: plain) }
-        var options = HistoryOptions()
-        options.repository = plain.path
-        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+        XCTAssertThrowsError(try self.history(path: plain.path)) { error in
             XCTAssertTrue("\(error)".contains("not a git repository"), "\(error)")
         }
 
@@ -290,13 +297,11 @@ final class GitHistoryTests: XCTestCase {
         }
         let clone = origin.directory.deletingLastPathComponent().appendingPathComponent("shallow")
         try origin.run(["clone", "-q", "--depth", "1", "file://\(origin.path)", clone.path])
-        options.repository = clone.path
-        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+        XCTAssertThrowsError(try self.history(path: clone.path)) { error in
             XCTAssertTrue("\(error)".contains("shallow clone (1 commits available"), "\(error)")
             XCTAssertTrue("\(error)".contains("git fetch --unshallow"), "\(error)")
         }
-        options.revisions = ["HEAD"]
-        XCTAssertNoThrow(try HistoryScanner(detector: self.detector, options: options).run(), "a range within the history is fine")
+        XCTAssertNoThrow(try self.history(path: clone.path, revisions: ["HEAD"]), "a range within the history is fine")
     }
 
     func testPrePushInputBecomesRevisions() throws {
@@ -337,13 +342,9 @@ final class GitHistoryTests: XCTestCase {
         try repo.write("a", "a\n")
         try repo.commit("a")
         try repo.run(["tag", "-a", "v2", "-m", "notes \(token)"], environment: repo.dated())
-        var options = HistoryOptions()
-        options.repository = repo.path
         let push = try PrePush.parse("refs/tags/v2 \(try repo.git("rev-parse", "v2")) refs/tags/v2 \(String(repeating: "0", count: 40))\n",
                                      remote: nil, git: Git(directory: repo.path))
-        options.revisions = push.revisions
-        options.pushedObjects = push.objects
-        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        let findings = try self.history(repo, push: push).findings
         XCTAssertEqual(findings.map(\.token), [token])
         XCTAssertEqual(findings.first?.git?.source, .tagMessage)
     }
@@ -356,11 +357,7 @@ final class GitHistoryTests: XCTestCase {
         let blob = try repo.git("hash-object", "-w", "--stdin", input: "\(token)\n")
         let tree = try repo.git("mktree", input: "100644 blob \(blob)\ts.env\n")
         let push = try PrePush.parse("refs/tags/t \(tree) refs/tags/t \(String(repeating: "0", count: 40))\n", remote: nil, git: Git(directory: repo.path))
-        var options = HistoryOptions()
-        options.repository = repo.path
-        options.revisions = push.revisions
-        options.pushedObjects = push.objects
-        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        let findings = try self.history(repo, push: push).findings
         XCTAssertEqual(findings.map(\.path), ["s.env"])
     }
 
@@ -429,10 +426,7 @@ final class GitHistoryTests: XCTestCase {
         try app.commit("add submodule")
 
         XCTAssertEqual(try self.history(app).findings.count, 0, "without the flag the submodule's history is not read")
-        var options = HistoryOptions()
-        options.repository = app.path
-        options.recurseSubmodules = true
-        let findings = try HistoryScanner(detector: self.detector, options: options).run().findings
+        let findings = try self.history(app, recurse: true).findings
         XCTAssertEqual(findings.map(\.path), ["vendor/lib/secret.txt"])
         XCTAssertEqual(findings.first?.git?.submodule, "vendor/lib")
         XCTAssertEqual(findings.first?.git?.commit, leak)
@@ -456,18 +450,14 @@ final class GitHistoryTests: XCTestCase {
         try app.git("rm", "-q", "gone")
         try? FileManager.default.removeItem(atPath: app.path + "/gone")
         try app.commit("drop gone")
-        var options = HistoryOptions()
-        options.repository = app.path
-        options.recurseSubmodules = true
-        let report = try HistoryScanner(detector: self.detector, options: options).run()
+        let report = try self.history(app, recurse: true)
         XCTAssertEqual(Set(report.findings.map(\.path)), ["emb/k.txt", "gone/k.txt"])
         XCTAssertTrue(report.summary.unreadable.isEmpty)
 
         // declared but never initialised: the scan is incomplete, and says how to fix it
         let fresh = app.directory.deletingLastPathComponent().appendingPathComponent("fresh")
         try app.run(["clone", "-q", app.path, fresh.path])
-        options.repository = fresh.path
-        let partial = try HistoryScanner(detector: self.detector, options: options).run()
+        let partial = try self.history(path: fresh.path, recurse: true)
         XCTAssertEqual(partial.summary.unreadable.map(\.path), ["emb"])
         XCTAssertTrue(partial.summary.unreadable.first?.message.contains("git submodule update --init") ?? false)
     }
@@ -481,9 +471,7 @@ final class GitHistoryTests: XCTestCase {
         try origin.commit("rm")
         let clone = origin.directory.deletingLastPathComponent().appendingPathComponent("partial")
         try origin.run(["clone", "-q", "--filter=blob:none", "file://\(origin.path)", clone.path])
-        var options = HistoryOptions()
-        options.repository = clone.path
-        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+        XCTAssertThrowsError(try self.history(path: clone.path)) { error in
             XCTAssertTrue("\(error)".contains("partial clone"), "\(error)")
         }
     }
