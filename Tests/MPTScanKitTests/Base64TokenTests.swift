@@ -88,3 +88,46 @@ final class Base64TokenTests: XCTestCase {
         XCTAssertTrue(found.first?.isSuppressed ?? false)
     }
 }
+
+/// Tokens with every byte escaped: percent (once and twice), HTML character references, JavaScript escapes.
+final class EscapedTokenTests: XCTestCase {
+    let scanner = ContentScanner(detector: TokenDetector(rules: BuiltinRules.all))
+
+    func scan(_ text: String) -> [Finding] { self.scanner.scan(bytes: Array(text.utf8), path: "t.html").findings }
+
+    static func escape(_ text: String, _ form: (UInt8) -> String) -> String { text.utf8.map(form).joined() }
+
+    func testEveryByteEscapedIsFoundAtTheEscapedText() {
+        let token = SyntheticTokens.token(seed: 611)
+        let cases: [(String, [String])] = [
+            (Self.escape(token) { String(format: "%%%02X", $0) }, ["percent"]),
+            (Self.escape(token) { String(format: "%%%02x", $0) }, ["percent"]),
+            (Self.escape(token) { String(format: "%%25%02X", $0) }, ["percent", "percent"]),
+            (Self.escape(token) { "&#\($0);" }, ["html-entity"]),
+            (Self.escape(token) { String(format: "&#x%02x;", $0) }, ["html-entity"]),
+            (Self.escape(token) { "&amp;#\($0);" }, ["html-entity", "html-entity"]),
+            (Self.escape(token) { String(format: "\\x%02x", $0) }, ["hex-escape"]),
+            (Self.escape(token) { String(format: "\\u%04x", $0) }, ["unicode-escape"]),
+            (Self.escape(token) { String(format: "\\\\u%04X", $0) }, ["unicode-escape"]),
+        ]
+        for (escaped, decodings) in cases {
+            let found = self.scan("<p>\n<a href=\"/x?t=\(escaped)&amp;y=1\">")
+            XCTAssertEqual(found.count, 1, escaped)
+            XCTAssertEqual(found.first?.token, token, escaped)
+            XCTAssertEqual(found.first?.decodings, decodings, escaped)
+            XCTAssertEqual(found.first?.line, 2, escaped)
+            XCTAssertEqual(found.first?.column, 15, escaped)
+            XCTAssertEqual(found.first?.endColumn, 15 + escaped.utf8.count, escaped)
+        }
+    }
+
+    func testPlaceholdersAndOtherEscapedTextStayQuiet() {
+        let placeholder = Self.escape("idt:TKN-XXXX-XXXX:your_token_here") { String(format: "%%%02X", $0) }
+        XCTAssertEqual(self.scan("u=\(placeholder)").count, 0)
+        let prose = Self.escape("identity provider settings") { "&#\($0);" }
+        XCTAssertEqual(self.scan("<p>\(prose)</p>").count, 0)
+        // an escaped prefix with a low-entropy body
+        let weak = Self.escape("idt:TKN-1234-5678:" + String(repeating: "a", count: 64)) { String(format: "\\x%02x", $0) }
+        XCTAssertEqual(self.scan("s = '\(weak)'").count, 0)
+    }
+}

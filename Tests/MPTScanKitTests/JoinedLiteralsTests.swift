@@ -30,6 +30,31 @@ final class JoinedLiteralsTests: XCTestCase {
         }
     }
 
+    func testAdjacentLiteralsAndCommentsBetweenParts() {
+        let token = SyntheticTokens.token(seed: 703)
+        let cases: [(String, Int, Int)] = [
+            // Python implicit concatenation inside parentheses, a comment after a part
+            ("T = (\n    \"\(token.prefix(20))\"  # part one\n    \"\(token.dropFirst(20).prefix(30))\"\n    \"\(token.dropFirst(50))\"\n)", 2, 6),
+            // the id prefix in the second literal: the literal before it is joined too
+            ("T = 'idt:' 'TKN-\(token.dropFirst(8).prefix(32))' '\(token.dropFirst(40))'", 1, 6),
+            // C string pasting across a line
+            ("const char *t = \"\(token.prefix(30))\"\n  \"\(token.dropFirst(30))\";", 1, 18),
+            // comments between `+` and the next literal
+            ("const t = \"\(token.prefix(30))\" + // why\n  /* more */ \"\(token.dropFirst(30))\";", 1, 12),
+        ]
+        for (text, line, column) in cases {
+            let found = self.scan(text)
+            XCTAssertEqual(found.count, 1, text)
+            XCTAssertEqual(found.first?.token, token, text)
+            XCTAssertEqual(found.first?.line, line, text)
+            XCTAssertEqual(found.first?.column, column, text)
+            XCTAssertEqual(found.first?.decodings, ["joined-literals"], text)
+        }
+        // two separate literals, each a whole token, side by side: two plain findings, nothing joined
+        let other = SyntheticTokens.token(seed: 704)
+        XCTAssertEqual(self.scan("pair = (\"\(token)\" \"\(other)\")").map(\.decodings), [[], []])
+    }
+
     func testNoJoinWithoutQuotesOrAcrossExpressions() {
         let token = SyntheticTokens.token(seed: 702)
         let id = String(token.prefix(18)), secret = String(token.dropFirst(18))

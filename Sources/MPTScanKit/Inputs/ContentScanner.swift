@@ -100,7 +100,7 @@ public final class ContentScanner {
         return self.run(path: path, reader: &reader, isCancelled: { false })
     }
 
-    /// False only when no finding is possible: no candidate in the raw bytes, in Base64 or across joined
+    /// False only when no finding is possible: no candidate in the raw bytes, in Base64, escaped byte by byte or across joined
     /// literals, and no sign of UTF-16 text.
     static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector) -> Bool {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
@@ -109,6 +109,8 @@ public final class ContentScanner {
         detector.scan(b, anchorRange: 0..<b.count) { _ in found = true }
         if found { return true }
         Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
+        if found { return true }
+        EscapedTokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
         if found { return true }
         JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
         return found
@@ -142,8 +144,9 @@ public final class ContentScanner {
 
             var batch: [Candidate] = []
             self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
-            // tokens written in Base64 (reported at the encoded text) and split across joined literals
+            // tokens written in Base64 or with every byte escaped (reported at the encoded text) and split across joined literals
             Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
+            EscapedTokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
             JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal

@@ -1,0 +1,173 @@
+/// Tokens with every byte escaped: percent-encoding of each byte (`%69%64%74%3A…`, RFC 3986 §2.1, also applied
+/// twice: `%2569%2564…`), HTML numeric character references (`&#105;&#100;…`, `&#x69;…`, and `&amp;#105;` when
+/// the markup was escaped again; HTML Living Standard §13.2.5.72), and JavaScript/JSON escapes (`\x69\x64…`,
+/// `\u0069\u0064…`, any number of backslashes, as JSON inside JSON doubles them; ECMA-262 §12.9.4, RFC 8259 §7).
+///
+/// Found by anchor search on the escaped forms of `idt` (no escape-looking text is decoded unless it spells the
+/// token prefix), then up to `window` bytes after the anchor are unescaped, up to `maxLevels` times while the
+/// result still starts with an escaped `idt`, and the unescaped text goes through the detector. A token whose
+/// separators alone are escaped (`idt%3ATKN-…`) is the plain detector's (`SeparatorEncoding`).
+public enum EscapedTokens {
+    /// An escape family, with its name in `Candidate.decodings` and reports.
+    enum Scheme: String, CaseIterable {
+        case percent
+        case htmlEntity = "html-entity"
+        case hexEscape = "hex-escape"
+        case unicodeEscape = "unicode-escape"
+    }
+
+    /// Escaped forms of `idt` that start a decode.
+    static let anchors: [(literal: String, scheme: Scheme)] = [
+        ("%69%64%74", .percent),
+        ("%2569%2564%2574", .percent),
+        ("&#105;&#100;&#116;", .htmlEntity),
+        ("&#x69;&#x64;&#x74;", .htmlEntity),
+        ("&#X69;&#X64;&#X74;", .htmlEntity),
+        ("&amp;#105;&amp;#100;&amp;#116;", .htmlEntity),
+        ("\\x69\\x64\\x74", .hexEscape),
+        ("\\u0069\\u0064\\u0074", .unicodeEscape),
+        // JSON inside JSON doubles each backslash
+        ("\\\\x69\\\\x64\\\\x74", .hexEscape),
+        ("\\\\u0069\\\\u0064\\\\u0074", .unicodeEscape),
+    ]
+    static let search = MultiLiteralSearch(Self.anchors.map { Array($0.literal.utf8) })
+    /// Escaped bytes read after an anchor: a current token is at most 87 characters, each at most 10 bytes
+    /// escaped (`&#x0069;` or `\\\\u0069`, and twice-escaped forms), plus room for the detector's context.
+    static let window = 1024
+    /// How many times one escape family is undone (`%252569` is percent-encoding applied three times).
+    public static let maxLevels = 3
+
+    /// Calls `body` for every token written with escaped bytes whose escaped `idt` starts in `anchorRange` of
+    /// `buffer`, as a candidate whose span is the escaped text (0-based byte offsets into `buffer`) and whose
+    /// `decodings` name each level undone (`["percent", "percent"]`). `buffer` should hold `window` bytes after
+    /// `anchorRange` (a streaming caller's look-ahead covers it).
+    public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
+                               _ body: (Candidate) -> Void) {
+        var covered = -1 // escaped text already decoded from an earlier anchor
+        var input: [UInt8] = [], output: [UInt8] = []
+        var starts: [Int] = [], ends: [Int] = [], levelStarts: [Int] = [], levelEnds: [Int] = []
+        Self.search.forEach(in: buffer, starting: anchorRange) { index, hit in
+            guard hit >= covered else { return }
+            let scheme = Self.anchors[index].scheme
+            input.removeAll(keepingCapacity: true)
+            input.append(contentsOf: buffer[hit..<min(buffer.count, hit + Self.window)])
+            // starts/ends: for each byte of the current text, its span in `buffer`
+            starts = Array(hit..<(hit + input.count))
+            ends = starts.map { $0 + 1 }
+            var decodings: [String] = []
+            while decodings.count < Self.maxLevels, Self.startsWithAnchor(input, scheme) {
+                output.removeAll(keepingCapacity: true)
+                levelStarts.removeAll(keepingCapacity: true)
+                levelEnds.removeAll(keepingCapacity: true)
+                Self.unescape(input, scheme, into: &output, starts: &levelStarts, ends: &levelEnds)
+                // compose: a byte of this level spans the buffer bytes of the escapes it came from
+                for k in levelStarts.indices {
+                    levelStarts[k] = starts[levelStarts[k]]
+                    levelEnds[k] = ends[levelEnds[k] - 1]
+                }
+                swap(&input, &output)
+                swap(&starts, &levelStarts)
+                swap(&ends, &levelEnds)
+                decodings.append(scheme.rawValue)
+            }
+            guard !decodings.isEmpty else { return }
+            input.withUnsafeBufferPointer { view in
+                detector.scan(view, anchorRange: 0..<min(view.count, 8)) { candidate in
+                    guard candidate.start == 0, candidate.end <= view.count else { return }
+                    var moved = candidate
+                    moved.start = starts[candidate.start]
+                    moved.end = ends[candidate.end - 1]
+                    moved.spanIsSecretOnly = false
+                    moved.decodings = decodings + candidate.decodings
+                    covered = max(covered, moved.end)
+                    body(moved)
+                }
+            }
+        }
+    }
+
+    /// Whether `text` starts with an anchor of `scheme` (another level of the same escaping to undo).
+    static func startsWithAnchor(_ text: [UInt8], _ scheme: Scheme) -> Bool {
+        for anchor in Self.anchors where anchor.scheme == scheme {
+            let bytes = anchor.literal.utf8
+            if text.count >= bytes.count && zip(text, bytes).allSatisfy({ $0 == $1 }) { return true }
+        }
+        return false
+    }
+
+    /// Undoes one level of `scheme` in `input`, appending to `output` and, per
+    /// output byte, the range of input indices (`starts[k]..<ends[k]`) it came from. Bytes that are not an
+    /// escape of the scheme are copied as they are.
+    static func unescape(_ input: [UInt8], _ scheme: Scheme, into output: inout [UInt8], starts: inout [Int], ends: inout [Int]) {
+        var i = 0
+        while i < input.count {
+            var value: UInt8 = input[i]
+            var length = 1
+            switch scheme {
+            case .percent:
+                if input[i] == UInt8(ascii: "%"), let v = Self.hex(input, i + 1, digits: 2) { value = UInt8(v); length = 3 }
+            case .htmlEntity:
+                if let (v, n) = Self.characterReference(input, i) { value = v; length = n }
+            case .hexEscape, .unicodeEscape:
+                if input[i] == UInt8(ascii: "\\") {
+                    var j = i
+                    while j < input.count && input[j] == UInt8(ascii: "\\") && j - i < Separator.maxBackslashes { j += 1 }
+                    if j < input.count, input[j] == UInt8(ascii: "x"), let v = Self.hex(input, j + 1, digits: 2) {
+                        value = UInt8(v); length = j + 3 - i
+                    } else if j < input.count, input[j] == UInt8(ascii: "u"), let v = Self.hex(input, j + 1, digits: 4), v < 0x80 {
+                        value = UInt8(v); length = j + 5 - i
+                    }
+                }
+            }
+            output.append(value)
+            starts.append(i)
+            ends.append(i + length)
+            i += length
+        }
+    }
+
+    /// `&#DDD;`, `&#xHH;` or `&amp;` at `i` with a value below 0x80: (byte, length in bytes).
+    static func characterReference(_ b: [UInt8], _ i: Int) -> (UInt8, Int)? {
+        guard i + 3 < b.count, b[i] == UInt8(ascii: "&") else { return nil }
+        if b[i + 1] == UInt8(ascii: "a"), i + 4 < b.count, b[i + 2] == UInt8(ascii: "m"), b[i + 3] == UInt8(ascii: "p"),
+           b[i + 4] == UInt8(ascii: ";") {
+            return (UInt8(ascii: "&"), 5)
+        }
+        guard b[i + 1] == UInt8(ascii: "#") else { return nil }
+        let isHex = b[i + 2] | 0x20 == UInt8(ascii: "x")
+        var j = i + (isHex ? 3 : 2)
+        var value = 0, digits = 0
+        while j < b.count, digits < 7 {
+            let d: Int
+            if isHex { guard let h = Self.hexValue(b[j]) else { break }; d = h } else {
+                guard b[j] >= 0x30 && b[j] <= 0x39 else { break }; d = Int(b[j] - 0x30)
+            }
+            value = value * (isHex ? 16 : 10) + d
+            digits += 1
+            j += 1
+        }
+        guard digits > 0, j < b.count, b[j] == UInt8(ascii: ";"), value < 0x80 else { return nil }
+        return (UInt8(value), j + 1 - i)
+    }
+
+    /// The value of `digits` hexadecimal digits at `i`, or nil.
+    static func hex(_ b: [UInt8], _ i: Int, digits: Int) -> Int? {
+        guard i + digits <= b.count else { return nil }
+        var value = 0
+        for k in i..<(i + digits) {
+            guard let d = Self.hexValue(b[k]) else { return nil }
+            value = value * 16 + d
+        }
+        return value
+    }
+
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 0x30...0x39: return Int(c - 0x30)
+        case 0x41...0x46: return Int(c - 0x37)
+        case 0x61...0x66: return Int(c - 0x57)
+        default: return nil
+        }
+    }
+}
