@@ -29,3 +29,22 @@ def synthetic_token_id(seed):
 def synthetic_token(seed):
     """`idt:TKN-dddd-dddd:<64>` for `seed`, as SyntheticTokens.token(seed:)."""
     return f"idt:{synthetic_token_id(seed)}:{synthetic_secret(seed)}"
+
+
+URLSAFE = ALNUM + "-_"
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def synthetic_jwt(seed, claims, header=None):
+    """A JWT (RFC 7519 compact form) with `claims` as its payload and a synthetic signature: never a real
+    credential (the signature is a pure function of `seed`, so it verifies against no key)."""
+    import json
+    header = header or {"alg": "RS256", "typ": "JWT", "kid": "synthetic-%d" % seed}
+    parts = [b64url(json.dumps(header, separators=(",", ":")).encode()),
+             b64url(json.dumps(claims, separators=(",", ":")).encode()),
+             synthetic_secret(seed + 100000, length=342, alphabet=URLSAFE)]
+    return ".".join(parts)

@@ -29,6 +29,43 @@ public enum SyntheticTokens {
         "idt:\(self.tokenID(seed: seed)):\(self.secret(seed: seed))"
     }
 
+    /// The base64url alphabet (RFC 4648 §5) of synthetic JWT signatures.
+    public static let urlAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// Seeds of JWT signatures are offset by this, so they never equal a token's secret.
+    public static let jwtSeedOffset = 100_000
+
+    /// A JWT (RFC 7519 compact form) with `claims` (a JSON object's text) as its payload, a fixed RS256 header
+    /// and a 342-character synthetic signature for `seed`: token-shaped, verifiable against no key. The same
+    /// as `synthetic_jwt` in scripts/synthetic.py when the JSON texts are equal.
+    public static func jwt(seed: Int, claims: String) -> String {
+        let header = #"{"alg":"RS256","typ":"JWT","kid":"synthetic-\#(seed)"}"#
+        return [Self.base64URL(header), Self.base64URL(claims),
+                Self.secret(seed: seed + Self.jwtSeedOffset, length: 342, alphabet: Self.urlAlphabet)].joined(separator: ".")
+    }
+
+    /// True when the last part of `jwt` is a signature made by `jwt(seed:claims:)` for a seed below `seedBound`.
+    public static func isSyntheticJWT(_ jwt: String) -> Bool {
+        guard let signature = jwt.split(separator: ".", omittingEmptySubsequences: false).last, jwt.contains(".") else { return false }
+        return (0..<self.seedBound).contains {
+            self.secret(seed: $0 + self.jwtSeedOffset, length: signature.utf8.count, alphabet: self.urlAlphabet) == signature
+        }
+    }
+
+    static func base64URL(_ text: String) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let n = min(3, bytes.count - i)
+            var v = 0
+            for k in 0..<3 { v = v << 8 | (k < n ? Int(bytes[i + k]) : 0) }
+            for k in 0...n { out.append(table[(v >> (18 - 6 * k)) & 63]) }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// A token id `TKN-dddd-dddd` for `seed`.
     public static func tokenID(seed: Int) -> String {
         let n = mix(UInt64(truncatingIfNeeded: seed) &+ 77)

@@ -25,6 +25,33 @@ final class Base64TokenTests: XCTestCase {
         }
     }
 
+    /// The anchors computed from RFC 4648's alphabet are the characters `idt:TKN-` fixes at each alignment
+    /// (worked by hand: `aWR0OlRLTi` is Base64 of `idt:TKN` cut before the character that depends on what
+    /// follows), and each is found in real encodings of text that holds the prefix.
+    func testAnchorsAreTheFixedCharactersOfEachAlignment() {
+        let plain = Base64Tokens.anchors.filter { !$0.twice }
+        XCTAssertEqual(plain.prefix(3).map(\.literal), ["aWR0OlRLTi", "lkdDpUS04t", "pZHQ6VEtOL"])
+        XCTAssertEqual(plain.prefix(3).map(\.back), [0, 2, 3])
+        XCTAssertEqual(Base64Tokens.anchors.filter(\.twice).count, 9)
+        for prefix in Base64Tokens.prefixes {
+            for pad in 0..<3 {
+                let encoded = Data((String(repeating: "z", count: pad) + prefix + "1234").utf8).base64EncodedString()
+                XCTAssertTrue(plain.contains { encoded.contains($0.literal) }, "\(prefix) after \(pad) bytes: \(encoded)")
+                let twice = Data(encoded.utf8).base64EncodedString()
+                XCTAssertTrue(Base64Tokens.anchors.contains { $0.twice && twice.contains($0.literal) } || prefix != Base64Tokens.prefixes[0])
+            }
+        }
+    }
+
+    func testBase64OfJSONWithEscapedColons() {
+        let token = SyntheticTokens.token(seed: 605)
+        let json = "{\"token\":\"" + token.replacingOccurrences(of: ":", with: "\\u003a") + "\"}"
+        let found = self.scan("data: " + Data(json.utf8).base64EncodedString() + "\n")
+        XCTAssertEqual(found.map(\.token), [token])
+        XCTAssertEqual(found.first?.decodings, ["base64"])
+        XCTAssertEqual(found.first?.encoding, .unicodeEscape)
+    }
+
     func testBase64URLTwiceEncodedAndEncodedJSON() {
         let token = SyntheticTokens.token(seed: 602)
         // bytes chosen so the standard alphabet would need '+' and '/': base64url writes '-' and '_'

@@ -4,7 +4,7 @@ import _MPTScanTestSupport
 
 final class DetectionTests: XCTestCase {
     let detector = TokenDetector(rules: BuiltinRules.all)
-    var current: SecretQuality { SecretQuality(policy: BuiltinRules.all.first { $0.id == "mpt-api-token" }!.entropy) }
+    var current: SecretQuality { SecretQuality(policy: BuiltinRules.all.first { $0.id == "mpt-api-token" }!.entropy!) }
 
     func testRandomSecretsPassTheEntropyPolicy() {
         let quality = self.current

@@ -10,7 +10,7 @@ final class RuleTests: XCTestCase {
         let problems = RuleValidator(rules: BuiltinRules.all).validate()
         XCTAssertEqual(problems.map(\.description), [])
         XCTAssertGreaterThanOrEqual(BuiltinRules.all.count, 2)
-        XCTAssertEqual(Set(BuiltinRules.all.map(\.detector)), [.currentToken, .legacyPair])
+        XCTAssertEqual(Set(BuiltinRules.all.map(\.detector)), [.currentToken, .legacyPair, .platformJWT])
     }
 
     /// Drift check: the rules compiled into the binary are exactly the bytes of rules/*.json.
@@ -57,6 +57,10 @@ final class RuleTests: XCTestCase {
         let report = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run()
         XCTAssertGreaterThan(report.findings.count, 20)
         for finding in report.findings {
+            if finding.claims != nil {
+                XCTAssertTrue(SyntheticTokens.isSyntheticJWT(finding.token), "\(finding.path):\(finding.line): JWT signature is not from SyntheticTokens")
+                continue
+            }
             let secret = String(finding.token.suffix(finding.secretLength))
             XCTAssertTrue(SyntheticTokens.isSynthetic(secret), "\(finding.path):\(finding.line): secret is not from SyntheticTokens")
         }

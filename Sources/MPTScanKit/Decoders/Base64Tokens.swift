@@ -13,23 +13,22 @@ import Darwin
 /// as none of them is `+` or `/`). A hit fixes where its 4-character quantum starts, so decoding can begin
 /// there without knowing where the run starts.
 public enum Base64Tokens {
-    /// (anchor, characters from the start of its quantum to the anchor): `idt:TKN-` at byte offsets 0, 1 and
-    /// 2 modulo 3 of the decoded stream.
-    static let anchors: [(literal: String, back: Int, twice: Bool)] = [
-        ("aWR0OlRLTi", 0, false),
-        ("lkdDpUS04t", 2, false),
-        ("pZHQ6VEtOL", 3, false),
-        // the three above, encoded again at each alignment (a token in Base64 of Base64)
-        ("YVdSME9sUkxUa", 0, true),
-        ("FXUjBPbFJMVG", 2, true),
-        ("hV1IwT2xSTFRp", 3, true),
-        ("bGtkRHBVUzA0d", 0, true),
-        ("xrZERwVVMwNH", 2, true),
-        ("sa2REcFVTMDR0", 3, true),
-        ("cFpIUTZWRXRPT", 0, true),
-        ("BaSFE2VkV0T0", 2, true),
-        ("wWkhRNlZFdE9M", 3, true),
-    ]
+    /// The token prefixes searched for in Base64: as written, and with JSON's escaped colon (Base64 of a JSON
+    /// document whose encoder escaped `:`, once or inside another JSON string).
+    static let prefixes = ["idt:TKN-", "idt\\u003aTKN-", "idt\\\\u003aTKN-"]
+    /// (anchor, characters from the start of its quantum to the anchor, whether it is twice encoded): each
+    /// prefix at byte offsets 0, 1 and 2 modulo 3 of the decoded stream (`Base64Anchors`), and the plain
+    /// prefix's anchors encoded again at each alignment (a token in Base64 of Base64).
+    static let anchors: [(literal: String, back: Int, twice: Bool)] = {
+        var out: [(literal: String, back: Int, twice: Bool)] = []
+        for prefix in Self.prefixes {
+            for form in Base64Anchors.forms(of: Array(prefix.utf8)) { out.append((String(decoding: form.literal, as: UTF8.self), form.back, false)) }
+        }
+        for level1 in Base64Anchors.forms(of: Array(Self.prefixes[0].utf8)) {
+            for form in Base64Anchors.forms(of: level1.literal) { out.append((String(decoding: form.literal, as: UTF8.self), form.back, true)) }
+        }
+        return out
+    }()
     /// Per anchor: characters from its quantum start, and whether it is a twice-encoded anchor.
     static let backs: [Int] = Self.anchors.map(\.back)
     static let twices: [Bool] = Self.anchors.map(\.twice)

@@ -27,6 +27,8 @@ public struct Candidate: Sendable, Equatable {
     /// The decodings that led from the span's bytes to the token, outermost first (`["base64"]`,
     /// `["joined-literals"]`); empty when the token is written as such.
     public var decodings: [String] = []
+    /// For a platform JWT: whose it is and when it expires.
+    public var claims: PlatformClaims? = nil
 }
 
 /// Finds tokens in raw bytes: a `memmem` search for each rule's id anchor (`TKN-`), then the grammar checked by
@@ -45,6 +47,8 @@ public struct TokenDetector: Sendable {
     private let keys: [[[UInt8]]]
     /// Per rule, 256 flags: whether a byte (either case) can start one of its keys.
     private let keyStarts: [[Bool]]
+    /// The platform JWT search, when a `platform-jwt` rule is loaded.
+    private let jwt: PlatformJWT?
 
     /// Bytes before an anchor kept in context: the prefix, the legacy key window (2 KB), and for inline allow
     /// comments the token's line and the line before, up to 4 KB each (`InlineAllow.window`).
@@ -58,15 +62,16 @@ public struct TokenDetector: Sendable {
     /// Compiles `rules`. Rules are validated by `RuleValidator`; this initialiser trusts them.
     public init(rules: [Rule]) {
         self.rules = rules
-        self.qualities = rules.map { SecretQuality(policy: $0.entropy) }
-        self.anchors = rules.map { Array(($0.grammar.idPrefix + "-").utf8) }
-        self.prefixes = rules.map { Array(($0.grammar.prefix ?? "idt").utf8) }
+        self.qualities = rules.map { SecretQuality(policy: $0.entropy ?? EntropyPolicy.none) }
+        self.anchors = rules.map { $0.grammar.map { Array(($0.idPrefix + "-").utf8) } ?? [] }
+        self.prefixes = rules.map { Array(($0.grammar?.prefix ?? "idt").utf8) }
+        self.jwt = rules.indices.first { rules[$0].detector == .platformJWT && rules[$0].jwt != nil }.map { PlatformJWT(ruleIndex: $0, policy: rules[$0].jwt!) }
         var searches: [(LiteralSearch, [Int])] = []
-        for (index, anchor) in self.anchors.enumerated() {
+        for (index, anchor) in self.anchors.enumerated() where !anchor.isEmpty {
             if let i = searches.firstIndex(where: { $0.0.literal == anchor }) { searches[i].1.append(index) } else { searches.append((LiteralSearch(anchor), [index])) }
         }
         self.searches = searches
-        self.keys = rules.map { ($0.grammar.keys ?? []).map { Array($0.lowercased().utf8) } }
+        self.keys = rules.map { ($0.grammar?.keys ?? []).map { Array($0.lowercased().utf8) } }
         self.keyStarts = self.keys.map { keys in
             var starts = [Bool](repeating: false, count: 256)
             for key in keys {
@@ -98,6 +103,7 @@ public struct TokenDetector: Sendable {
                 }
             }
         }
+        self.jwt?.scan(buffer, anchorRange: anchorRange, emit: emit)
     }
 
     /// UTF-16 code units decoded around a wide anchor: 64 before it, 200 after.
@@ -161,11 +167,13 @@ public struct TokenDetector: Sendable {
 
     private func match(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int, keyIndex: inout KeyIndex) -> Candidate? {
         let rule = self.rules[ruleIndex]
-        let g = rule.grammar
+        guard let g = rule.grammar else { return nil }
         guard let idEnd = Self.idEnd(b, anchorAt: a, anchorLength: self.anchors[ruleIndex].count, grammar: g) else { return nil }
         let id = a..<idEnd // decoded to a String only for a candidate
         let prefixStart = self.prefixStart(b, anchorAt: a, ruleIndex: ruleIndex)
         switch rule.detector {
+        case .platformJWT:
+            return nil
         case .currentToken:
             guard let (start, firstEncoding) = prefixStart else { return nil }
             guard let (secretStart, secretEnd, secondEncoding) = Self.secret(b, after: idEnd, grammar: g) else { return nil }
@@ -232,8 +240,7 @@ public struct TokenDetector: Sendable {
     /// Legacy form B: a bare id with `KEY = <secret>` within `maxKeyDistanceLines` lines.
     private func keyedSecret(_ b: UnsafeBufferPointer<UInt8>, idAt a: Int, idEnd: Int, ruleIndex: Int,
                              index: inout KeyIndex) -> Candidate? {
-        let g = self.rules[ruleIndex].grammar
-        let lines = g.maxKeyDistanceLines ?? 0
+        let lines = self.rules[ruleIndex].grammar?.maxKeyDistanceLines ?? 0
         let reach = max(0, a - Self.keyWindowBytes)..<min(b.count, idEnd + Self.keyWindowBytes)
         self.extend(&index, b, to: reach, ruleIndex: ruleIndex)
         // the window: `lines` line breaks each way, within `keyWindowBytes`
@@ -295,7 +302,7 @@ public struct TokenDetector: Sendable {
     /// `["']? \s* (=|:|=>|:=) \s* ["']? (Bearer\s+)? <secret>` after a key; the secret must end at a
     /// non-alphanumeric and pass the rule's quality tests. Returns its byte range.
     private func valueAfterKey(_ b: UnsafeBufferPointer<UInt8>, keyEnd: Int, limit: Int, ruleIndex: Int) -> Range<Int>? {
-        let g = self.rules[ruleIndex].grammar
+        guard let g = self.rules[ruleIndex].grammar else { return nil }
         var p = keyEnd
         Self.skipQuote(b, &p, limit)
         while p < limit && (b[p] == 0x20 || b[p] == 0x09) { p += 1 }

@@ -199,13 +199,17 @@ public final class ContentScanner {
         // UTF-16 found inside raw bytes: no readable context around it; line and column count the raw bytes
         let (before, after) = c.form == .bytes ? Snippet.context(view, span: c.start..<c.end) : ("", "")
         let textEncoding: TextEncoding? = c.form == .utf16LE ? .utf16LE : c.form == .utf16BE ? .utf16BE : decodedFrom
-        return Finding(ruleID: rule.id, tokenID: c.tokenID, severity: rule.severity, confidence: rule.confidence,
+        // an expired platform JWT no longer opens anything by itself
+        let severity = c.claims?.expired == true ? (rule.jwt?.expiredSeverity ?? rule.severity) : rule.severity
+        var finding = Finding(ruleID: rule.id, tokenID: c.tokenID, severity: severity, confidence: rule.confidence,
                        path: path, line: line, column: column, endColumn: column + (c.end - c.start),
                        byteOffset: offset + c.start, token: c.canonical, secretLength: c.secretLength,
                        snippetBefore: before, snippetAfter: after,
                        fingerprint: SHA256.hexDigest(of: c.canonical.utf8), encoding: c.encoding,
                        suppression: c.form == .bytes ? InlineAllow.suppression(view, span: c.start..<c.end, markers: markers) : nil,
                        spanIsSecretOnly: c.spanIsSecretOnly, textEncoding: textEncoding, decodings: c.decodings)
+        finding.claims = c.claims
+        return finding
     }
 }
 

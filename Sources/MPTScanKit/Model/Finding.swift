@@ -61,6 +61,8 @@ public struct Finding: Sendable, Equatable {
     public var original: OriginalLocation? = nil
     /// Where in git history the finding was (history, staged and range scans); nil for file-tree scans.
     public var git: GitProvenance? = nil
+    /// For a platform JWT: whose it is and when it expires (decoded from its payload, never verified).
+    public var claims: PlatformClaims? = nil
 
     /// The rule and the canonical token: equal for the same token found by the same rule anywhere (a key for
     /// sets, never printed).

@@ -72,7 +72,21 @@ public struct JSONReporter: Sendable {
         ] + (f.decodings.isEmpty ? [] : [("decodings", .array(f.decodings.map { .string($0) }))])
           + (f.original.map { [("original", .object([("source", .string($0.source)), ("line", .int($0.line)),
                                                     ("column", .int($0.column)), ("via", .string($0.via))]))] } ?? [])
-          + (f.git.map { [("git", Self.git($0))] } ?? []))
+          + (f.git.map { [("git", Self.git($0))] } ?? [])
+          + (f.claims.map { [("jwt", Self.claims($0))] } ?? []))
+    }
+
+    static func claims(_ c: PlatformClaims) -> JSONValue {
+        func s(_ v: String?) -> JSONValue { v.map { .string($0) } ?? .null }
+        return .object([
+            ("kind", .string(c.kind.rawValue)),
+            ("user_id", s(c.userID)),
+            ("account_id", s(c.accountID)),
+            ("extension_id", s(c.extensionID)),
+            ("issuer", s(c.issuer)),
+            ("expires_at", s(c.expiresAtText)),
+            ("expired", .bool(c.expired)),
+        ])
     }
 
     static func git(_ g: GitProvenance) -> JSONValue {

@@ -26,9 +26,19 @@ public struct TextReporter: Sendable {
                 out += "    original source \(Printable.text(o.source)):\(o.line):\(o.column) (\(Printable.text(via)))\n"
             }
             if let g = f.git { out += self.provenance(g) }
+            if let c = f.claims { out += Self.describe(c) }
             out += "    fingerprint \(f.fingerprint)\n"
         }
         return out
+    }
+
+    /// The line of a platform JWT finding: whose it is and when it expires.
+    static func describe(_ c: PlatformClaims) -> String {
+        var whose = c.kind == .extension ? "extension key" : "user login"
+        if let id = c.extensionID ?? c.userID { whose += " of \(Printable.text(id))" }
+        if let account = c.accountID { whose += " in \(Printable.text(account))" }
+        let expiry = c.expiresAtText.map { c.expired ? "expired \($0)" : "expires \($0)" } ?? "no expiry"
+        return "    platform JWT: \(whose); \(expiry)\n"
     }
 
     /// The git lines of a finding: where it came from and how far it spread.

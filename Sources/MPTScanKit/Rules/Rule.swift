@@ -21,6 +21,26 @@ public enum DetectorKind: String, Codable, Sendable {
     /// A token id next to a bare secret: `TKN-dddd-dddd:<secret>` without the prefix, or a secret assigned to a
     /// known key (`MPT_API_TOKEN=…`) within a few lines of an id. The pre-2024 form.
     case legacyPair = "legacy-pair"
+    /// A platform JWT (user login or extension key): three base64url parts whose payload carries claims under the
+    /// namespace in `jwt`. Found by anchor search on the Base64 forms of the claims' domain; driven by `jwt`, not
+    /// by `grammar` or `entropy`.
+    case platformJWT = "platform-jwt"
+}
+
+/// What makes a JWT a platform credential, as rule data (`jwt` in a `platform-jwt` rule). Source:
+/// `../shared/reference/marketplace-api.md` (claims `https://claims.softwareone.com/userId`, `…/accountId`,
+/// `…/extensionId`; extension keys issued by `https://mpt-extensions.softwareone.com`).
+public struct JWTPolicy: Codable, Sendable, Equatable {
+    /// Domain searched for (in its three Base64 alignments) inside the payload: `softwareone.com`.
+    public var anchor: String
+    /// Claim-name prefix of platform claims: `https://claims.softwareone.com/`.
+    public var claimsNamespace: String
+    /// Issuers (`iss`) that make a JWT a platform credential even without namespaced claims.
+    public var issuers: [String]
+    /// Issuers of extension keys (the finding's kind is `extension` rather than `user`).
+    public var extensionIssuers: [String]
+    /// Severity of a JWT whose `exp` has passed.
+    public var expiredSeverity: Severity
 }
 
 /// The shape of a token, as rule data. Lengths are in bytes (all grammar characters are ASCII).
@@ -72,6 +92,10 @@ public struct EntropyPolicy: Codable, Sendable, Equatable {
     public var placeholderWords: [String]
     /// Secrets starting with one of these are another format (`eyJ`: base64 of `{"`, a JWT or JSON blob).
     public var excludedPrefixes: [String]
+
+    /// A policy that rejects nothing (rules whose detector does not score secrets).
+    static let none = EntropyPolicy(minBitsPerChar: 0, maxRun: .max, maxSequence: .max, maxPeriod: 0, maxOrderedFraction: 1,
+                                    requireMixedCase: false, requireDigitAndLetter: false, placeholderWords: [], excludedPrefixes: [])
 }
 
 /// A `must_not_match` example: text in which this rule must report nothing (another rule may), and why.
@@ -113,10 +137,12 @@ public struct Rule: Codable, Sendable, Equatable {
     public var confidence: Confidence
     /// The matching algorithm the rule drives.
     public var detector: DetectorKind
-    /// The token's shape.
-    public var grammar: TokenGrammar
-    /// The tests a secret must pass to count as random.
-    public var entropy: EntropyPolicy
+    /// The token's shape (token rules: `current-token`, `legacy-pair`).
+    public var grammar: TokenGrammar?
+    /// The tests a secret must pass to count as random (token rules).
+    public var entropy: EntropyPolicy?
+    /// What makes a JWT a platform credential (`platform-jwt` rules).
+    public var jwt: JWTPolicy? = nil
     /// Self-tests, run by `rules check` and the test suite.
     public var examples: RuleExamples
 }

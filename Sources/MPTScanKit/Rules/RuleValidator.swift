@@ -93,8 +93,19 @@ public struct RuleValidator {
     }
 
     private func grammarProblems(_ rule: Rule) -> [RuleProblem] {
-        let g = rule.grammar
         var out: [String] = []
+        if rule.detector == .platformJWT {
+            if let j = rule.jwt {
+                if j.anchor.utf8.count < 6 { out.append("jwt.anchor must be at least 6 bytes (shorter anchors fire at random in Base64)") }
+                if j.claimsNamespace.isEmpty { out.append("jwt.claims_namespace is empty") }
+            } else {
+                out.append("platform-jwt rules need jwt")
+            }
+            return out.map { RuleProblem(ruleID: rule.id, message: $0) }
+        }
+        guard let g = rule.grammar, let e = rule.entropy else {
+            return [RuleProblem(ruleID: rule.id, message: "\(rule.detector.rawValue) rules need grammar and entropy")]
+        }
         if g.idPrefix.isEmpty || !g.idPrefix.utf8.allSatisfy(isAlnum) { out.append("grammar.id_prefix must be non-empty and alphanumeric") }
         if g.idGroupDigits < 1 { out.append("grammar.id_group_digits must be at least 1") }
         if g.idGroupsMin < 1 || g.idGroupsMax < g.idGroupsMin { out.append("grammar.id_groups_min/max must satisfy 1 <= min <= max") }
@@ -105,8 +116,9 @@ public struct RuleValidator {
         case .legacyPair:
             if (g.keys ?? []).isEmpty { out.append("legacy-pair rules need grammar.keys") }
             if g.maxKeyDistanceLines == nil { out.append("legacy-pair rules need grammar.max_key_distance_lines") }
+        case .platformJWT:
+            break
         }
-        let e = rule.entropy
         if e.minBitsPerChar < 0 || e.minBitsPerChar > 6.5 { out.append("entropy.min_bits_per_char must be within 0...6.5") }
         if e.maxOrderedFraction <= 0.5 || e.maxOrderedFraction > 1 { out.append("entropy.max_ordered_fraction must be within (0.5, 1]") }
         return out.map { RuleProblem(ruleID: rule.id, message: $0) }

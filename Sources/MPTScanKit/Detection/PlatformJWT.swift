@@ -1,0 +1,169 @@
+import Foundation
+
+/// Whose a platform JWT is and when it expires, read from its payload (never verified, never sent anywhere).
+///
+/// Claim names from `../shared/reference/marketplace-api.md`: `https://claims.softwareone.com/userId` (`USR-…`),
+/// `…/accountId` (`ACC-…`), `…/extensionId`; `iss` and `exp` from RFC 7519 §4.1.
+public struct PlatformClaims: Sendable, Equatable {
+    /// What kind of credential the JWT is.
+    public enum Kind: String, Sendable {
+        /// A user's login (`userId` claim).
+        case user
+        /// An extension key (`extensionId` claim, or issued by an extension issuer).
+        case `extension`
+    }
+
+    public var kind: Kind
+    /// `USR-…`, when present.
+    public var userID: String?
+    /// `ACC-…`, when present.
+    public var accountID: String?
+    /// The extension's id, when present.
+    public var extensionID: String?
+    /// The `iss` claim.
+    public var issuer: String?
+    /// The `exp` claim: seconds since 1970-01-01T00:00:00Z (RFC 7519 NumericDate), nil when absent.
+    public var expiresAt: Int?
+    /// True when `expiresAt` is before the reference time (`SOURCE_DATE_EPOCH` when set, else now).
+    public var expired: Bool
+
+    /// `expiresAt` as RFC 3339 UTC (`2026-01-31T12:00:00Z`).
+    public var expiresAtText: String? {
+        self.expiresAt.map { PlatformClaims.rfc3339(seconds: $0) }
+    }
+
+    static func rfc3339(seconds: Int) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+}
+
+/// Finds platform JWTs (RFC 7519 compact form: `header.payload.signature`, each part base64url, RFC 4648 §5)
+/// by anchor search on the Base64 forms of the claims' domain (`softwareone.com`) at its three byte
+/// alignments: only a payload that names the domain is ever decoded. Around a hit, the enclosing base64url run is
+/// the payload; a `.` and a header that decodes to a JSON object must precede it, and a `.` and the signature
+/// follow it. The payload is parsed as JSON and must carry a claim under `JWTPolicy.claimsNamespace` or an issuer
+/// from `JWTPolicy.issuers`.
+struct PlatformJWT: Sendable {
+    let ruleIndex: Int
+    let policy: JWTPolicy
+    let search: MultiLiteralSearch
+    /// Longest header and payload considered, in bytes of base64url text (a streaming caller keeps 4 KiB after
+    /// an anchor and 12 KiB before it).
+    static let maxHeader = 1024
+    static let maxPayload = 8192
+    static let maxSignature = 1024
+    /// Characters of the JWT shown in a redacted report (the rest is cut as the secret part).
+    static let visiblePrefix = 8
+
+    /// The reference time for `expired`: `SOURCE_DATE_EPOCH` (reproducible builds) when set, else the clock.
+    static let referenceTime: Int = {
+        if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let seconds = Int(text) { return seconds }
+        return Int(Date().timeIntervalSince1970)
+    }()
+
+    init(ruleIndex: Int, policy: JWTPolicy) {
+        self.ruleIndex = ruleIndex
+        self.policy = policy
+        self.search = MultiLiteralSearch(Base64Anchors.forms(of: Array(policy.anchor.utf8)).map(\.literal))
+    }
+
+    /// Reports each platform JWT whose anchor starts in `anchorRange`, as a candidate spanning the whole JWT
+    /// (0-based byte offsets into `buffer`) with its claims.
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
+        var done = -1 // the end of the last JWT reported: more anchors inside its payload are the same JWT
+        self.search.forEach(in: buffer, starting: anchorRange) { _, hit in
+            guard hit >= done, let candidate = self.candidate(buffer, around: hit) else { return }
+            done = candidate.end
+            emit(candidate)
+        }
+    }
+
+    private func candidate(_ b: UnsafeBufferPointer<UInt8>, around hit: Int) -> Candidate? {
+        // the payload: the base64url run holding the anchor
+        var payloadStart = hit
+        while payloadStart > 0, hit - payloadStart < Self.maxPayload, Self.isURLCharacter(b[payloadStart - 1]) { payloadStart -= 1 }
+        var payloadEnd = hit
+        while payloadEnd < b.count, payloadEnd - payloadStart < Self.maxPayload, Self.isURLCharacter(b[payloadEnd]) { payloadEnd += 1 }
+        guard payloadStart >= 2, b[payloadStart - 1] == UInt8(ascii: "."), payloadEnd < b.count, b[payloadEnd] == UInt8(ascii: ".") else { return nil }
+        // the header before it, the signature after it
+        var headerStart = payloadStart - 1
+        while headerStart > 0, payloadStart - 1 - headerStart < Self.maxHeader, Self.isURLCharacter(b[headerStart - 1]) { headerStart -= 1 }
+        guard payloadStart - 1 - headerStart >= 4 else { return nil }
+        var signatureEnd = payloadEnd + 1
+        while signatureEnd < b.count, signatureEnd - payloadEnd <= Self.maxSignature, Self.isURLCharacter(b[signatureEnd]) { signatureEnd += 1 }
+        guard let header = Self.decode(b, headerStart..<(payloadStart - 1)), header.first == UInt8(ascii: "{"),
+              let payload = Self.decode(b, payloadStart..<payloadEnd),
+              let object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any],
+              let claims = self.claims(object) else { return nil }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[headerStart..<signatureEnd]), as: UTF8.self)
+        var candidate = Candidate(ruleIndex: self.ruleIndex, start: headerStart, end: signatureEnd,
+                                  tokenID: claims.userID ?? claims.extensionID ?? claims.accountID ?? "JWT",
+                                  canonical: text, secretLength: text.utf8.count - Self.visiblePrefix, encoding: .plain)
+        candidate.claims = claims
+        return candidate
+    }
+
+    /// The platform claims of a decoded payload, or nil when it is no platform credential.
+    func claims(_ object: [String: Any]) -> PlatformClaims? {
+        let ns = self.policy.claimsNamespace
+        let issuer = object["iss"] as? String
+        let namespaced = object.keys.contains { $0.hasPrefix(ns) }
+        guard namespaced || issuer.map({ self.policy.issuers.contains($0) }) == true else { return nil }
+        let userID = object[ns + "userId"] as? String
+        let accountID = object[ns + "accountId"] as? String
+        let extensionID = object[ns + "extensionId"] as? String
+        let expiresAt = (object["exp"] as? NSNumber).map { $0.intValue }
+        let isExtension = extensionID != nil || issuer.map { self.policy.extensionIssuers.contains($0) } == true
+        return PlatformClaims(kind: isExtension ? .extension : .user, userID: userID, accountID: accountID,
+                              extensionID: extensionID, issuer: issuer, expiresAt: expiresAt,
+                              expired: expiresAt.map { $0 < Self.referenceTime } ?? false)
+    }
+
+    /// base64url text (unpadded, RFC 4648 §5) decoded, or nil when it is not a whole number of characters.
+    static func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [UInt8]? {
+        guard range.count % 4 != 1 else { return nil }
+        var out = [UInt8](repeating: 0, count: range.count / 4 * 3 + 3)
+        let n = out.withUnsafeMutableBufferPointer { Base64Tokens.decode(UnsafeBufferPointer(rebasing: b[range]), into: $0) }
+        return Array(out.prefix(n))
+    }
+
+    @inline(__always)
+    static func isURLCharacter(_ c: UInt8) -> Bool {
+        (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x5F
+    }
+}
+
+/// The Base64 characters that a byte string fixes wherever it sits in an encoded stream (RFC 4648 §4), for
+/// anchor searches on encoded text.
+enum Base64Anchors {
+    /// For each of the three byte alignments of `bytes` in the decoded stream, the encoded characters that
+    /// depend on `bytes` alone, and how many characters lie between the start of their 4-character quantum and
+    /// the first of them. When those characters hold `+` or `/`, the base64url form (`-`, `_`) is added too.
+    static func forms(of bytes: [UInt8]) -> [(literal: [UInt8], back: Int)] {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [(literal: [UInt8], back: Int)] = []
+        for alignment in 0..<3 {
+            let stream = [UInt8](repeating: 0, count: alignment) + bytes + [0, 0, 0]
+            let knownBits = (8 * alignment)..<(8 * (alignment + bytes.count))
+            var literal: [UInt8] = [], first = -1
+            var k = 0
+            while 6 * k + 6 <= 8 * stream.count {
+                let bits = (6 * k)..<(6 * k + 6)
+                if bits.lowerBound >= knownBits.lowerBound && bits.upperBound <= knownBits.upperBound {
+                    var value = 0
+                    for bit in bits { value = value << 1 | Int(stream[bit / 8] >> (7 - bit % 8) & 1) }
+                    if first < 0 { first = k }
+                    literal.append(alphabet[value])
+                }
+                k += 1
+            }
+            out.append((literal, first))
+            if literal.contains(UInt8(ascii: "+")) || literal.contains(UInt8(ascii: "/")) {
+                out.append((literal.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, first))
+            }
+        }
+        return out
+    }
+}
