@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Tokens split into string literals joined with `+` (JavaScript, TypeScript, Java, C#, Go, Python):
 /// `"idt:TKN-1234-" + "5678:Ab…"`, `'idt:' +\n  'TKN-…'`, or written side by side with no operator (Python and
 /// C implicit concatenation: `("idt:TKN-1234-"\n "5678:Ab…")`). At the first `+` of a chain between a closing
@@ -73,7 +79,9 @@ public enum JoinedLiterals {
             // most '+' are arithmetic: the byte before must be a quote or white space
             guard p > 0, Self.isQuote(buffer[p - 1]) || Self.isSpace(buffer[p - 1]) else { return }
             if !insideString, Self.followsEscapedQuote(p, in: buffer) {
-                chainEnd = Self.forEachInsideString(buffer, around: p, detector: detector, depth: stringDepth + 1, body)
+                if Self.mayHoldTokenID(near: p, in: buffer) {
+                    chainEnd = Self.forEachInsideString(buffer, around: p, detector: detector, depth: stringDepth + 1, body)
+                }
                 return
             }
             // a closing quote before the '+', an opening quote after it
@@ -112,6 +120,21 @@ public enum JoinedLiterals {
         var i = p - 1
         while i > 0, Self.isSpace(b[i]) { i -= 1 }
         return i > 0 && b[i] == UInt8(ascii: "\"") && b[i - 1] == UInt8(ascii: "\\")
+    }
+
+    /// Whether the bytes around a junction at `p` can hold a token id crossing it: `TKN` whole, or, when the
+    /// junction cuts through it (`"idt:TK" + "N-1234…"`), `N-` and a digit. A cheap test before unescaping.
+    static func mayHoldTokenID(near p: Int, in b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = b.baseAddress else { return false }
+        let lo = max(0, p - 2 * Self.maxLiteral), hi = min(b.count, p + 2 * Self.maxLiteral)
+        var i = lo
+        while i < hi, let hit = memchr(base + i, Int32(UInt8(ascii: "N")), hi - i) {
+            let n = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            if n >= 2 && b[n - 2] == UInt8(ascii: "T") && b[n - 1] == UInt8(ascii: "K") { return true }
+            if n + 2 < b.count && b[n + 1] == UInt8(ascii: "-") && b[n + 2] >= 0x30 && b[n + 2] <= 0x39 { return true }
+            i = n + 1
+        }
+        return false
     }
 
     /// Whether a JSON-escaped quote follows the id prefix at `a` on its line, within a literal's length.

@@ -80,7 +80,7 @@ struct LiteralSearch: Sendable {
     /// Index of the byte least frequent in source text, by a fixed ranking of common characters (letters in
     /// English frequency order, digits, punctuation, then upper case); any byte not ranked wins.
     static func rarestIndex(_ literal: [UInt8]) -> Int {
-        let common = Array("etaoinsrhldcumfpgwybvkxjqz0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
+        let common = Array("etaoinsrhldcumfpgwybvkxjqz\\0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
         var best = 0, bestRank = -1
         for (i, c) in literal.enumerated() {
             let rank = common.firstIndex(of: c) ?? common.count
@@ -111,7 +111,7 @@ struct MultiLiteralSearch: Sendable {
         var flat: [UInt8] = [], starts: [Int] = []
         for l in literals { starts.append(flat.count); flat += l }
         self.flat = flat
-        let common = Array("etaoinsrhldcumfpgwybvkxjqz0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
+        let common = Array("etaoinsrhldcumfpgwybvkxjqz\\0123456789 -_.,;:/\"'()[]{}<>=\n\tETAOINSRHLDCUMFPGWYBV".utf8)
         func rank(_ c: UInt8) -> Int { common.firstIndex(of: c) ?? common.count }
         var uncovered = Set(literals.indices)
         var groups: [(UInt8, [(Int, Int)])] = []
