@@ -33,6 +33,37 @@ final class TreeScannerTests: XCTestCase {
         XCTAssertTrue(report.summary.unreadable.isEmpty)
     }
 
+    private struct ExpectedBundleFinding: Decodable, Equatable {
+        struct Original: Decodable, Equatable {
+            var source: String
+            var line: Int
+        }
+        var path: String
+        var line: Int
+        var column: Int
+        var rule_id: String
+        var decodings: [String]
+        var original: Original?
+    }
+
+    /// fixtures/bundle (scripts/make-bundle-fixtures) is a built front end and its release artifacts with a token
+    /// in every decoding and container: each is reported once, at its physical position, with the decodings and
+    /// original source position that led there; the decoys (image data, SRI and lockfile hashes) stay quiet.
+    func testBundleFixturesGiveExactlyTheExpectedFindings() throws {
+        let root = TestPaths.repositoryRoot.appendingPathComponent("fixtures")
+        let expected = try JSONDecoder().decode([ExpectedBundleFinding].self,
+                                                from: Data(contentsOf: root.appendingPathComponent("bundle.expected.json")))
+        let base = root.appendingPathComponent("bundle").path
+        let report = try self.run([base])
+        let got = report.findings.map {
+            ExpectedBundleFinding(path: $0.path, line: $0.line, column: $0.column, rule_id: $0.ruleID,
+                                  decodings: $0.decodings, original: $0.original.map { .init(source: $0.source, line: $0.line) })
+        }
+        XCTAssertEqual(got.sorted { ($0.path, $0.line, $0.column, $0.rule_id) < ($1.path, $1.line, $1.column, $1.rule_id) }, expected)
+        XCTAssertEqual(report.summary.unreadable.map(\.message), [])
+        XCTAssertGreaterThanOrEqual(Set(expected.map { $0.decodings.first ?? "" }).count, 5, "plain, base64, percent, html-entity, joined-literals")
+    }
+
     func testOutputIsTheSameWhateverTheNumberOfJobs() throws {
         let root = TestPaths.repositoryRoot.appendingPathComponent("fixtures/tree").path
         let one = JSONReporter(showSecrets: false).render(try self.run([root], jobs: 1))

@@ -254,8 +254,9 @@ struct ArchiveWalker {
         // a gzip in a gzip included, one level deeper, so nesting always ends)
         if !bytes.isEmpty {
             bytes.withUnsafeBufferPointer {
+                // and its members are named after the .tar.gz itself (`pkg.tgz!pkg/config.env`)
                 let isTar = ArchiveKind.byMagic($0) == .tar
-                self.emit(name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
+                self.emit(isTar ? name : name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
             }
         }
     }
