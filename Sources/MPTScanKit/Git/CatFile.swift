@@ -160,16 +160,84 @@ final class CatFileBatch {
 extension ContentScanner {
     /// Scans one object's content as `cat-file` delivered it (whole, or streamed when large); findings carry
     /// an empty path until the caller names one. Hits in a source map held whole get their original location.
+    /// A zip, gzip or tar blob (by magic) is opened in memory like an archive file: its findings' paths are
+    /// the member path after `!` (`!assets/app.js`), for the caller to put the blob's path in front.
     func scan(_ content: CatFileBatch.Content) -> ContentScanResult {
         switch content {
         case .whole(let bytes):
+            if let archive = self.scanArchive(bytes) { return archive }
             var result = self.scan(buffer: bytes, path: { "" })
             if !result.findings.isEmpty && SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: bytes.prefix(512)), path: nil) {
                 SourceMap.annotate(&result.findings, mapBytes: bytes)
             }
             return result
-        case .stream(_, let pull): return self.scan(pull: pull, path: { "" })
+        case .stream(let size, let pull):
+            // a large archive is read whole (up to the per-member limit), anything else stays streamed
+            var head = [UInt8](repeating: 0, count: 512)
+            var headCount = 0
+            while headCount < head.count {
+                let n = head.withUnsafeMutableBufferPointer { pull(UnsafeMutableBufferPointer(rebasing: $0[headCount...])) }
+                if n <= 0 { break }
+                headCount += n
+            }
+            let isArchive = head.withUnsafeBufferPointer { Self.archiveKind(UnsafeBufferPointer(rebasing: $0[0..<headCount])) != nil }
+            if isArchive && size <= ArchiveLimits().maxMemberBytes {
+                let whole = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, headCount, 1))
+                defer { whole.deallocate() }
+                _ = whole.initialize(from: head[0..<headCount])
+                var count = headCount
+                while count < whole.count {
+                    let n = pull(UnsafeMutableBufferPointer(rebasing: whole[count...]))
+                    if n <= 0 { break }
+                    count += n
+                }
+                let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(whole)[0..<count])
+                return self.scanArchive(view) ?? self.scan(buffer: view, path: { "" })
+            }
+            var served = 0
+            return self.scan(pull: { out in
+                if served < headCount {
+                    let n = min(out.count, headCount - served)
+                    for k in 0..<n { out[k] = head[served + k] }
+                    served += n
+                    return n
+                }
+                return pull(out)
+            }, path: { "" })
         }
+    }
+
+    /// The archive kind of blob bytes, by magic only (a blob has no name here): zip, gzip or tar.
+    static func archiveKind(_ bytes: UnsafeBufferPointer<UInt8>) -> ArchiveKind? {
+        switch ArchiveKind.byMagic(bytes) {
+        case .zip where ArchiveWalker.looksLikeZip(bytes): return .zip
+        case .gzip: return .gzip
+        case .tar: return .tar
+        default: return nil
+        }
+    }
+
+    /// The members of an archive blob scanned, or nil when `bytes` is no archive or one too damaged to open
+    /// (then it is scanned as plain bytes).
+    func scanArchive(_ bytes: UnsafeBufferPointer<UInt8>) -> ContentScanResult? {
+        guard let kind = Self.archiveKind(bytes) else { return nil }
+        var walker = ArchiveWalker(limits: ArchiveLimits())
+        var result = ContentScanResult()
+        walker.walk(bytes, kind: kind, name: "") { path, member in
+            var found = self.scan(buffer: member, path: { path }).findings
+            if !found.isEmpty {
+                if path.hasSuffix(".ipynb") {
+                    Notebook.annotate(&found, bytes: member)
+                } else if SourceMap.looksLikeSourceMap(UnsafeBufferPointer(rebasing: member.prefix(512)), path: path) {
+                    SourceMap.annotate(&found, mapBytes: member)
+                }
+            }
+            result.findings += found
+        }
+        guard !walker.unreadable else { return nil }
+        result.bytesRead = bytes.count
+        result.archiveIssues = walker.issues
+        return result
     }
 }
 
@@ -181,8 +249,10 @@ extension ScanSummary {
         return summary
     }
 
-    /// Adds the counters of another scan's summary (a parallel stream's, a submodule's); lists are not merged.
+    /// Adds the counters of another scan's summary (a parallel stream's, a submodule's) and its issues;
+    /// skipped entries are not merged.
     mutating func addCounts(of other: ScanSummary) {
+        self.unreadable += other.unreadable
         self.filesScanned += other.filesScanned
         self.bytesScanned += other.bytesScanned
         self.filesDecoded += other.filesDecoded
@@ -191,8 +261,12 @@ extension ScanSummary {
         self.interrupted = self.interrupted || other.interrupted
     }
 
-    /// Counts one scanned blob.
-    mutating func countBlob(_ result: ContentScanResult) {
+    /// Counts one scanned blob; an archive blob with bytes left unscanned (a bomb, truncation) makes the scan
+    /// incomplete, named by the blob's id (its paths are not known yet).
+    mutating func countBlob(_ result: ContentScanResult, id: ObjectID) {
+        for issue in result.archiveIssues {
+            self.unreadable.append(ScanIssue(path: "blob \(id.description.prefix(12))", message: "archive: \(issue)"))
+        }
         self.fromGit = true
         self.filesScanned += 1
         self.bytesScanned += result.bytesRead

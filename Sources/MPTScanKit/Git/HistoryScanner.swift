@@ -145,8 +145,9 @@ public final class HistoryScanner {
                 if self.isExcluded(f.path) { continue }
                 report.findings.append(f)
             }
-            report.summary.addCounts(of: sub.summary)
-            report.summary.unreadable += sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message) }
+            var counts = sub.summary
+            counts.unreadable = sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message) }
+            report.summary.addCounts(of: counts)
         }
     }
 
@@ -333,7 +334,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             switch kind {
             case .blob:
                 let result = scanner.scan(content)
-                p.summary.countBlob(result)
+                p.summary.countBlob(result, id: id)
                 if !result.findings.isEmpty {
                     p.hits[id] = result.findings
                     self.startAttribution()
@@ -489,7 +490,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             let (commit, blob) = tally.open ?? (tally.first, tally.blob)
             let candidates = self.objects.hits[blob]?.filter { $0.ruleID == key.rule && $0.token == key.token } ?? []
             guard var f = candidates.first(where: { !$0.isSuppressed }) ?? candidates.first else { continue }
-            f.path = path
+            f.path = path + f.path // an archive member's path follows the blob's
             f.git = GitProvenance(source: .blob, object: blob.description)
             HistoryScanner.stamp(&f, commit: commit, headers: headers)
             f.git?.commitCount = tally.commits.count
@@ -506,7 +507,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             var seen = Set<String>()
             for place in places where seen.insert(place.path).inserted && !self.scanner.isExcluded(place.path) {
                 for var f in self.objects.hits[blob] ?? [] {
-                    f.path = place.path
+                    f.path = place.path + f.path
                     f.git = GitProvenance(source: .blob, object: blob.description)
                     f.git?.refCount = places.filter { $0.path == place.path }.count
                     f.git?.exampleRef = place.ref
@@ -518,7 +519,7 @@ private final class FullHistoryScan: @unchecked Sendable {
         for (blob, found) in self.objects.hits where !attributed.contains(blob) {
             guard self.scanner.options.allObjects else { self.summary.unreachableHits += found.count; continue }
             for var f in found {
-                f.path = "(unreachable blob \(blob.description.prefix(12)))"
+                f.path = "(unreachable blob \(blob.description.prefix(12)))" + f.path
                 f.git = GitProvenance(source: .blob, object: blob.description)
                 f.git?.unreachable = true
                 out.append((Int.max, f))
@@ -794,7 +795,7 @@ final class RangeScan {
                 if !found.isEmpty { messageFindings[id] = found }
             } else if kind == .blob {
                 let result = self.scanner.scan(content)
-                self.summary.countBlob(result)
+                self.summary.countBlob(result, id: id)
                 if !result.findings.isEmpty { hits[id] = result.findings }
             }
         }
@@ -834,7 +835,7 @@ final class RangeScan {
                 // a token counts where no parent held it (without an allow comment) at this path
                 guard !before.contains(f.tokenKey) else { continue }
                 var finding = f
-                finding.path = HistoryScanner.display(change.path)
+                finding.path = HistoryScanner.display(change.path) + f.path
                 finding.git = GitProvenance(source: .blob, object: change.newBlob.description)
                 if tallies[key] == nil { keys.append(key) }
                 tallies[key] = Tally(first: commit, finding: finding, commits: (tallies[key]?.commits ?? []).union([commit]))
@@ -899,9 +900,9 @@ final class RangeScan {
                     }
                 case .blob:
                     let result = self.scanner.scan(content)
-                    self.summary.countBlob(result)
+                    self.summary.countBlob(result, id: id)
                     for var f in result.findings {
-                        f.path = treePaths[id] ?? "(pushed blob \(id.description.prefix(12)))"
+                        f.path = (treePaths[id] ?? "(pushed blob \(id.description.prefix(12)))") + f.path
                         f.git = GitProvenance(source: .blob, object: id.description)
                         findings.append(f)
                     }

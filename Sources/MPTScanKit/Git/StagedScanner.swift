@@ -58,7 +58,7 @@ public final class StagedScanner {
             summary.unreadable.append(ScanIssue(path: "object \(id)", message: "staged blob missing from the repository"))
         }) { id, _, content in
             let result = self.content.scan(content)
-            summary.countBlob(result)
+            summary.countBlob(result, id: id)
             if !result.findings.isEmpty { hits[id] = result.findings }
         }
         if isCancelled() { summary.interrupted = true }
@@ -75,7 +75,7 @@ public final class StagedScanner {
         for change in changes.sorted(by: { $0.path.lexicographicallyPrecedes($1.path) }) {
             let known = change.oldBlobs.reduce(into: Set<String>()) { $0.formUnion(before[$1] ?? []) }
             for var f in hits[change.newBlob] ?? [] where !known.contains(f.tokenKey) {
-                f.path = HistoryScanner.display(change.path)
+                f.path = HistoryScanner.display(change.path) + f.path
                 f.git = GitProvenance(source: .staged, object: change.newBlob.description)
                 findings.append(f)
             }

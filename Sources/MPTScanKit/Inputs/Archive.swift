@@ -256,7 +256,7 @@ struct ArchiveWalker {
             bytes.withUnsafeBufferPointer {
                 // and its members are named after the .tar.gz itself (`pkg.tgz!pkg/config.env`)
                 let isTar = ArchiveKind.byMagic($0) == .tar
-                self.emit(isTar ? name : name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
+                self.emit(isTar || inner.isEmpty ? name : name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
             }
         }
     }

@@ -16,6 +16,9 @@ public struct ContentScanResult: Sendable {
     public var decodedFrom: TextEncoding? = nil
     /// True when scanning stopped early because the scan was cancelled.
     public var cancelled = false
+    /// Archive problems (a bomb, truncation, an encrypted member) when the content was an archive whose members
+    /// were scanned: bytes left unscanned, so the scan is incomplete. Never file content.
+    public var archiveIssues: [String] = []
 }
 
 /// How the characters of a match were stored in the bytes searched.
