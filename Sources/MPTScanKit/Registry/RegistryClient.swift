@@ -64,8 +64,11 @@ public enum RegistryFailure: Error, Sendable, Equatable, CustomStringConvertible
 /// Settings of a `RegistryClient`: timeouts, retries and the injectable sleep, clock and randomness.
 public struct RegistryClientOptions: Sendable {
     /// Seconds a request may wait for the next bytes (URLSession `timeoutIntervalForRequest`). Default 10.
+    /// Rounded up to whole seconds, at least 1: on Linux, URLSession hands libcurl whole seconds, and a value
+    /// below 1 made every request time out at once (measured with Swift 6.3).
     public var requestTimeout: TimeInterval = 10
-    /// Seconds one attempt may take in all (URLSession `timeoutIntervalForResource`). Default 30.
+    /// Seconds one attempt may take in all (URLSession `timeoutIntervalForResource`), whole seconds, at least 1.
+    /// Default 30.
     public var attemptTimeout: TimeInterval = 30
     /// Attempts per call, the first included (the platform's own client retries 5 times; marketplace-api.md). Default 5.
     public var maxAttempts = 5
@@ -115,8 +118,8 @@ public final class RegistryClient: Sendable {
         self.credential = credential
         self.options = options
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = options.requestTimeout
-        configuration.timeoutIntervalForResource = options.attemptTimeout
+        configuration.timeoutIntervalForRequest = Self.wholeSeconds(options.requestTimeout)
+        configuration.timeoutIntervalForResource = Self.wholeSeconds(options.attemptTimeout)
         configuration.httpCookieStorage = nil
         configuration.urlCredentialStorage = nil
         configuration.urlCache = nil
@@ -131,6 +134,10 @@ public final class RegistryClient: Sendable {
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1
         self.session = URLSession(configuration: configuration, delegate: CrossOriginRedirectGuard(), delegateQueue: queue)
+    }
+
+    private static func wholeSeconds(_ seconds: TimeInterval) -> TimeInterval {
+        seconds.isFinite ? max(1, seconds.rounded(.up)) : 60
     }
 
     deinit {
@@ -260,7 +267,7 @@ public final class RegistryClient: Sendable {
         let credential = bearer ?? self.credential
         var request = URLRequest(url: self.endpoint.url(path, query: query))
         request.httpMethod = method
-        request.timeoutInterval = self.options.requestTimeout
+        request.timeoutInterval = Self.wholeSeconds(self.options.requestTimeout)
         request.setValue(self.options.userAgent, forHTTPHeaderField: "User-Agent")
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         request.setValue(credential.authorization, forHTTPHeaderField: "Authorization")
@@ -282,7 +289,7 @@ public final class RegistryClient: Sendable {
                 }
                 return .failure(self.failure(answer, secrets: secrets))
             case .failure(let error):
-                let message = Self.redact(Self.describe(error), secrets) + (attempts > 1 ? " (after \(attempts) attempts)" : "")
+                let message = Self.redact(self.describe(error), secrets) + (attempts > 1 ? " (after \(attempts) attempts)" : "")
                 if Self.isRetryable(error) && !last, let wait = self.wait(afterAttempt: attempts, retryAfter: nil) {
                     self.options.sleep(wait)
                     continue
@@ -338,7 +345,7 @@ public final class RegistryClient: Sendable {
         }
         task.resume()
         // URLSession enforces attemptTimeout; this bound only guards against a completion that never comes
-        if done.wait(timeout: .now() + self.options.attemptTimeout + 5) == .timedOut {
+        if done.wait(timeout: .now() + Self.wholeSeconds(self.options.attemptTimeout) + 5) == .timedOut {
             task.cancel()
             done.wait()
         }
@@ -386,12 +393,22 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    private static func describe(_ error: any Error) -> String {
-        if let error = error as? URLError {
-            let text = error.localizedDescription
-            return "\(text.isEmpty ? "URL error" : text) (URLError \(error.code.rawValue))"
+    private func describe(_ error: any Error) -> String {
+        guard let error = error as? URLError else { return "\(error)" }
+        let text: String
+        switch error.code {
+        case .timedOut: text = "timed out (no answer within \(Int(Self.wholeSeconds(self.options.requestTimeout))) s)"
+        case .cannotConnectToHost: text = "connection refused"
+        case .networkConnectionLost: text = "connection lost"
+        case .badServerResponse, .zeroByteResource: text = "the connection closed without an HTTP answer"
+        case .cannotFindHost, .dnsLookupFailed: text = "host not found"
+        case .notConnectedToInternet: text = "no network"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid,
+             .serverCertificateHasUnknownRoot, .clientCertificateRejected, .clientCertificateRequired:
+            text = "TLS failed (check the registry URL, the proxy and the system's CA certificates)"
+        default: text = error.localizedDescription
         }
-        return "\(error)"
+        return "\(text) (URLError \(error.code.rawValue))"
     }
 
     /// The strings never to echo: each credential, and the secret part of a token credential.
