@@ -13,6 +13,15 @@ final class RegistryTests: XCTestCase {
     let clientBearer = SyntheticTokens.secret(seed: 1502, length: 48)
     let blindBearer = SyntheticTokens.secret(seed: 1503, length: 48)
 
+    override class func setUp() {
+        super.setUp()
+        // libcurl would send loopback requests to an http_proxy from the environment unless no_proxy lists them
+        for name in ["no_proxy", "NO_PROXY"] {
+            let current = ProcessInfo.processInfo.environment[name].map { $0 + "," } ?? ""
+            setenv(name, current + "127.0.0.1,localhost", 1)
+        }
+    }
+
     /// Seeds 900…904: active (A), disabled (A), deleted (A), active (B), active (A) allowed to read itself.
     func token(_ seed: Int, _ status: APITokenRecord.Status, account: String = RegistryTests.accountA,
                grants: [RegistryEmulator.Permission] = []) -> RegistryEmulator.Token {
@@ -289,6 +298,19 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(emulator.token(id: self.id(930))?.grants, [.accessManagement])
         XCTAssertFalse(try String(contentsOfFile: file, encoding: .utf8).contains(self.opsBearer))
         XCTAssertThrowsError(try JSONDecoder().decode(RegistryEmulator.State.self, from: Data(#"{"tokens":[],"credentials":[{"name":"x","sha256":"zz"}]}"#.utf8)))
+    }
+
+    func testADisableWhoseAnswerWasLostIsConfirmedByReading() throws {
+        let emulator = try self.emulator()
+        emulator.setFaults([.init(.dropAnswer, when: .first(1), method: "POST")])
+        let ops = try self.client(emulator)
+        XCTAssertEqual(try ops.disableToken(id: self.id(900)).get().status, .disabled, "the retry's 400 'already disabled' is checked by a read")
+        let disable = "/accounts/api-tokens/\(self.id(900))/disable"
+        XCTAssertEqual(emulator.requestCount(method: "POST", path: disable), 2)
+        XCTAssertEqual(emulator.requestCount(method: "GET", path: "/accounts/api-tokens/\(self.id(900))"), 1)
+        // without an earlier lost attempt, 400 stays a failure
+        guard case .failure(.http(400, _)) = ops.disableToken(id: self.id(900)) else { return XCTFail() }
+        XCTAssertEqual(emulator.requestCount(method: "GET", path: "/accounts/api-tokens/\(self.id(900))"), 1)
     }
 
     func testPagingThrough250Tokens() throws {

@@ -98,8 +98,9 @@ public struct RegistryClientOptions: Sendable {
 ///
 /// Every request carries `User-Agent: mptscan/<version>`, `Accept: application/json` and
 /// `Authorization: Bearer <credential>`. Sessions are ephemeral (no cookies, cache or credential storage); proxies
-/// come from the environment as URLSession takes them (on Linux, libcurl reads `https_proxy`/`HTTPS_PROXY` and
-/// `no_proxy`). Redirects to another origin are never followed (on Linux, URLSession would forward
+/// come from the environment as URLSession takes them: on Linux, libcurl reads `https_proxy`/`HTTPS_PROXY`,
+/// `http_proxy` and `no_proxy` itself (measured: `http_proxy` applies even to 127.0.0.1 unless `no_proxy` lists
+/// it, and `connectionProxyDictionary` is ignored); on Darwin, `HTTPS_PROXY` is turned into the session's proxy. Redirects to another origin are never followed (on Linux, URLSession would forward
 /// `Authorization` to it; reference/swift-on-linux.md). Retries: 429, 500, 502, 503, 504 and transport errors,
 /// exponential backoff with full jitter, `Retry-After` honoured (RFC 9110 §10.2.3: seconds or an HTTP-date).
 ///

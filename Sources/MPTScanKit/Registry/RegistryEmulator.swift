@@ -164,8 +164,11 @@ public final class RegistryEmulator: @unchecked Sendable {
             case status(Int, retryAfter: String? = nil)
             /// Wait this many seconds, then answer normally.
             case delay(TimeInterval)
-            /// Close the connection with a TCP reset, without answering.
+            /// Close the connection with a TCP reset, without answering (nothing is done).
             case reset
+            /// Do what the request asks (a disable applies), then close with a reset instead of answering: an
+            /// answer lost on the way back.
+            case dropAnswer
             /// Answer `status` (301, 302, 303, 307, 308) with `Location: location`.
             case redirect(status: Int, location: String)
             /// Answer `status` with this body and content type (a broken or hostile registry).
@@ -353,6 +356,7 @@ public final class RegistryEmulator: @unchecked Sendable {
                                                      hadAuthorization: request.headers["authorization"] != nil))
             }
             var delay: TimeInterval = 0
+            var drop = false
             if let action = self.fault(for: request) {
                 switch action {
                 case .status(let status, let retryAfter):
@@ -367,10 +371,13 @@ public final class RegistryEmulator: @unchecked Sendable {
                     return HTTPServerResponse(status: status, headers: [("Content-Type", contentType)], body: Array(body.utf8))
                 case .delay(let seconds):
                     delay = seconds
+                case .dropAnswer:
+                    drop = true
                 }
             }
             var response = self.route(request)
             response.delay = delay
+            response.reset = drop
             return response
         }
     }
