@@ -93,6 +93,7 @@ final class RegistryTests: XCTestCase {
         }
         XCTAssertTrue(message("https://api.s1.live").contains("did you mean https://api.s1.live/public/v1?"), message("https://api.s1.live"))
         XCTAssertTrue(message("https://api.s1.live/v1").contains("ending in /public/v1"))
+        XCTAssertTrue(message("https://api.s1.live/public/v1/accounts/api-tokens").contains("did you mean https://api.s1.live/public/v1?"))
         XCTAssertTrue(message("http://api.s1.live/public/v1").contains("must use https"))
         XCTAssertTrue(message("http://10.0.0.8/public/v1").contains("must use https"))
         XCTAssertTrue(message("http://127.0.0.1.evil.example/public/v1").contains("must use https"))

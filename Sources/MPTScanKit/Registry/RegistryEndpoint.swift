@@ -79,7 +79,11 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
         while path.hasSuffix("/") { path.removeLast() }
         guard path.hasSuffix(self.apiPath) else {
             var suggestion = components
-            suggestion.percentEncodedPath = path + self.apiPath
+            if let range = path.range(of: self.apiPath + "/") {
+                suggestion.percentEncodedPath = String(path[..<range.lowerBound]) + self.apiPath // a resource path was given
+            } else {
+                suggestion.percentEncodedPath = path + self.apiPath
+            }
             throw RegistryEndpointError("registry URL must be the API base ending in \(self.apiPath)"
                 + (suggestion.string.map { " (did you mean \($0)?)" } ?? ""))
         }
