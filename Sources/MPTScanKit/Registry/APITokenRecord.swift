@@ -41,12 +41,15 @@ public struct APITokenRecord: Sendable, Equatable, Codable, CustomStringConverti
             }
         }
 
+        /// The registry's spelling (`rawValue`).
         public var description: String { self.rawValue }
 
+        /// Decodes any JSON string; unknown values become `other`.
         public init(from decoder: any Decoder) throws {
             self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
         }
 
+        /// Encodes `rawValue` as a JSON string.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             try container.encode(self.rawValue)
@@ -145,6 +148,7 @@ public struct APITokenRecord: Sendable, Equatable, Codable, CustomStringConverti
         return text
     }
 
+    /// The members, with `token` shown as `<redacted>` (so `dump` never prints a value).
     public var customMirror: Mirror {
         Mirror(self, children: ["id": self.id, "status": self.status, "name": self.name as Any,
                                 "tokenDescription": self.tokenDescription as Any, "lastAccessAt": self.lastAccessAt as Any,
@@ -179,6 +183,8 @@ public struct APITokenPage: Sendable, Equatable, Decodable {
 
     enum CodingKeys: String, CodingKey { case meta = "$meta", data }
 
+    /// Decodes `$meta.pagination` and `data`.
+    /// - Throws: `DecodingError` when either is missing or mistyped.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let pagination = try container.decode(Meta.self, forKey: .meta).pagination

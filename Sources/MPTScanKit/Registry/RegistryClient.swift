@@ -42,6 +42,7 @@ public enum RegistryFailure: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 
+    /// One line for standard error: the status and what it means, then the problem's own line.
     public var description: String {
         func with(_ text: String, _ problem: Problem?) -> String {
             guard let problem else { return text }

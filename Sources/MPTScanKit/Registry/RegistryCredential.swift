@@ -11,6 +11,7 @@ public struct RegistryCredentialError: Error, CustomStringConvertible, Sendable,
     public var message: String
     /// An error with `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { self.message }
 }
 
@@ -79,7 +80,10 @@ public struct RegistryCredential: Sendable, CustomStringConvertible, CustomDebug
     /// The `Authorization` header value.
     var authorization: String { "Bearer " + self.value }
 
+    /// Always `RegistryCredential(<redacted>)`.
     public var description: String { "RegistryCredential(<redacted>)" }
+    /// Always `RegistryCredential(<redacted>)`.
     public var debugDescription: String { self.description }
+    /// No children: `dump` shows no value.
     public var customMirror: Mirror { Mirror(self, children: []) }
 }

@@ -60,6 +60,8 @@ public final class RegistryEmulator: @unchecked Sendable {
 
         enum CodingKeys: String, CodingKey { case name, sha256, bearer, permissions, accounts }
 
+        /// Decodes `sha256`, or hashes a plain `bearer`.
+        /// - Throws: `DecodingError` when `name` is missing, `sha256` is not 64 hex digits, or neither is given.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self.name = try c.decode(String.self, forKey: .name)
@@ -75,6 +77,7 @@ public final class RegistryEmulator: @unchecked Sendable {
             self.accounts = try c.decodeIfPresent([String].self, forKey: .accounts) ?? []
         }
 
+        /// Encodes the hash, never a bearer.
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(self.name, forKey: .name)
@@ -103,11 +106,13 @@ public final class RegistryEmulator: @unchecked Sendable {
 
         enum CodingKeys: String, CodingKey { case grants }
 
+        /// Decodes the platform's token object and `grants`.
         public init(from decoder: any Decoder) throws {
             self.record = try APITokenRecord(from: decoder)
             self.grants = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([Permission].self, forKey: .grants) ?? []
         }
 
+        /// Encodes the token object, plus `grants` when there are any.
         public func encode(to encoder: any Encoder) throws {
             try self.record.encode(to: encoder)
             if !self.grants.isEmpty {
@@ -211,6 +216,7 @@ public final class RegistryEmulator: @unchecked Sendable {
         public var message: String
         /// An error with `message`.
         public init(_ message: String) { self.message = message }
+        /// The message.
         public var description: String { self.message }
     }
 

@@ -6,6 +6,7 @@ public struct RegistryEndpointError: Error, CustomStringConvertible, Sendable, E
     public var message: String
     /// An error with `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { self.message }
 }
 
@@ -32,6 +33,7 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// A warning for the caller to print (plain HTTP to a loopback address), or nil.
     public let warning: String?
 
+    /// The base URL.
     public var description: String { self.baseURL.absoluteString }
 
     /// True when the base is plain HTTP (only ever to a loopback host).
@@ -113,5 +115,6 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.warning = warning
     }
 
+    /// Equal when the base URLs are (the warning follows from the URL).
     public static func == (a: RegistryEndpoint, b: RegistryEndpoint) -> Bool { a.baseURL == b.baseURL }
 }
