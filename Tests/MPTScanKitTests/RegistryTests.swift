@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import XCTest
 @testable import MPTScanKit
 import _MPTScanTestSupport
@@ -522,6 +527,51 @@ final class RegistryTests: XCTestCase {
             }
         }
         XCTAssertTrue("\(failures[0])".contains("<redacted>"))
+    }
+
+    /// Sends raw bytes to the emulator and returns its whole answer (it closes after one).
+    func raw(_ emulator: RegistryEmulator, _ request: [UInt8]) throws -> String {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { _ = close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = emulator.port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    func testTheEmulatorSurvivesMalformedRequests() throws {
+        let emulator = try self.emulator()
+        XCTAssertTrue(try self.raw(emulator, Array("GARBAGE\r\n\r\n".utf8)).hasPrefix("HTTP/1.1 400 "))
+        let big = try self.raw(emulator, Array(("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 70_000) + "\r\n\r\n").utf8)); XCTAssertTrue(big.hasPrefix("HTTP/1.1 431 "), String(big.prefix(200)))
+        XCTAssertTrue(try self.raw(emulator, Array("POST /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n".utf8)).hasPrefix("HTTP/1.1 413 "))
+        // a chunked POST (what some clients send for a body-less POST) is read and answered
+        let chunked = "POST \(RegistryEmulator.basePath)/accounts/api-tokens/\(self.id(900))/disable HTTP/1.1\r\nHost: x\r\n"
+            + "Authorization: Bearer \(self.opsBearer)\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        let answer = try self.raw(emulator, Array(chunked.utf8))
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), answer)
+        XCTAssertTrue(answer.contains("Content-Type: application/json\r\n") && answer.contains("Connection: close\r\n"))
+        XCTAssertEqual(emulator.token(id: self.id(900))?.record.status, .disabled)
+        let wrongMethod = try self.raw(emulator, Array("DELETE \(RegistryEmulator.basePath)/accounts/api-tokens/\(self.id(900)) HTTP/1.1\r\nAuthorization: Bearer \(self.opsBearer)\r\n\r\n".utf8))
+        XCTAssertTrue(wrongMethod.hasPrefix("HTTP/1.1 405 ") && wrongMethod.contains("application/problem+json"), wrongMethod)
+        XCTAssertEqual(try self.client(emulator).getToken(id: self.id(901)).get().status, .disabled, "still serving")
     }
 
     func testInvalidIDsAreNeverSent() throws {

@@ -195,7 +195,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
             let searchFrom = max(0, buffer.count - 3)
             buffer += chunk[0..<n]
             headerEnd = Self.find([13, 10, 13, 10], in: buffer, from: searchFrom)
-            if headerEnd == nil && buffer.count > Self.maxHeaderBytes {
+            if (headerEnd ?? buffer.count) > Self.maxHeaderBytes {
                 return .failure(ReadFailure(status: 431, reason: "request header fields too large"))
             }
         }
