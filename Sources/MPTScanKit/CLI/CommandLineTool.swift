@@ -35,6 +35,7 @@ public enum MPTScan {
             ("pre-push", "Scan the commits a push sends (for a pre-push hook)."),
             ("install-hook", "Install mptscan as the repository's pre-commit (and pre-push) hook."),
             ("rules", "List or check the built-in detection rules."),
+            ("registry", "Work with the token registry (emulate: a local emulator)."),
             ("help", "Show help for a subcommand."),
         ])
 
@@ -122,6 +123,8 @@ public enum MPTScan {
             case ["rules"]: out.write(self.rules.helpText())
             case ["rules", "list"]: out.write(self.rulesList.helpText())
             case ["rules", "check"]: out.write(self.rulesCheck.helpText())
+            case ["registry"]: out.write(self.registry.helpText())
+            case ["registry", "emulate"]: out.write(self.registryEmulate.helpText())
             default: throw UsageError("No help for '\(rest.joined(separator: " "))'")
             }
             return .clean
@@ -131,6 +134,7 @@ public enum MPTScan {
         case "pre-push": return try self.runPrePush(rest, out: &out)
         case "install-hook": return try self.runInstallHook(rest, out: &out)
         case "rules": return try self.runRules(rest, out: &out)
+        case "registry": return try self.runRegistry(rest, out: &out)
         default:
             if first.hasPrefix("-") { throw UsageError("Unknown option '\(first)'") }
             throw UsageError("Unknown subcommand '\(first)'")
