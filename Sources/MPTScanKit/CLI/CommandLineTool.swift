@@ -35,7 +35,8 @@ public enum MPTScan {
             ("pre-push", "Scan the commits a push sends (for a pre-push hook)."),
             ("install-hook", "Install mptscan as the repository's pre-commit (and pre-push) hook."),
             ("rules", "List or check the built-in detection rules."),
-            ("registry", "Work with the token registry (emulate: a local emulator)."),
+            ("disable", "Disable the live tokens of a JSON report (re-checked, confirmed, audited)."),
+            ("registry", "Work with the token registry (export: an offline snapshot; emulate: a local emulator)."),
             ("help", "Show help for a subcommand."),
         ])
 
@@ -53,14 +54,17 @@ public enum MPTScan {
             OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-        ],
+        ] + registryOptions,
         discussion: """
         EXIT CODES:
-          0    scan complete, no unsuppressed finding
-          1    leaks found (takes precedence over 2)
-          2    scan incomplete: a path missing or unreadable (see --skip-unreadable)
+          0    scan complete, nothing that fails the --fail-on policy
+          1    leaks found that fail the policy (takes precedence over 2)
+          2    scan incomplete: a path missing or unreadable (see --skip-unreadable), bytes left unscanned, a
+               registry that could not answer, a disable that failed
           64   bad usage
           130  interrupted
+
+        \(registryDiscussion)
 
         A finding is allowed by `mptscan:allow` on its line or `mptscan:allow-next-line` on the line before;
         allowed findings are counted in the summary and listed in JSON with "suppressed": true.
@@ -125,6 +129,8 @@ public enum MPTScan {
             case ["rules", "check"]: out.write(self.rulesCheck.helpText())
             case ["registry"]: out.write(self.registry.helpText())
             case ["registry", "emulate"]: out.write(self.registryEmulate.helpText())
+            case ["registry", "export"]: out.write(self.registryExport.helpText())
+            case ["disable"]: out.write(self.disable.helpText())
             default: throw UsageError("No help for '\(rest.joined(separator: " "))'")
             }
             return .clean
@@ -135,6 +141,7 @@ public enum MPTScan {
         case "install-hook": return try self.runInstallHook(rest, out: &out)
         case "rules": return try self.runRules(rest, out: &out)
         case "registry": return try self.runRegistry(rest, out: &out)
+        case "disable": return try self.runDisable(rest, out: &out)
         default:
             if first.hasPrefix("-") { throw UsageError("Unknown option '\(first)'") }
             throw UsageError("Unknown subcommand '\(first)'")
@@ -168,24 +175,29 @@ public enum MPTScan {
                 throw UsageError("--output \(path): \(problem)")
             }
         }
+        let registry = try self.registrySetup(parsed)
         Interrupt.install()
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
         let report = scanner.run(isCancelled: { Interrupt.requested })
-        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), out: &out)
+        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), registry: registry, out: &out)
     }
 
     /// Writes `report` (to `--output` or `out`) and the summary (stderr) and returns the exit code. Shared by
     /// every scanning subcommand; their `--format`, `--output`, `--show-secrets`, `--no-color`, `--quiet` and
     /// `--skip-unreadable` options mean the same everywhere.
     static func deliver(_ report: ScanReport, parsed: ParsedArguments, format: String, seconds: Double?,
-                        quietWhenClean: Bool = false, advice: Bool = true, out: inout OutputStream) -> ExitCode {
+                        quietWhenClean: Bool = false, advice: Bool = true, registry: RegistrySetup,
+                        out: inout OutputStream) -> ExitCode {
         let showSecrets = parsed.has("show-secrets")
         let acceptUnreadable = parsed.has("skip-unreadable")
+        var report = report
+        if !report.summary.interrupted { self.applyRegistry(&report, registry, quiet: parsed.has("quiet")) }
+        let policy = registry.policy
         if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else {
                 Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")
-                let code = self.exitCode(report, acceptUnreadable: acceptUnreadable)
+                let code = self.exitCode(report, acceptUnreadable: acceptUnreadable, policy: policy)
                 return code == .clean ? .incomplete : code
             }
             out = file
@@ -205,7 +217,7 @@ public enum MPTScan {
         }
         out.close()
 
-        let code = self.exitCode(report, acceptUnreadable: acceptUnreadable)
+        let code = self.exitCode(report, acceptUnreadable: acceptUnreadable, policy: policy)
         let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean)
         Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet, advice: advice))
         if out.failed && !out.brokenPipe {
@@ -215,10 +227,10 @@ public enum MPTScan {
         return code
     }
 
-    /// Leaks (1) take precedence over an incomplete scan (2); an interrupted scan is 130.
-    static func exitCode(_ report: ScanReport, acceptUnreadable: Bool) -> ExitCode {
+    /// Leaks that fail `policy` (1) take precedence over an incomplete scan (2); an interrupted scan is 130.
+    static func exitCode(_ report: ScanReport, acceptUnreadable: Bool, policy: FailPolicy = .any) -> ExitCode {
         if report.summary.interrupted { return .interrupted }
-        if report.findings.contains(where: { !$0.isSuppressed }) { return .leaks }
+        if report.findings.contains(where: policy.fails) { return .leaks }
         if !report.summary.unreadable.isEmpty && !acceptUnreadable { return .incomplete }
         return .clean
     }

@@ -15,7 +15,7 @@ extension MPTScan {
         OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
         OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-    ]
+    ] + registryOptions
 
     static let gitExitCodes = """
         EXIT CODES:
@@ -130,10 +130,11 @@ extension MPTScan {
         }
         if options.allObjects && options.revisions != nil { throw UsageError("--all-objects scans the whole repository; it cannot be combined with a range") }
         try self.checkOutput(parsed)
+        let registry = try self.registrySetup(parsed)
         Interrupt.install()
         let started = Date()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
-        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), out: &out)
+        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), registry: registry, out: &out)
     }
 
     // MARK: - staged
@@ -145,10 +146,11 @@ extension MPTScan {
         guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
         let repository = parsed.positionals.first ?? "."
         try self.checkOutput(parsed)
+        let registry = try self.registrySetup(parsed)
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
         let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, out: &out)
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, registry: registry, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
         return code
     }
@@ -173,6 +175,7 @@ extension MPTScan {
         guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
         let repository = parsed.value("repository") ?? "."
         try self.checkOutput(parsed)
+        let registry = try self.registrySetup(parsed)
         let repo = try GitRepository.open(repository, named: parsed.value("repository") != nil)
         let env = ProcessInfo.processInfo.environment
         var push = PrePush.Push()
@@ -205,7 +208,7 @@ extension MPTScan {
         options.excludes = try self.excludes(parsed)
         Interrupt.install()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, out: &out)
+        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, registry: registry, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
         return code
     }

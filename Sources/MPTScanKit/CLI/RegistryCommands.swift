@@ -12,8 +12,54 @@ extension MPTScan {
         usage: "mptscan registry <subcommand>",
         options: [],
         subcommands: [
+            ("export", "Write an offline snapshot of the registry (ids, status, accounts, SHA-256 of values; no secret)."),
             ("emulate", "Run a local registry emulator on a loopback address (for tests and trials)."),
         ])
+
+    static let registryExport = CommandSpec(
+        overview: "Write an offline snapshot of the token registry for --registry-file: every token's id, status, account, name, lastAccessAt and the SHA-256 of its value. No secret is written.",
+        usage: "mptscan registry export --output <file> [--registry <url|env>] [--registry-token-file <file>]",
+        options: [
+            OptionSpec(long: "output", short: "o", valueName: "file", help: "The snapshot file to write (mode 0600)."),
+            OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL)"),
+            OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the admin credential from <file>. (default: MPT_REGISTRY_TOKEN)"),
+        ],
+        discussion: """
+        Pages through GET /accounts/api-tokens (100 at a time). The credential needs Access Management in the
+        accounts to cover (or Platform Account Management for all); tokens whose value it may not read are
+        written without a hash and get the verdict 'forbidden' offline. A snapshot older than a day is flagged
+        when used.
+
+        EXIT CODES:
+          0    snapshot written
+          2    the registry could not be read, or the file could not be written
+          64   bad usage
+        """)
+
+    static let disable = CommandSpec(
+        overview: "Disable the leaked tokens of a JSON report that the registry confirms live (re-checked, confirmed, audited; never deletes).",
+        usage: "mptscan disable --from-report <file> [--yes] [--dry-run] [--audit-log <file>] [--registry <url|env>]",
+        options: [
+            OptionSpec(long: "from-report", valueName: "file", help: "A JSON report from 'mptscan scan/history --format json'."),
+            OptionSpec(long: "yes", help: "Do not ask for confirmation (needed when not on a terminal)."),
+            OptionSpec(long: "dry-run", help: "Re-check and print the plan; disable nothing."),
+            OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)"),
+            OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL)"),
+            OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the admin credential from <file>. (default: MPT_REGISTRY_TOKEN)"),
+        ],
+        discussion: """
+        Reports are redacted, so each token is re-checked by comparing the SHA-256 of the registry's value with
+        the finding's fingerprint: only a token whose id and value match and whose status is Active is
+        disabled (a real id beside a fake or old secret never is). Each disable is written to the audit log
+        before the request (intent) and after the re-read that confirms status Disabled (outcome), each line
+        fsync'd. Intents left without an outcome by an interrupted run are re-checked and completed first.
+        Running it again sends nothing for tokens already disabled.
+
+        EXIT CODES:
+          0    every planned disable confirmed (or nothing to do)
+          2    a disable failed or could not start (registry, audit log, report)
+          64   bad usage
+        """)
 
     static let registryEmulate = CommandSpec(
         overview: "Run a local emulator of the token registry (GET, disable, enable and list tokens) on a loopback address.",
@@ -47,8 +93,78 @@ extension MPTScan {
         let rest = Array(args.dropFirst())
         switch sub {
         case "emulate": return try self.runRegistryEmulate(rest, out: &out)
+        case "export": return try self.runRegistryExport(rest, out: &out)
         default: throw UsageError("Unknown subcommand 'registry \(sub)'")
         }
+    }
+
+    private static func runRegistryExport(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.registryExport.parse(args)
+        if parsed.wantsHelp { out.write(self.registryExport.helpText()); return .clean }
+        guard parsed.positionals.isEmpty else { throw UsageError("Unexpected argument '\(parsed.positionals[0])'") }
+        guard let path = parsed.value("output") else { throw UsageError("registry export needs --output FILE") }
+        guard let (client, _, warnings) = try self.registryClient(parsed, required: true) else { return .incomplete }
+        for warning in warnings { Self.stderr("mptscan: warning: \(warning)\n") }
+        let records: [APITokenRecord]
+        switch client.listAllTokens() {
+        case .success(let all): records = all
+        case .failure(let failure):
+            Self.stderr("mptscan: error: listing the registry's tokens failed: \(failure)\n")
+            return .incomplete
+        }
+        let snapshot = RegistrySnapshot(records: records, registry: client.endpoint.description, takenAt: Date())
+        guard var file = OutputStream(creatingFile: path) else {
+            Self.stderr("mptscan: error: cannot write \(path): \(String(cString: strerror(errno)))\n")
+            return .incomplete
+        }
+        file.write(String(decoding: snapshot.serialized(), as: UTF8.self) + "\n")
+        file.close()
+        if file.failed {
+            Self.stderr("mptscan: error: writing \(path) failed: \(String(cString: strerror(file.errorCode)))\n")
+            return .incomplete
+        }
+        let hidden = snapshot.tokens.filter { $0.sha256 == nil }.count
+        Self.stderr("mptscan: \(snapshot.tokens.count) tokens written to \(path)\(hidden > 0 ? " (\(hidden) without a hash: their values were hidden from this credential)" : "")\n")
+        return .clean
+    }
+
+    static func runDisable(_ args: [String], out: inout OutputStream) throws -> ExitCode {
+        let parsed = try self.disable.parse(args)
+        if parsed.wantsHelp { out.write(self.disable.helpText()); return .clean }
+        guard parsed.positionals.isEmpty else { throw UsageError("Unexpected argument '\(parsed.positionals[0])'") }
+        guard let reportPath = parsed.value("from-report") else { throw UsageError("disable needs --from-report FILE (a JSON report)") }
+        if !parsed.has("yes") && !parsed.has("dry-run") && isatty(STDIN_FILENO) != 1 {
+            throw UsageError("disable asks for confirmation on a terminal; when not interactive, add --yes (or --dry-run)")
+        }
+        let targets: [DisableTarget]
+        do { targets = try DisableTarget.fromReport(at: reportPath) } catch {
+            Self.stderr("mptscan: error: \(error)\n")
+            return .incomplete
+        }
+        guard let (client, credential, warnings) = try self.registryClient(parsed, required: true) else { return .incomplete }
+        for warning in warnings { Self.stderr("mptscan: warning: \(warning)\n") }
+        let auditPath = parsed.value("audit-log") ?? AuditLog.defaultPath()
+        let audit: AuditLog
+        do { audit = try AuditLog(path: auditPath) } catch {
+            Self.stderr("mptscan: error: \(error)\n")
+            return .incomplete
+        }
+        let disabler = Disabler(client: client, audit: audit, operatorName: AuditLog.operatorName(credential: credential))
+        let all = Disabler.recoveryTargets(auditPath: auditPath) + targets
+        guard !all.isEmpty else {
+            Self.stderr("mptscan: the report holds no API token finding: nothing to disable\n")
+            return .clean
+        }
+        let plan = disabler.plan(all)
+        guard let results = self.confirmAndExecute(plan, disabler: disabler, yes: parsed.has("yes"), dryRun: parsed.has("dry-run")) else {
+            Self.stderr("mptscan: not confirmed: nothing was disabled\n")
+            return .incomplete
+        }
+        if parsed.has("dry-run") { return .clean }
+        let failed = results.filter { !$0.succeeded }.count
+        let done = results.filter { $0.outcome == "disabled" }.count
+        Self.stderr("mptscan: \(done) disabled, \(results.count - done - failed) left as they were, \(failed) failed; audit log \(auditPath)\n")
+        return failed == 0 ? .clean : .incomplete
     }
 
     private static func runRegistryEmulate(_ args: [String], out: inout OutputStream) throws -> ExitCode {

@@ -63,6 +63,8 @@ public struct Finding: Sendable, Equatable {
     public var git: GitProvenance? = nil
     /// For a platform JWT: whose it is and when it expires (decoded from its payload, never verified).
     public var claims: PlatformClaims? = nil
+    /// The token registry's verdict, once asked (`RegistryCheck`); nil for suppressed findings.
+    public var registry: RegistryVerdict? = nil
 
     /// The rule and the canonical token: equal for the same token found by the same rule anywhere (a key for
     /// sets, never printed).

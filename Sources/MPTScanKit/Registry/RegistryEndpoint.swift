@@ -73,7 +73,7 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
             guard self.isLoopback(host) else {
                 throw RegistryEndpointError("registry URL must use https (the platform refuses plain HTTP, and the credential would travel in clear); http is accepted only for a loopback host such as 127.0.0.1")
             }
-            warning = "warning: registry \(scheme)://\(components.percentEncodedHost ?? host)\(components.port.map { ":\($0)" } ?? "") is plain HTTP (accepted only because it is a loopback address, e.g. an emulator)"
+            warning = "registry \(scheme)://\(components.percentEncodedHost ?? host)\(components.port.map { ":\($0)" } ?? "") is plain HTTP (accepted only because it is a loopback address, e.g. an emulator)"
         default:
             throw RegistryEndpointError("registry URL must use https, not '\(Printable.text(scheme))'")
         }

@@ -73,7 +73,23 @@ public struct JSONReporter: Sendable {
           + (f.original.map { [("original", .object([("source", .string($0.source)), ("line", .int($0.line)),
                                                     ("column", .int($0.column)), ("via", .string($0.via))]))] } ?? [])
           + (f.git.map { [("git", Self.git($0))] } ?? [])
-          + (f.claims.map { [("jwt", Self.claims($0))] } ?? []))
+          + (f.claims.map { [("jwt", Self.claims($0))] } ?? [])
+          + (f.registry.map { [("registry", Self.verdict($0))] } ?? []))
+    }
+
+    static func verdict(_ v: RegistryVerdict) -> JSONValue {
+        func s(_ v: String?) -> JSONValue { v.map { .string($0) } ?? .null }
+        return .object([
+            ("verdict", .string(v.verdict.rawValue)),
+            ("source", .string(v.source)),
+            ("status", s(v.status)),
+            ("account_id", s(v.accountID)),
+            ("account_name", s(v.accountName)),
+            ("account_type", s(v.accountType)),
+            ("token_name", s(v.tokenName)),
+            ("last_access_at", s(v.lastAccessAt)),
+            ("detail", s(v.detail)),
+        ])
     }
 
     static func claims(_ c: PlatformClaims) -> JSONValue {

@@ -27,9 +27,29 @@ public struct TextReporter: Sendable {
             }
             if let g = f.git { out += self.provenance(g) }
             if let c = f.claims { out += Self.describe(c) }
+            if let v = f.registry, v.source != "none" { out += Self.describe(v) }
             out += "    fingerprint \(f.fingerprint)\n"
         }
         return out
+    }
+
+    /// The line of a registry verdict: `registry: live (Active) — account ACC-… "Name" (Client), token "CI", last used …`.
+    static func describe(_ v: RegistryVerdict) -> String {
+        var line = "    registry: \(v.verdict.rawValue)"
+        if let status = v.status { line += " (\(Printable.text(status)))" }
+        var facts: [String] = []
+        if let account = v.accountID {
+            var a = "account \(Printable.text(account))"
+            if let name = v.accountName { a += " \"\(Printable.text(name))\"" }
+            if let type = v.accountType { a += " (\(Printable.text(type)))" }
+            facts.append(a)
+        }
+        if let name = v.tokenName { facts.append("token \"\(Printable.text(name))\"") }
+        if let last = v.lastAccessAt { facts.append("last used \(Printable.text(last))") }
+        if !facts.isEmpty { line += " — " + facts.joined(separator: ", ") }
+        if v.source != "registry" { line += " [\(v.source)]" }
+        if let detail = v.detail { line += "\n      \(Printable.text(detail))" }
+        return line + "\n"
     }
 
     /// The line of a platform JWT finding: whose it is and when it expires.
@@ -95,6 +115,13 @@ public struct TextReporter: Sendable {
         head += " scanned"
         if let seconds { head += " in \(Self.seconds(seconds))" }
         lines.append(head)
+        // registry verdicts, when a registry (or snapshot, or self-check) was asked
+        let verdicts = open.compactMap(\.registry).filter { $0.source != "none" }
+        if !verdicts.isEmpty {
+            var counts: [Verdict: Int] = [:]
+            for v in open.compactMap(\.registry) { counts[v.verdict, default: 0] += 1 }
+            lines.append("mptscan: registry verdicts: " + Verdict.allCases.compactMap { v in counts[v].map { "\($0) \(v.rawValue)" } }.joined(separator: ", "))
+        }
         if !s.skipped.isEmpty {
             var counts: [SkipReason: Int] = [:]
             for entry in s.skipped { counts[entry.reason, default: 0] += 1 }

@@ -1,0 +1,199 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a scanning command was asked to do with the registry, validated before the scan starts.
+struct RegistrySetup {
+    var source: RegistrySource = .none
+    var policy: FailPolicy = .any
+    /// Set when `--disable-live` was given: the admin client and the audit log path.
+    var disable: (client: RegistryClient, auditPath: String, yes: Bool, operatorName: String)? = nil
+    /// Printed once, before the report (a loopback http registry, a stale snapshot).
+    var warnings: [String] = []
+}
+
+/// A registry setting that cannot be used (exit 2, like a bad config file).
+struct RegistryConfigError: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { self.message }
+}
+
+extension MPTScan {
+    /// Registry options shared by `scan`, `history`, `staged` and `pre-push`.
+    static let registryOptions: [OptionSpec] = [
+        OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL; none: verdicts are 'unverified')"),
+        OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the registry credential from <file> (default: MPT_REGISTRY_TOKEN). Never given on the command line."),
+        OptionSpec(long: "registry-file", valueName: "file", help: "Give verdicts offline from a snapshot written by 'mptscan registry export'."),
+        OptionSpec(long: "verify", valueName: "how", help: "registry (an admin lookup by id; the default with a registry) or self (each found token reads its own record: uses the leaked credential)."),
+        OptionSpec(long: "fail-on", valueName: "policy", help: "Which findings fail the run: any, unverified (all the registry has not proven dead) or live. (default: any)"),
+        OptionSpec(long: "disable-live", help: "Disable the tokens the registry confirms live (re-checked, confirmed, audited; never deletes)."),
+        OptionSpec(long: "yes", help: "With --disable-live: do not ask for confirmation (needed when not on a terminal)."),
+        OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)"),
+    ]
+
+    static let registryDiscussion = """
+        REGISTRY:
+          Each finding gets a verdict: live, disabled, deleted, mismatch (real id, other value), unknown,
+          forbidden (the credential may not read it), invalid (self-check refused), error (the registry could
+          not answer: the scan is incomplete, exit 2) or unverified (no registry). A found secret is never sent
+          anywhere, except by --verify self, which authenticates one read of the token's own record with it
+          (and so touches its lastAccessAt).
+        """
+
+    /// The registry endpoint and admin credential from options and environment, or nil when none is set.
+    static func registryClient(_ parsed: ParsedArguments, required: Bool) throws -> (RegistryClient, RegistryCredential, [String])? {
+        let env = ProcessInfo.processInfo.environment
+        guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            if required { throw RegistryConfigError("no registry: give --registry URL (or production, qa, test, dev) or set MPT_REGISTRY_URL") }
+            return nil
+        }
+        let endpoint: RegistryEndpoint
+        do { endpoint = try RegistryEndpoint.parse(where_) } catch {
+            throw RegistryConfigError("registry \(Printable.text(where_)): \(error)")
+        }
+        let credential: RegistryCredential
+        do {
+            if let file = parsed.value("registry-token-file") {
+                credential = try RegistryCredential.fromFile(file)
+            } else if let fromEnv = try RegistryCredential.fromEnvironment() {
+                credential = fromEnv
+            } else {
+                throw RegistryConfigError("no registry credential: set MPT_REGISTRY_TOKEN or give --registry-token-file FILE")
+            }
+        } catch let error as RegistryCredentialError {
+            throw RegistryConfigError("\(error)")
+        }
+        Self.bypassProxyForLoopback(endpoint)
+        return (RegistryClient(endpoint: endpoint, credential: credential), credential, endpoint.warning.map { [$0] } ?? [])
+    }
+
+    /// A loopback registry (the emulator) is reached directly: libcurl would send 127.0.0.1 to `http_proxy`
+    /// unless `no_proxy` lists it.
+    static func bypassProxyForLoopback(_ endpoint: RegistryEndpoint) {
+        guard let host = endpoint.baseURL.host, RegistryEndpoint.isLoopback(host) else { return }
+        for key in ["no_proxy", "NO_PROXY"] {
+            let current = ProcessInfo.processInfo.environment[key] ?? ""
+            if !current.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == host }) {
+                setenv(key, current.isEmpty ? host : current + "," + host, 1)
+            }
+        }
+    }
+
+    /// Validates the registry options before a scan. Throws `UsageError` (exit 64) or `RegistryConfigError`.
+    static func registrySetup(_ parsed: ParsedArguments) throws -> RegistrySetup {
+        var setup = RegistrySetup()
+        if let policy = parsed.value("fail-on") {
+            guard let p = FailPolicy(rawValue: policy) else { throw UsageError("--fail-on needs any, unverified or live, not '\(policy)'") }
+            setup.policy = p
+        }
+        let verify = parsed.value("verify")
+        if let verify, !["registry", "self"].contains(verify) { throw UsageError("--verify needs registry or self, not '\(verify)'") }
+        if parsed.has("yes") && !parsed.has("disable-live") { throw UsageError("--yes only confirms --disable-live") }
+        if let snapshotPath = parsed.value("registry-file") {
+            if verify != nil || parsed.value("registry") != nil { throw UsageError("--registry-file gives verdicts offline: it cannot be combined with --registry or --verify") }
+            if parsed.has("disable-live") { throw UsageError("--disable-live needs the live registry (--registry), not a snapshot") }
+            let snapshot: RegistrySnapshot
+            do { snapshot = try RegistrySnapshot.load(from: snapshotPath) } catch { throw RegistryConfigError("\(error)") }
+            var stale: String? = nil
+            if let age = snapshot.age(), age > RegistrySnapshot.staleAfter {
+                stale = "the registry snapshot is \(Int(age / 3600)) hours old (taken \(snapshot.takenAt)): verdicts may be out of date"
+                setup.warnings.append(stale!)
+            }
+            setup.source = .snapshot(snapshot, stale: stale)
+            return setup
+        }
+        if verify == "self" {
+            let env = ProcessInfo.processInfo.environment
+            guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+                throw RegistryConfigError("--verify self needs the registry's address: give --registry URL (or production, qa, test, dev) or set MPT_REGISTRY_URL")
+            }
+            let endpoint: RegistryEndpoint
+            do { endpoint = try RegistryEndpoint.parse(where_) } catch { throw RegistryConfigError("registry \(Printable.text(where_)): \(error)") }
+            Self.bypassProxyForLoopback(endpoint)
+            if let warning = endpoint.warning { setup.warnings.append(warning) }
+            setup.source = .selfCheck(endpoint, RegistryClientOptions())
+            if parsed.has("disable-live") {
+                guard let (client, credential, _) = try self.registryClient(parsed, required: true) else { return setup }
+                setup.disable = (client, parsed.value("audit-log") ?? AuditLog.defaultPath(), parsed.has("yes"), AuditLog.operatorName(credential: credential))
+            }
+        } else if let (client, credential, warnings) = try self.registryClient(parsed, required: verify == "registry" || parsed.has("disable-live")) {
+            setup.source = .registry(client)
+            setup.warnings += warnings
+            if parsed.has("disable-live") {
+                setup.disable = (client, parsed.value("audit-log") ?? AuditLog.defaultPath(), parsed.has("yes"), AuditLog.operatorName(credential: credential))
+            }
+        }
+        if case .none = setup.source, setup.policy == .live {
+            throw UsageError("--fail-on live needs verdicts: give --registry, --registry-file or --verify self (without them no finding can be live, and the run would always pass)")
+        }
+        if setup.disable != nil && !parsed.has("yes") && isatty(STDIN_FILENO) != 1 {
+            throw UsageError("--disable-live asks for confirmation on a terminal; when not interactive, add --yes")
+        }
+        return setup
+    }
+
+    /// Gives the report's findings their verdicts, then (with `--disable-live`) disables the live ones. Issues
+    /// (lookups that failed, disables that failed) are added to the summary: the scan is then incomplete.
+    static func applyRegistry(_ report: inout ScanReport, _ setup: RegistrySetup, quiet: Bool) {
+        for warning in setup.warnings { Self.stderr("mptscan: warning: \(warning)\n") }
+        report.summary.unreadable += RegistryCheck.apply(to: &report.findings, source: setup.source)
+        guard let disable = setup.disable else { return }
+        let targets = DisableTarget.from(report.findings.filter { $0.registry?.verdict == .live })
+            + Disabler.recoveryTargets(auditPath: disable.auditPath)
+        guard !targets.isEmpty else { return }
+        let audit: AuditLog
+        do { audit = try AuditLog(path: disable.auditPath) } catch {
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
+            return
+        }
+        let disabler = Disabler(client: disable.client, audit: audit, operatorName: disable.operatorName)
+        let plan = disabler.plan(targets)
+        let results = self.confirmAndExecute(plan, disabler: disabler, yes: disable.yes, dryRun: false)
+        guard let results else {
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "not confirmed: nothing was disabled"))
+            return
+        }
+        for result in results {
+            if result.outcome == "disabled" || result.outcome == "already-disabled" {
+                for i in report.findings.indices where report.findings[i].tokenID == result.item.target.tokenID
+                    && report.findings[i].fingerprint == result.item.target.fingerprint && report.findings[i].registry?.verdict == .live {
+                    report.findings[i].registry?.verdict = .disabled
+                    report.findings[i].registry?.status = "Disabled"
+                    report.findings[i].registry?.detail = result.outcome == "disabled" ? "disabled by this run (audit log: \(disable.auditPath))" : nil
+                }
+            } else if !result.succeeded {
+                report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(result.item.target.tokenID): \(result.detail ?? "failed")"))
+            }
+        }
+    }
+
+    /// Prints the plan (stderr), asks on a terminal unless `yes`, and runs it. Nil when not confirmed.
+    static func confirmAndExecute(_ plan: [DisablePlanItem], disabler: Disabler, yes: Bool, dryRun: Bool) -> [DisableResult]? {
+        let live = plan.filter(\.willDisable)
+        var text = "mptscan: disable plan (\(live.count) to disable, \(plan.count - live.count) left as they are):\n"
+        for item in plan {
+            let v = item.verdict
+            var line = "  \(item.willDisable ? "DISABLE" : "skip   ") \(item.target.tokenID)  \(v.verdict.rawValue)"
+            if let account = v.accountID { line += "  account \(account)\(v.accountName.map { " \"\(Printable.text($0))\"" } ?? "")" }
+            line += "  found at \(Printable.text(item.target.foundAt))"
+            if let leaked = item.target.firstLeaked { line += ", first leaked in \(leaked)" }
+            if item.target.completes != nil { line += " (unfinished in an earlier run)" }
+            text += line + "\n"
+        }
+        Self.stderr(text)
+        if dryRun { return [] }
+        if !live.isEmpty && !yes {
+            Self.stderr("Disable \(live.count) token\(live.count == 1 ? "" : "s")? Type 'yes' to go on: ")
+            guard let answer = readLine(), answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
+        }
+        return disabler.execute(plan) { result in
+            // what was done; items left alone were listed in the plan
+            guard result.item.willDisable || result.item.target.completes != nil else { return }
+            Self.stderr("  \(result.item.target.tokenID): \(result.outcome)\(result.detail.map { " (\(Printable.text($0)))" } ?? "")\n")
+        }
+    }
+}
