@@ -136,6 +136,13 @@ final class EscapedTokenTests: XCTestCase {
             (Self.escape(token) { String(format: "\\x%02x", $0) }, ["hex-escape"]),
             (Self.escape(token) { String(format: "\\u%04x", $0) }, ["unicode-escape"]),
             (Self.escape(token) { String(format: "\\\\u%04X", $0) }, ["unicode-escape"]),
+            (Self.escape(token) { String(format: "\\\\\\\\x%02x", $0) }, ["hex-escape"]),
+            (Self.escape(token) { String(format: "%%2525%02X", $0) }, ["percent", "percent", "percent"]),
+            (Self.escape(token) { String(format: "&amp;#x%02x;", $0) }, ["html-entity", "html-entity"]),
+            (Self.escape(token) { String(format: "&#x%04x;", $0) }, ["html-entity"]),
+            (Self.escape(token) { String(format: "&#%04d;", $0) }, ["html-entity"]),
+            // he.encode(…, {encodeEverything, useNamedReferences}): named `&colon;` among numeric references
+            (Self.escape(token) { $0 == 0x3A ? "&colon;" : "&#x\(String($0, radix: 16));" }, ["html-entity"]),
         ]
         for (escaped, decodings) in cases {
             let found = self.scan("<p>\n<a href=\"/x?t=\(escaped)&amp;y=1\">")

@@ -289,11 +289,17 @@ final class GitHistoryTests: XCTestCase {
         // a bomb: bytes left unscanned, so the scan is incomplete
         let bomb = ArchiveBuilder.zip([("zeros.bin", [UInt8](repeating: 0, count: 8 << 20))])
         try Data(bomb).write(to: repo.directory.appendingPathComponent("bomb.zip"))
-        try repo.git("add", "bomb.zip")
-        try repo.commit("bomb")
+        // a truncated zip (no central directory): its bytes are scanned as they are, and the scan is incomplete
+        let cut = ArchiveBuilder.zip([("a.js", Array("var t=\"\(SyntheticTokens.token(seed: 334))\";\n".utf8))], stored: true)
+        try Data(cut.dropLast(30)).write(to: repo.directory.appendingPathComponent("cut.zip"))
+        try repo.git("add", "bomb.zip", "cut.zip")
+        try repo.commit("bomb and a truncated zip")
         let incomplete = try self.history(repo)
-        XCTAssertEqual(incomplete.summary.unreadable.count, 1)
-        XCTAssertTrue(incomplete.summary.unreadable.first?.message.contains("archive:") ?? false)
+        XCTAssertEqual(incomplete.summary.unreadable.count, 2, "\(incomplete.summary.unreadable)")
+        XCTAssertTrue(incomplete.summary.unreadable.allSatisfy { $0.message.hasPrefix("archive: ") })
+        XCTAssertTrue(incomplete.summary.unreadable.contains { $0.message.contains("unreadable, scanned as plain bytes") })
+        XCTAssertTrue(incomplete.findings.contains { $0.path == "cut.zip" && $0.token == SyntheticTokens.token(seed: 334) },
+                      "a stored member's bytes are still read")
     }
 
     func testGitIsNeverAskedToRunCodeFromTheRepository() throws {

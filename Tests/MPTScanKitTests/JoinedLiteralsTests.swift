@@ -55,6 +55,18 @@ final class JoinedLiteralsTests: XCTestCase {
         XCTAssertEqual(self.scan("pair = (\"\(token)\" \"\(other)\")").map(\.decodings), [[], []])
     }
 
+    func testLineContinuationsAndStringPrefixes() {
+        let token = SyntheticTokens.token(seed: 705)
+        let a = String(token.prefix(30)), b = String(token.dropFirst(30))
+        for text in ["#define T \"\(a)\" \\\n  \"\(b)\"", "T = \"\(a)\" \\\r\n    \"\(b)\"", "const T = \"\(a)\" + \\\n  \"\(b)\";",
+                     "T = (r\"\(a)\"\n     f\"\(b)\")", "var t = @\"\(a)\" + $\"\(b)\";", "auto t = u8\"\(a)\" L\"\(b)\";",
+                     "#define T \"idt:\" \\\n  \"\(token.dropFirst(4))\""] {
+            XCTAssertEqual(self.scan(text).map(\.token), [token], text)
+        }
+        // an interpolating literal that interpolates something is an expression, not text
+        XCTAssertEqual(self.scan("T = f\"\(a){x}\" f\"\(b)\"").count, 0)
+    }
+
     func testNoJoinWithoutQuotesOrAcrossExpressions() {
         let token = SyntheticTokens.token(seed: 702)
         let id = String(token.prefix(18)), secret = String(token.dropFirst(18))

@@ -64,4 +64,23 @@ final class PlatformJWTTests: XCTestCase {
         XCTAssertTrue(json.contains("\"user_id\": \"USR-1111-2225\""), json)
         XCTAssertFalse(json.contains(String(parts[2].prefix(20))), "no signature in the report")
     }
+
+    /// Found when base64url characters are glued before it (URL-encoded space, a JSON `\n`, a name prefix);
+    /// refused with a signature too short to be one; issuers with a trailing slash; absurd `exp` values.
+    func testGluedPrefixesShortSignaturesIssuersAndExpiry() {
+        let jwt = SyntheticTokens.jwt(seed: 1321, claims: #"{"\#(Self.ns)userId":"USR-1111-2226"}"#)
+        for text in ["Authorization: Bearer%20\(jwt)", "q=%22\(jwt)%22", #"{"env": "A=1\n\#(jwt)"}"#, "jwt_\(jwt)"] {
+            XCTAssertEqual(self.scan(text).map(\.token), [jwt], text)
+        }
+        let parts = jwt.split(separator: ".")
+        for tail in ["", "!!!", "ab", String(parts[2].prefix(20))] {
+            XCTAssertEqual(self.scan("See \(parts[0]).\(parts[1]).\(tail) for details").count, 0, "signature '\(tail)'")
+        }
+        let slash = SyntheticTokens.jwt(seed: 1322, claims: #"{"iss":"https://mpt-extensions.softwareone.com/","sub":"x"}"#)
+        XCTAssertEqual(self.scan("k=\(slash)").first?.claims?.kind, .extension)
+        let far = SyntheticTokens.jwt(seed: 1323, claims: #"{"\#(Self.ns)userId":"USR-1111-2227","exp":1e20}"#)
+        let found = self.scan("k=\(far)").first
+        XCTAssertNil(found?.claims?.expiresAt, "beyond year 9999: no usable date")
+        XCTAssertEqual(found?.severity, .high)
+    }
 }

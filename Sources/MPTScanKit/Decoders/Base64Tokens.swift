@@ -15,7 +15,7 @@ import Darwin
 public enum Base64Tokens {
     /// The token prefixes searched for in Base64: as written, and with JSON's escaped colon (Base64 of a JSON
     /// document whose encoder escaped `:`, once or inside another JSON string).
-    static let prefixes = ["idt:TKN-", "idt\\u003aTKN-", "idt\\\\u003aTKN-"]
+    static let prefixes = ["idt:TKN-", "idt\\u003aTKN-", "idt\\u003ATKN-", "idt\\\\u003aTKN-"]
     /// (anchor, characters from the start of its quantum to the anchor, whether it is twice encoded): each
     /// prefix at byte offsets 0, 1 and 2 modulo 3 of the decoded stream (`Base64Anchors`), and the plain
     /// prefix's anchors encoded again at each alignment (a token in Base64 of Base64).

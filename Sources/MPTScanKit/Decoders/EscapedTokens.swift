@@ -20,20 +20,29 @@ public enum EscapedTokens {
     static let anchors: [(literal: String, scheme: Scheme)] = [
         ("%69%64%74", .percent),
         ("%2569%2564%2574", .percent),
+        ("%252569%252564%252574", .percent),
         ("&#105;&#100;&#116;", .htmlEntity),
         ("&#x69;&#x64;&#x74;", .htmlEntity),
         ("&#X69;&#X64;&#X74;", .htmlEntity),
         ("&amp;#105;&amp;#100;&amp;#116;", .htmlEntity),
+        ("&amp;#x69;&amp;#x64;&amp;#x74;", .htmlEntity),
+        // zero-padded references
+        ("&#0105;&#0100;&#0116;", .htmlEntity),
+        ("&#x0069;&#x0064;&#x0074;", .htmlEntity),
         ("\\x69\\x64\\x74", .hexEscape),
         ("\\u0069\\u0064\\u0074", .unicodeEscape),
-        // JSON inside JSON doubles each backslash
+        // JSON inside JSON doubles each backslash (and JSON in a source map's sourcesContent doubles them again)
         ("\\\\x69\\\\x64\\\\x74", .hexEscape),
         ("\\\\u0069\\\\u0064\\\\u0074", .unicodeEscape),
+        ("\\\\\\\\x69\\\\\\\\x64\\\\\\\\x74", .hexEscape),
+        ("\\\\\\\\u0069\\\\\\\\u0064\\\\\\\\u0074", .unicodeEscape),
     ]
     static let search = MultiLiteralSearch(Self.anchors.map { Array($0.literal.utf8) })
     /// Escaped bytes read after an anchor: a current token is at most 87 characters, each at most 10 bytes
     /// escaped (`&#x0069;` or `\\\\u0069`, and twice-escaped forms), plus room for the detector's context.
     static let window = 1024
+    /// Decoded bytes after an anchor whose own escaped anchors this decode covers.
+    static let stride = 40
     /// How many times one escape family is undone (`%252569` is percent-encoding applied three times).
     public static let maxLevels = 3
 
@@ -71,9 +80,13 @@ public enum EscapedTokens {
                 decodings.append(scheme.rawValue)
             }
             guard !decodings.isEmpty else { return }
+            // escaped anchors in the first `stride` decoded bytes are handled by this decode (a run of escaped
+            // text costs about one decode per `stride` bytes, not one per anchor); a token starting there has
+            // its `TKN-` within 32 bytes after its `idt` (`&colon;` may be left as it was)
+            if input.count > Self.stride { covered = max(covered, starts[Self.stride]) }
             input.withUnsafeBufferPointer { view in
-                detector.scan(view, anchorRange: 0..<min(view.count, 8)) { candidate in
-                    guard candidate.start == 0, candidate.end <= view.count else { return }
+                detector.scan(view, anchorRange: 0..<min(view.count, Self.stride + 32)) { candidate in
+                    guard candidate.start <= Self.stride, candidate.end <= view.count else { return }
                     var moved = candidate
                     moved.start = starts[candidate.start]
                     moved.end = ends[candidate.end - 1]

@@ -149,18 +149,24 @@ public enum JoinedLiterals {
         return false
     }
 
+    /// Bytes after an anchor that one chain can span: `maxParts` literals with their gaps.
+    static let chainSpan = Self.maxParts * (Self.maxLiteral + 64)
+
     /// Unescapes the JSON string text around `anchor` (RFC 8259 §7: `\"`, `\\`, `\/`, `\n`, `\t`, `\r`,
     /// `\uXXXX`), joins the literals of the source code it holds, and reports tokens with offsets mapped back
-    /// into `buffer`. Returns the buffer offset the unescaped window reached: anchors before it were handled.
+    /// into `buffer`. Every anchor in the next `chainSpan` bytes is handled from the same unescaped window (so
+    /// repeated escaped literals cost a bounded number of bytes each); returns the buffer offset up to which
+    /// anchors were handled.
     static func forEachInsideString(_ buffer: UnsafeBufferPointer<UInt8>, around anchor: Int, detector: TokenDetector,
                                     depth: Int, _ body: (Candidate) -> Void) -> Int {
-        // room for a chain of `maxParts` literals after the anchor and two literals before it
+        // two literals before the anchor; chains starting up to chainSpan after it, each with room to run
         var start = max(0, anchor - 3 * Self.maxLiteral)
-        let end = min(buffer.count, anchor + Self.maxParts * (Self.maxLiteral + 64))
+        let handled = min(buffer.count, anchor + Self.chainSpan)
+        let end = min(buffer.count, handled + Self.chainSpan)
         while start < anchor, start > 0, buffer[start - 1] == UInt8(ascii: "\\") { start += 1 } // not inside an escape
         var text: [UInt8] = [], origins: [Int] = [], ends: [Int] = []
         text.reserveCapacity(end - start)
-        var i = start, anchorAt = -1
+        var i = start, anchorAt = -1, handledAt = -1
         while i < end {
             var byte = buffer[i], length = 1
             if byte == UInt8(ascii: "\\"), i + 1 < end {
@@ -176,22 +182,24 @@ public enum JoinedLiterals {
                 default: byte = buffer[i + 1] // \" \\ \/ and anything else: the escaped byte
                 }
             }
-            if i == anchor { anchorAt = text.count }
+            if anchorAt < 0 && i >= anchor { anchorAt = text.count }
+            if handledAt < 0 && i >= handled { handledAt = text.count }
             text.append(byte)
             origins.append(i)
             ends.append(i + length)
             i += length
         }
         guard anchorAt >= 0 else { return anchor + 1 }
+        if handledAt < 0 { handledAt = text.count }
         text.withUnsafeBufferPointer { view in
-            Self.forEach(in: view, anchorRange: anchorAt..<(anchorAt + 1), detector: detector, stringDepth: depth) { candidate in
+            Self.forEach(in: view, anchorRange: anchorAt..<max(anchorAt + 1, handledAt), detector: detector, stringDepth: depth) { candidate in
                 var moved = candidate
                 moved.start = origins[candidate.start]
                 moved.end = ends[candidate.end - 1]
                 body(moved)
             }
         }
-        return anchor + 1
+        return max(anchor + 1, handled)
     }
 
     /// The literal after a junction that starts at `after`: white space and comments, then `+` (or nothing:
@@ -202,9 +210,24 @@ public enum JoinedLiterals {
         if b[k] == UInt8(ascii: "+") {
             return Self.literal(startingAfter: k, in: b)
         }
-        guard Self.isQuote(b[k]) else { return nil }
+        guard Self.isQuote(b[k]) || Self.prefixLength(b, k) > 0 else { return nil }
         k -= 1
         return Self.literal(startingAfter: k, in: b)
+    }
+
+    /// The length of a string-literal prefix at `i` that a quote follows: Python `r` `b` `u` `f` `rb` `br` `fr`
+    /// `rf`, C/C++ `L` `u` `U` `u8`, C# `@` `$` `$@` `@$` (any case); 0 when there is none.
+    static func prefixLength(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
+        let allowed: Set<UInt8> = Set("rRbBuUfFL8@$".utf8)
+        var n = 0
+        while n < 2, i + n < b.count, allowed.contains(b[i + n]) { n += 1 }
+        guard n > 0, i + n < b.count, Self.isQuote(b[i + n]), i == 0 || !Self.isWordByte(b[i - 1]) else { return 0 }
+        return n
+    }
+
+    @inline(__always)
+    static func isWordByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
     }
 
     /// The literal that ends before `front` (an opening quote), across white space, comments or a `+`: its
@@ -212,10 +235,18 @@ public enum JoinedLiterals {
     static func previousLiteral(before front: Int, in b: UnsafeBufferPointer<UInt8>) -> (content: Range<Int>, start: Int)? {
         var i = front - 1
         var spaces = 0
-        while i >= 0, Self.isSpace(b[i]), spaces < 64 { i -= 1; spaces += 1 }
+        while i >= 0, spaces < 64 {
+            if Self.isSpace(b[i]) { i -= 1; spaces += 1; continue }
+            // a line continuation: the backslash that ended the previous line
+            if b[i] == UInt8(ascii: "\\"), i + 1 < b.count, b[i + 1] == 10 || b[i + 1] == 13 { i -= 1; spaces += 1; continue }
+            break
+        }
         guard i >= 0 else { return nil }
         // `literal(endingBefore:)` skips white space before its argument, then wants the closing quote
-        guard let content = Self.literal(endingBefore: b[i] == UInt8(ascii: "+") ? i : front, in: b), content.lowerBound >= 1 else { return nil }
+        guard let content = Self.literal(endingBefore: i + 1, in: b), content.lowerBound >= 1 else {
+            guard b[i] == UInt8(ascii: "+"), let content = Self.literal(endingBefore: i, in: b), content.lowerBound >= 1 else { return nil }
+            return (content, content.lowerBound - 1)
+        }
         return (content, content.lowerBound - 1)
     }
 
@@ -254,6 +285,12 @@ public enum JoinedLiterals {
         while k < limit {
             let c = b[k]
             if Self.isSpace(c) { lineStart = lineStart || c == 10; k += 1; continue }
+            // a line continuation (C, Python): a backslash ending the line
+            if c == UInt8(ascii: "\\"), k + 1 < limit, b[k + 1] == 10 || (b[k + 1] == 13 && k + 2 < limit && b[k + 2] == 10) {
+                k += b[k + 1] == 10 ? 2 : 3
+                lineStart = true
+                continue
+            }
             let marker = c == UInt8(ascii: "#") ? 1 : (c == UInt8(ascii: "/") && k + 1 < limit && b[k + 1] == UInt8(ascii: "/")) ? 2 : 0
             if marker > 0 {
                 if lineStart {
@@ -312,7 +349,12 @@ public enum JoinedLiterals {
     /// The literal that opens just after `p` (white space and comments between): its contents and the index
     /// past its closing quote; nil when there is none.
     static func literal(startingAfter p: Int, in b: UnsafeBufferPointer<UInt8>) -> (content: Range<Int>, end: Int)? {
-        let i = Self.skipGap(from: p + 1, in: b)
+        var i = Self.skipGap(from: p + 1, in: b)
+        guard i < b.count else { return nil }
+        // a prefixed literal: an interpolating one (`f"…"`, `$"…"`) only when it interpolates nothing
+        let prefix = Self.prefixLength(b, i)
+        let interpolates = b[i..<(i + prefix)].contains { $0 | 0x20 == UInt8(ascii: "f") || $0 == UInt8(ascii: "$") }
+        i += prefix
         guard i < b.count, Self.isQuote(b[i]) else { return nil }
         let quote = b[i], open = i
         var j = open + 1
@@ -322,6 +364,7 @@ public enum JoinedLiterals {
             if c == UInt8(ascii: "\\") { j += 2; continue }
             if c == quote { return ((open + 1)..<j, j + 1) }
             if c == 10 && quote != UInt8(ascii: "`") { return nil }
+            if interpolates && c == UInt8(ascii: "{") { return nil }
             if quote == UInt8(ascii: "`") && c == UInt8(ascii: "$") && j + 1 < limit && b[j + 1] == UInt8(ascii: "{") { return nil }
             j += 1
         }

@@ -51,9 +51,12 @@ struct PlatformJWT: Sendable {
     let search: MultiLiteralSearch
     /// Longest header and payload considered, in bytes of base64url text (a streaming caller keeps 4 KiB after
     /// an anchor and 12 KiB before it).
-    static let maxHeader = 1024
-    static let maxPayload = 8192
+    static let maxHeader = 2048
+    static let maxPayload = 10240
     static let maxSignature = 1024
+    /// Shortest signature accepted, in base64url characters: HS256 gives 43, ES256 86, RS256 342. Anything
+    /// shorter (or none: `header.payload.` at the end of a sentence) is no usable token.
+    static let minSignature = 32
     /// Characters of the JWT shown in a redacted report (the rest is cut as the secret part).
     static let visiblePrefix = 8
 
@@ -88,12 +91,23 @@ struct PlatformJWT: Sendable {
         while payloadEnd < b.count, payloadEnd - payloadStart < Self.maxPayload, Self.isURLCharacter(b[payloadEnd]) { payloadEnd += 1 }
         guard payloadStart >= 2, b[payloadStart - 1] == UInt8(ascii: "."), payloadEnd < b.count, b[payloadEnd] == UInt8(ascii: ".") else { return nil }
         // the header before it, the signature after it
-        var headerStart = payloadStart - 1
-        while headerStart > 0, payloadStart - 1 - headerStart < Self.maxHeader, Self.isURLCharacter(b[headerStart - 1]) { headerStart -= 1 }
-        guard payloadStart - 1 - headerStart >= 4 else { return nil }
+        var runStart = payloadStart - 1
+        while runStart > 0, payloadStart - 1 - runStart < Self.maxHeader, Self.isURLCharacter(b[runStart - 1]) { runStart -= 1 }
+        guard payloadStart - 1 - runStart >= 4 else { return nil }
         var signatureEnd = payloadEnd + 1
         while signatureEnd < b.count, signatureEnd - payloadEnd <= Self.maxSignature, Self.isURLCharacter(b[signatureEnd]) { signatureEnd += 1 }
-        guard let header = Self.decode(b, headerStart..<(payloadStart - 1)), header.first == UInt8(ascii: "{"),
+        guard signatureEnd - payloadEnd - 1 >= Self.minSignature else { return nil }
+        // the header: the whole run, or, when base64url characters are glued before it (`Bearer%20eyJ…`,
+        // `\neyJ…`, `jwt_eyJ…`), from the first `eyJ` (`{"`) in the run that decodes to a JSON object
+        var headerStart = -1
+        var k = runStart
+        while k <= payloadStart - 5 {
+            if k == runStart || (b[k] == UInt8(ascii: "e") && b[k + 1] == UInt8(ascii: "y") && b[k + 2] == UInt8(ascii: "J")) {
+                if let header = Self.decode(b, k..<(payloadStart - 1)), header.first == UInt8(ascii: "{") { headerStart = k; break }
+            }
+            k += 1
+        }
+        guard headerStart >= 0,
               let payload = Self.decode(b, payloadStart..<payloadEnd),
               let object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any],
               let claims = self.claims(object) else { return nil }
@@ -109,13 +123,23 @@ struct PlatformJWT: Sendable {
     func claims(_ object: [String: Any]) -> PlatformClaims? {
         let ns = self.policy.claimsNamespace
         let issuer = object["iss"] as? String
+        // an issuer URL with or without its trailing slash
+        let issuerKey = issuer.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        func listed(_ list: [String]) -> Bool {
+            guard let issuerKey else { return false }
+            return list.contains { ($0.hasSuffix("/") ? String($0.dropLast()) : $0) == issuerKey }
+        }
         let namespaced = object.keys.contains { $0.hasPrefix(ns) }
-        guard namespaced || issuer.map({ self.policy.issuers.contains($0) }) == true else { return nil }
+        guard namespaced || listed(self.policy.issuers) else { return nil }
         let userID = object[ns + "userId"] as? String
         let accountID = object[ns + "accountId"] as? String
         let extensionID = object[ns + "extensionId"] as? String
-        let expiresAt = (object["exp"] as? NSNumber).map { $0.intValue }
-        let isExtension = extensionID != nil || issuer.map { self.policy.extensionIssuers.contains($0) } == true
+        // RFC 7519 NumericDate: seconds, possibly fractional; beyond year 9999 (or not finite) means no usable date
+        let expiresAt = (object["exp"] as? NSNumber).flatMap { n -> Int? in
+            let d = n.doubleValue
+            return d.isFinite && abs(d) <= 253_402_300_799 ? Int(d) : nil
+        }
+        let isExtension = extensionID != nil || listed(self.policy.extensionIssuers)
         return PlatformClaims(kind: isExtension ? .extension : .user, userID: userID, accountID: accountID,
                               extensionID: extensionID, issuer: issuer, expiresAt: expiresAt,
                               expired: expiresAt.map { $0 < Self.referenceTime } ?? false)

@@ -181,7 +181,7 @@ extension ContentScanner {
                 headCount += n
             }
             let isArchive = head.withUnsafeBufferPointer { Self.archiveKind(UnsafeBufferPointer(rebasing: $0[0..<headCount])) != nil }
-            if isArchive && size <= ArchiveLimits().maxMemberBytes {
+            if isArchive && size <= TreeScanner.archiveFileLimit {
                 let whole = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, headCount, 1))
                 defer { whole.deallocate() }
                 _ = whole.initialize(from: head[0..<headCount])
@@ -194,8 +194,12 @@ extension ContentScanner {
                 let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(whole)[0..<count])
                 return self.scanArchive(view) ?? self.scan(buffer: view, path: { "" })
             }
+            var tooLarge: [String] = []
+            if isArchive {
+                tooLarge = ["archive over \(TreeScanner.archiveFileLimit >> 30) GiB not opened: scanned as plain bytes, its compressed members unread"]
+            }
             var served = 0
-            return self.scan(pull: { out in
+            var streamed = self.scan(pull: { out in
                 if served < headCount {
                     let n = min(out.count, headCount - served)
                     for k in 0..<n { out[k] = head[served + k] }
@@ -204,6 +208,8 @@ extension ContentScanner {
                 }
                 return pull(out)
             }, path: { "" })
+            streamed.archiveIssues = tooLarge
+            return streamed
         }
     }
 
@@ -217,8 +223,8 @@ extension ContentScanner {
         }
     }
 
-    /// The members of an archive blob scanned, or nil when `bytes` is no archive or one too damaged to open
-    /// (then it is scanned as plain bytes).
+    /// The members of an archive blob scanned, or nil when `bytes` is no archive. One too damaged to open (no
+    /// zip directory, a corrupt gzip) is scanned as plain bytes, with an issue: the scan is incomplete.
     func scanArchive(_ bytes: UnsafeBufferPointer<UInt8>) -> ContentScanResult? {
         guard let kind = Self.archiveKind(bytes) else { return nil }
         var walker = ArchiveWalker(limits: ArchiveLimits())
@@ -234,9 +240,15 @@ extension ContentScanner {
             }
             result.findings += found
         }
-        guard !walker.unreadable else { return nil }
+        // the walker names its messages after the archive, which is nameless here
+        let issues = walker.issues.map { $0.hasPrefix(": ") ? String($0.dropFirst(2)) : $0 }
+        if walker.unreadable {
+            var plain = self.scan(buffer: bytes, path: { "" })
+            plain.archiveIssues = ["archive unreadable, scanned as plain bytes: \(issues.first ?? "damaged")"]
+            return plain
+        }
         result.bytesRead = bytes.count
-        result.archiveIssues = walker.issues
+        result.archiveIssues = issues
         return result
     }
 }
