@@ -4,6 +4,14 @@ public enum Suppression: String, Codable, Sendable {
     case inlineAllow = "inline-allow"
     /// `mptscan:allow-next-line` on the line before.
     case inlineAllowNextLine = "inline-allow-next-line"
+    /// Recorded in the baseline file given with `--baseline` (rule id, fingerprint and path match).
+    case baseline
+    /// Listed in the ignore file (`.mptscanignore`) or the config's allowed fingerprints or token ids.
+    case ignored
+
+    /// True for suppressions written in the scanned source itself (SARIF `kind` `inSource`); false for those
+    /// kept outside it, in a baseline or an ignore list (`external`).
+    public var isInSource: Bool { self == .inlineAllow || self == .inlineAllowNextLine }
 }
 
 /// One occurrence of a token: a byte span of one file, standard input, archive member (`a.zip!b/c.js`), git
