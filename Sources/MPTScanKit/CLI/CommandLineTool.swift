@@ -37,7 +37,7 @@ public enum MPTScan {
             ("rules", "List or check the built-in detection rules."),
             ("disable", "Disable the live tokens of a JSON report (re-checked, confirmed, audited)."),
             ("registry", "Work with the token registry (export: an offline snapshot; emulate: a local emulator)."),
-            ("help", "Show help for a subcommand."),
+            ("help", "Show help for a subcommand ('help config': the configuration file's settings)."),
         ])
 
     static let scan = CommandSpec(
@@ -54,7 +54,7 @@ public enum MPTScan {
             OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-        ] + registryOptions,
+        ] + adoptionOptions + registryOptions,
         discussion: """
         EXIT CODES:
           0    scan complete, nothing that fails the --fail-on policy
@@ -131,6 +131,7 @@ public enum MPTScan {
             case ["registry", "emulate"]: out.write(self.registryEmulate.helpText())
             case ["registry", "export"]: out.write(self.registryExport.helpText())
             case ["disable"]: out.write(self.disable.helpText())
+            case ["config"]: out.write("The settings of .mptscan.json (version \(Configuration.currentVersion)):\n\n" + Configuration.markdownTable())
             default: throw UsageError("No help for '\(rest.joined(separator: " "))'")
             }
             return .clean
@@ -153,16 +154,9 @@ public enum MPTScan {
     private static func runScan(_ args: [String], out: inout OutputStream) throws -> ExitCode {
         let parsed = try self.scan.parse(args)
         if parsed.wantsHelp { out.write(self.scan.helpText()); return .clean }
-        let format = parsed.value("format") ?? "text"
-        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
         var options = ScanOptions()
         options.paths = parsed.positionals.isEmpty ? ["."] : parsed.positionals
         options.followSymlinks = parsed.has("follow-symlinks")
-        do {
-            options.excludes = try parsed.all("exclude").map(PathGlob.init)
-        } catch let error as PathGlob.Error {
-            throw UsageError("--exclude: \(error.message)")
-        }
         if let jobs = parsed.value("jobs") {
             guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }
             options.jobs = n
@@ -175,25 +169,28 @@ public enum MPTScan {
                 throw UsageError("--output \(path): \(problem)")
             }
         }
-        let registry = try self.registrySetup(parsed)
+        let setup = try self.runSetup(parsed, root: options.paths[0])
+        options.excludes = setup.excludes
         Interrupt.install()
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
         let report = scanner.run(isCancelled: { Interrupt.requested })
-        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), registry: registry, out: &out)
+        return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
     /// Writes `report` (to `--output` or `out`) and the summary (stderr) and returns the exit code. Shared by
     /// every scanning subcommand; their `--format`, `--output`, `--show-secrets`, `--no-color`, `--quiet` and
     /// `--skip-unreadable` options mean the same everywhere.
-    static func deliver(_ report: ScanReport, parsed: ParsedArguments, format: String, seconds: Double?,
-                        quietWhenClean: Bool = false, advice: Bool = true, registry: RegistrySetup,
+    static func deliver(_ report: ScanReport, parsed: ParsedArguments, seconds: Double?,
+                        quietWhenClean: Bool = false, advice: Bool = true, setup: RunSetup,
                         out: inout OutputStream) -> ExitCode {
         let showSecrets = parsed.has("show-secrets")
         let acceptUnreadable = parsed.has("skip-unreadable")
+        let format = setup.format
         var report = report
-        if !report.summary.interrupted { self.applyRegistry(&report, registry, quiet: parsed.has("quiet")) }
-        let policy = registry.policy
+        self.applySuppressions(&report, setup)
+        if !report.summary.interrupted { self.applyRegistry(&report, setup.registry, quiet: parsed.has("quiet")) }
+        let policy = setup.registry.policy
         if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else {
                 Self.stderr("mptscan: error: cannot write report to \(path): \(String(cString: strerror(errno)))\n")

@@ -15,7 +15,7 @@ extension MPTScan {
         OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
         OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-    ] + registryOptions
+    ] + adoptionOptions + registryOptions
 
     static let gitExitCodes = """
         EXIT CODES:
@@ -97,7 +97,6 @@ extension MPTScan {
     static func runHistory(_ args: [String], out: inout OutputStream) throws -> ExitCode {
         let parsed = try self.history.parse(args)
         if parsed.wantsHelp { out.write(self.history.helpText()); return .clean }
-        let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
         if let arg = parsed.positionals.first, arg.contains(".."), !FileManager.default.fileExists(atPath: arg) {
             throw UsageError("'\(arg)' is not a directory; to scan a range of commits use --range \(arg)")
@@ -111,7 +110,6 @@ extension MPTScan {
         if options.recurseSubmodules && parsed.value("range") != nil || options.recurseSubmodules && parsed.value("since-commit") != nil {
             throw UsageError("--recurse-submodules scans whole histories; it cannot be combined with a range")
         }
-        options.excludes = try self.excludes(parsed)
         if let jobs = parsed.value("jobs") {
             guard let n = Int(jobs), n >= 1, n <= 256 else { throw UsageError("--jobs needs a whole number from 1 to 256, not '\(jobs)'") }
             options.jobs = n
@@ -130,11 +128,12 @@ extension MPTScan {
         }
         if options.allObjects && options.revisions != nil { throw UsageError("--all-objects scans the whole repository; it cannot be combined with a range") }
         try self.checkOutput(parsed)
-        let registry = try self.registrySetup(parsed)
+        let setup = try self.runSetup(parsed, root: options.repository)
+        options.excludes = setup.excludes
         Interrupt.install()
         let started = Date()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
-        return self.deliver(report, parsed: parsed, format: format, seconds: Date().timeIntervalSince(started), registry: registry, out: &out)
+        return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
     // MARK: - staged
@@ -142,15 +141,14 @@ extension MPTScan {
     static func runStaged(_ args: [String], out: inout OutputStream) throws -> ExitCode {
         let parsed = try self.staged.parse(args)
         if parsed.wantsHelp { out.write(self.staged.helpText()); return .clean }
-        let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 1 else { throw UsageError("Unexpected argument '\(parsed.positionals[1])'") }
         let repository = parsed.positionals.first ?? "."
         try self.checkOutput(parsed)
-        let registry = try self.registrySetup(parsed)
+        let setup = try self.runSetup(parsed, root: repository)
         Interrupt.install()
-        let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: try self.excludes(parsed))
+        let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes)
         let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, registry: registry, out: &out)
+        let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
         return code
     }
@@ -171,11 +169,10 @@ extension MPTScan {
     static func runPrePush(_ args: [String], out: inout OutputStream) throws -> ExitCode {
         let parsed = try self.prePush.parse(args)
         if parsed.wantsHelp { out.write(self.prePush.helpText()); return .clean }
-        let format = try self.reportFormat(parsed)
         guard parsed.positionals.count <= 2 else { throw UsageError("Unexpected argument '\(parsed.positionals[2])'") }
         let repository = parsed.value("repository") ?? "."
         try self.checkOutput(parsed)
-        let registry = try self.registrySetup(parsed)
+        let setup = try self.runSetup(parsed, root: repository)
         let repo = try GitRepository.open(repository, named: parsed.value("repository") != nil)
         let env = ProcessInfo.processInfo.environment
         var push = PrePush.Push()
@@ -205,10 +202,10 @@ extension MPTScan {
         options.repositoryNamed = parsed.value("repository") != nil
         options.revisions = push.revisions
         options.pushedObjects = push.objects
-        options.excludes = try self.excludes(parsed)
+        options.excludes = setup.excludes
         Interrupt.install()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
-        let code = self.deliver(report, parsed: parsed, format: format, seconds: nil, quietWhenClean: true, advice: false, registry: registry, out: &out)
+        let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
         if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
         return code
     }
@@ -241,20 +238,6 @@ extension MPTScan {
     }
 
     // MARK: - helpers
-
-    static func reportFormat(_ parsed: ParsedArguments) throws -> String {
-        let format = parsed.value("format") ?? "text"
-        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
-        return format
-    }
-
-    static func excludes(_ parsed: ParsedArguments) throws -> [PathGlob] {
-        do {
-            return try parsed.all("exclude").map(PathGlob.init)
-        } catch let error as PathGlob.Error {
-            throw UsageError("--exclude: \(error.message)")
-        }
-    }
 
     static func checkOutput(_ parsed: ParsedArguments) throws {
         if let path = parsed.value("output"), let problem = OutputStream.problemWriting(to: path, scanning: []) {

@@ -45,9 +45,9 @@ extension MPTScan {
         """
 
     /// The registry endpoint and admin credential from options and environment, or nil when none is set.
-    static func registryClient(_ parsed: ParsedArguments, required: Bool) throws -> (RegistryClient, RegistryCredential, [String])? {
+    static func registryClient(_ parsed: ParsedArguments, required: Bool, config: Configuration = Configuration()) throws -> (RegistryClient, RegistryCredential, [String])? {
         let env = ProcessInfo.processInfo.environment
-        guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) ?? config.registry else {
             if required { throw RegistryConfigError("no registry: give --registry URL (or production, qa, test, dev) or set MPT_REGISTRY_URL") }
             return nil
         }
@@ -84,8 +84,9 @@ extension MPTScan {
     }
 
     /// Validates the registry options before a scan. Throws `UsageError` (exit 64) or `RegistryConfigError`.
-    static func registrySetup(_ parsed: ParsedArguments) throws -> RegistrySetup {
+    static func registrySetup(_ parsed: ParsedArguments, config: Configuration = Configuration()) throws -> RegistrySetup {
         var setup = RegistrySetup()
+        setup.policy = config.failOn
         if let policy = parsed.value("fail-on") {
             guard let p = FailPolicy(rawValue: policy) else { throw UsageError("--fail-on needs any, unverified or live, not '\(policy)'") }
             setup.policy = p
@@ -108,7 +109,7 @@ extension MPTScan {
         }
         if verify == "self" {
             let env = ProcessInfo.processInfo.environment
-            guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            guard let where_ = parsed.value("registry") ?? env["MPT_REGISTRY_URL"].flatMap({ $0.isEmpty ? nil : $0 }) ?? config.registry else {
                 throw RegistryConfigError("--verify self needs the registry's address: give --registry URL (or production, qa, test, dev) or set MPT_REGISTRY_URL")
             }
             let endpoint: RegistryEndpoint
@@ -117,10 +118,10 @@ extension MPTScan {
             if let warning = endpoint.warning { setup.warnings.append(warning) }
             setup.source = .selfCheck(endpoint, RegistryClientOptions())
             if parsed.has("disable-live") {
-                guard let (client, credential, _) = try self.registryClient(parsed, required: true) else { return setup }
+                guard let (client, credential, _) = try self.registryClient(parsed, required: true, config: config) else { return setup }
                 setup.disable = (client, parsed.value("audit-log") ?? AuditLog.defaultPath(), parsed.has("yes"), AuditLog.operatorName(credential: credential))
             }
-        } else if let (client, credential, warnings) = try self.registryClient(parsed, required: verify == "registry" || parsed.has("disable-live")) {
+        } else if let (client, credential, warnings) = try self.registryClient(parsed, required: verify == "registry" || parsed.has("disable-live"), config: config) {
             setup.source = .registry(client)
             setup.warnings += warnings
             if parsed.has("disable-live") {
@@ -194,6 +195,113 @@ extension MPTScan {
             // what was done; items left alone were listed in the plan
             guard result.item.willDisable || result.item.target.completes != nil else { return }
             Self.stderr("  \(result.item.target.tokenID): \(result.outcome)\(result.detail.map { " (\(Printable.text($0)))" } ?? "")\n")
+        }
+    }
+}
+
+/// Everything a scanning command needs besides its input, settled before the scan: the configuration file,
+/// the report format, the suppression stages (ignore list, baseline) and the registry.
+struct RunSetup {
+    var config = Configuration()
+    /// The configuration file used, if any.
+    var configPath: String? = nil
+    var format = "text"
+    var registry = RegistrySetup()
+    var ignore = IgnoreList()
+    var baseline: Baseline? = nil
+    /// `--write-baseline FILE`.
+    var writeBaseline: String? = nil
+    /// Globs from `--exclude` and the configuration.
+    var excludes: [PathGlob] = []
+}
+
+extension MPTScan {
+    /// Adoption options shared by every scanning command.
+    static let adoptionOptions: [OptionSpec] = [
+        OptionSpec(long: "config", valueName: "file", help: "Configuration file. (default: .mptscan.json at the scan root, if there)"),
+        OptionSpec(long: "baseline", valueName: "file", help: "Findings recorded in <file> are baselined: they do not fail the run (new leaks do)."),
+        OptionSpec(long: "write-baseline", valueName: "file", help: "Record the current findings in <file> (rule id, fingerprint, path; no secret) and accept them."),
+        OptionSpec(long: "ignore-file", valueName: "file", help: "Fingerprints of known test tokens to ignore. (default: .mptscanignore at the scan root, if there)"),
+    ]
+
+    /// Loads the configuration (`--config`, or `.mptscan.json` in `root`), the ignore file and the baseline,
+    /// and validates the registry options. Throws `UsageError` (exit 64) or `ConfigError`/`RegistryConfigError`
+    /// (exit 2), before anything is scanned.
+    static func runSetup(_ parsed: ParsedArguments, root: String) throws -> RunSetup {
+        var setup = RunSetup()
+        let fm = FileManager.default
+        let rootDirectory: String = {
+            var isDirectory: ObjCBool = false
+            return fm.fileExists(atPath: root, isDirectory: &isDirectory) && isDirectory.boolValue ? root : "."
+        }()
+        if let path = parsed.value("config") {
+            setup.config = try Configuration.load(from: path)
+            setup.configPath = path
+        } else {
+            let path = (rootDirectory as NSString).appendingPathComponent(Configuration.fileName)
+            if fm.fileExists(atPath: path) {
+                setup.config = try Configuration.load(from: path)
+                setup.configPath = path
+            }
+        }
+        let config = setup.config
+        setup.format = parsed.value("format") ?? config.format ?? "text"
+        guard ["text", "json"].contains(setup.format) else {
+            throw UsageError("Unknown format '\(setup.format)' (expected text or json)")
+        }
+        do {
+            setup.excludes = try (config.excludes + parsed.all("exclude")).map(PathGlob.init)
+        } catch let error as PathGlob.Error {
+            throw UsageError("--exclude: \(error.message)")
+        }
+        // the ignore file, and the configuration's allowed fingerprints and token ids
+        let ignorePath = parsed.value("ignore-file") ?? (rootDirectory as NSString).appendingPathComponent(IgnoreList.fileName)
+        if let data = fm.contents(atPath: ignorePath) {
+            setup.ignore = try IgnoreList.parse(String(decoding: data, as: UTF8.self), file: ignorePath)
+        } else if parsed.value("ignore-file") != nil {
+            throw ConfigError("\(ignorePath): cannot read the ignore file")
+        }
+        setup.ignore.entries += config.allowFingerprints.map { IgnoreList.Entry(fingerprint: $0, tokenID: nil, path: nil) }
+        setup.ignore.entries += config.allowTokenIDs.map { IgnoreList.Entry(fingerprint: nil, tokenID: $0, path: nil) }
+        // the baseline: a flag's path as given, the configuration's relative to the configuration file
+        if let path = parsed.value("baseline") {
+            setup.baseline = try Baseline.load(from: path)
+        } else if let path = config.baseline, let configPath = setup.configPath {
+            let full = path.hasPrefix("/") ? path : ((configPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+            setup.baseline = try Baseline.load(from: full)
+        }
+        if let path = parsed.value("write-baseline") {
+            if let problem = OutputStream.problemWriting(to: path, scanning: []) { throw UsageError("--write-baseline \(path): \(problem)") }
+            setup.writeBaseline = path
+        }
+        setup.registry = try self.registrySetup(parsed, config: config)
+        return setup
+    }
+
+    /// The suppression stages after the scan, in order: severity overrides, the ignore list, the baseline, and
+    /// `--write-baseline` (which records and then accepts what is left).
+    static func applySuppressions(_ report: inout ScanReport, _ setup: RunSetup) {
+        for i in report.findings.indices {
+            if let severity = setup.config.severity[report.findings[i].ruleID], report.findings[i].claims?.expired != true {
+                report.findings[i].severity = severity
+            }
+        }
+        setup.ignore.apply(to: &report.findings)
+        setup.baseline?.apply(to: &report.findings)
+        if let path = setup.writeBaseline {
+            let baseline = Baseline(findings: report.findings)
+            guard var file = OutputStream(creatingFile: path) else {
+                report.summary.unreadable.append(ScanIssue(path: path, message: "cannot write the baseline: \(String(cString: strerror(errno)))"))
+                return
+            }
+            file.write(baseline.serialized())
+            file.close()
+            if file.failed {
+                report.summary.unreadable.append(ScanIssue(path: path, message: "writing the baseline failed: \(String(cString: strerror(file.errorCode)))"))
+                return
+            }
+            baseline.apply(to: &report.findings)
+            Self.stderr("mptscan: baseline of \(baseline.findings.count) finding\(baseline.findings.count == 1 ? "" : "s") written to \(path)\n")
         }
     }
 }

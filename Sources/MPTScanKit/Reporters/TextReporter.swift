@@ -108,7 +108,16 @@ public struct TextReporter: Sendable {
         var lines: [String] = []
         var head = "mptscan: \(open.count) finding\(open.count == 1 ? "" : "s")"
         if !open.isEmpty { head += " of \(tokens) distinct token\(tokens == 1 ? "" : "s")" }
-        if allowed > 0 { head += ", plus \(allowed) allowed by mptscan:allow" }
+        if allowed > 0 {
+            var why: [String] = []
+            let inSource = report.findings.filter { $0.suppression?.isInSource == true }.count
+            let baselined = report.findings.filter { $0.suppression == .baseline }.count
+            let ignored = report.findings.filter { $0.suppression == .ignored }.count
+            if inSource > 0 { why.append("\(inSource) allowed by mptscan:allow") }
+            if baselined > 0 { why.append("\(baselined) baselined") }
+            if ignored > 0 { why.append("\(ignored) ignored") }
+            head += ", plus " + why.joined(separator: ", ")
+        }
         let unit = s.fromGit ? "blob" : "file"
         head += "; \(s.filesScanned) \(unit)\(s.filesScanned == 1 ? "" : "s") (\(Self.megabytes(s.bytesScanned)))"
         if s.commitsScanned > 0 { head += " and \(s.commitsScanned) commit\(s.commitsScanned == 1 ? "" : "s")" }
