@@ -87,6 +87,7 @@ import _MPTScanTestSupport
         #expect(nested.stderr.contains("allow.fingerprint: unknown key (did you mean 'fingerprints'?)"), "\(nested.stderr)")
         let type = try run(#"{"version": 1, "excludes": ["a", "b", 3]}"#)
         #expect(type.stderr.contains("excludes[2]: expected a string"), "\(type.stderr)")
+        #expect(try run(#"{"version": true}"#).stderr.contains("version: expected a whole number"))
         let choice = try run(#"{"version": 1, "fail_on": "sometimes"}"#)
         #expect(choice.stderr.contains("fail_on: 'sometimes' is not one of any, unverified, live"), "\(choice.stderr)")
         let credential = try run(#"{"version": 1, "registry": "idt:TKN-1234-5678:xyz"}"#)

@@ -152,8 +152,8 @@ public struct Configuration: Sendable, Equatable {
         if value is NSNull { return } // null: the default
         switch kind {
         case .integer:
-            // JSON true/false arrive as Bool (a cast to NSNumber would accept them)
-            guard !(type(of: value) is Bool.Type), let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded() else { try fail("expected a whole number") }
+            // JSON true/false arrive as NSNumber too (`__NSCFBoolean`, Objective-C type "c")
+            guard let n = value as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded() else { try fail("expected a whole number") }
         case .string:
             guard value is String else { try fail("expected a string") }
         case .strings:
