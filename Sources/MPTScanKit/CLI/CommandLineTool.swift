@@ -174,7 +174,10 @@ public enum MPTScan {
         Interrupt.install()
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
-        let report = scanner.run(isCancelled: { Interrupt.requested })
+        let progress = ScanProgress()
+        let display = ProgressDisplay.start(progress, enabled: !parsed.has("quiet") && isatty(STDERR_FILENO) == 1)
+        let report = scanner.run(isCancelled: { Interrupt.requested }, progress: progress)
+        display?.stop()
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
@@ -292,6 +295,45 @@ public enum MPTScan {
     static func stderr(_ text: String) {
         var err = OutputStream.standardError
         err.write(text)
+    }
+}
+
+/// A one-line progress display on a terminal's stderr (files, bytes, rate, findings), redrawn every 200 ms
+/// after the first second and erased at the end; nothing when stderr is not a terminal.
+final class ProgressDisplay: @unchecked Sendable {
+    private let progress: ScanProgress
+    private let started = Date()
+    private let done = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var drawn = false
+
+    private init(_ progress: ScanProgress) { self.progress = progress }
+
+    static func start(_ progress: ScanProgress, enabled: Bool) -> ProgressDisplay? {
+        guard enabled else { return nil }
+        let display = ProgressDisplay(progress)
+        Thread.detachNewThread {
+            // short scans draw nothing
+            if display.done.wait(timeout: .now() + 1) == .timedOut {
+                while display.done.wait(timeout: .now() + 0.2) == .timedOut { display.draw() }
+            }
+            if display.drawn { MPTScan.stderr("\r\u{1B}[K") }
+            display.finished.signal()
+        }
+        return display
+    }
+
+    private func draw() {
+        let (files, bytes, findings) = self.progress.current
+        let seconds = max(0.001, Date().timeIntervalSince(self.started))
+        let mb = Double(bytes) / 1_000_000
+        MPTScan.stderr(String(format: "\rmptscan: %d files, %.1f MB (%.0f MB/s), %d finding%@\u{1B}[K", files, mb, mb / seconds, findings, findings == 1 ? "" : "s"))
+        self.drawn = true
+    }
+
+    func stop() {
+        self.done.signal()
+        self.finished.wait()
     }
 }
 

@@ -69,8 +69,8 @@ public final class TreeScanner: Sendable {
 
     /// Runs the scan. `isCancelled` is polled between files and chunks; when it turns true the partial report
     /// is returned with `summary.interrupted` set.
-    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }) -> ScanReport {
-        let collector = ResultCollector()
+    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, progress: ScanProgress? = nil) -> ScanReport {
+        let collector = ResultCollector(progress: progress)
         let jobs = max(1, self.options.jobs)
         var walker: FileTreeWalker
         if jobs == 1 {
@@ -320,6 +320,9 @@ final class ResultCollector: @unchecked Sendable {
     private var filesScanned = 0
     private var bytes = 0
     private var decoded = 0
+    private let progress: ScanProgress?
+
+    init(progress: ScanProgress? = nil) { self.progress = progress }
 
     func add(_ r: TreeScanner.EntryResult) {
         self.lock.lock()
@@ -328,6 +331,7 @@ final class ResultCollector: @unchecked Sendable {
         if r.decoded { self.decoded += 1 }
         if !r.findings.isEmpty || r.skipped != nil || r.issue != nil { self.items.append(r) }
         self.lock.unlock()
+        self.progress?.add(files: r.scanned ? 1 : 0, bytes: r.bytes, findings: r.findings.count)
     }
 
     /// Results that carry findings, skips or issues (unordered), and the counters.
@@ -335,6 +339,30 @@ final class ResultCollector: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         return (self.items, self.filesScanned, self.bytes, self.decoded)
+    }
+}
+
+/// Counters of a running scan, for a progress display: files and bytes scanned and findings so far. Updated by
+/// the scan's workers, read by any thread.
+public final class ScanProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts = (files: 0, bytes: 0, findings: 0)
+
+    public init() {}
+
+    func add(files: Int, bytes: Int, findings: Int) {
+        self.lock.lock()
+        self.counts.files += files
+        self.counts.bytes += bytes
+        self.counts.findings += findings
+        self.lock.unlock()
+    }
+
+    /// (files, bytes, findings) so far.
+    public var current: (files: Int, bytes: Int, findings: Int) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.counts
     }
 }
 

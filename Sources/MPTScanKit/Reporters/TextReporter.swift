@@ -14,7 +14,18 @@ public struct TextReporter: Sendable {
     /// then the redacted snippet and the fingerprint, indented.
     public func render(_ report: ScanReport, rules: [Rule]) -> String {
         var out = ""
-        for f in report.findings where !f.isSuppressed {
+        let open = report.findings.filter { !$0.isSuppressed }
+        var perFile: [String: Int] = [:]
+        for f in open { perFile[f.path, default: 0] += 1 }
+        var currentFile: String? = nil
+        for f in open {
+            // grouped by file: a header when the file changes (findings keep `path:line:col` for editors)
+            if f.path != currentFile {
+                if currentFile != nil { out += "\n" }
+                currentFile = f.path
+                let n = perFile[f.path] ?? 1
+                out += self.paint("── \(Printable.text(f.path)) (\(n) finding\(n == 1 ? "" : "s"))", "1") + "\n"
+            }
             let name = rules.first { $0.id == f.ruleID }?.name ?? f.ruleID
             let severity = self.paint(f.severity.rawValue, f.severity >= .critical ? "1;31" : "33")
             out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
@@ -28,9 +39,34 @@ public struct TextReporter: Sendable {
             if let g = f.git { out += self.provenance(g) }
             if let c = f.claims { out += Self.describe(c) }
             if let v = f.registry, v.source != "none" { out += Self.describe(v) }
+            out += "    next: \(Self.nextStep(f))\n"
             out += "    fingerprint \(f.fingerprint)\n"
         }
         return out
+    }
+
+    /// One line saying what to do about a finding, from what is known of it (verdict, git, bundle, JWT).
+    static func nextStep(_ f: Finding) -> String {
+        if let c = f.claims {
+            if c.expired { return "expired, so it no longer opens anything: remove it from the file" }
+            return c.kind == .extension ? "rotate the extension key, then remove it from the file" : "sign the user out of all sessions, then remove the token from the file"
+        }
+        switch f.registry?.verdict {
+        case .disabled?, .deleted?, .invalid?:
+            return "the token no longer works: remove it from the file (and its history)"
+        case .mismatch?:
+            return "not the token's current value (a fake or an old one): remove it; nothing to disable"
+        case .live?:
+            return "disable \(f.tokenID) now (`mptscan disable`, or Settings > API tokens), then remove it and issue a new one"
+        default: break
+        }
+        if let g = f.git, g.presentAtHead == false {
+            return "disable \(f.tokenID) in the Marketplace Platform: it is gone from HEAD but stays in history (rewrite with git filter-repo if needed)"
+        }
+        if f.original != nil || f.path.contains("!") {
+            return "disable \(f.tokenID), fix the source it was built from, and rebuild: shipped bundles keep it"
+        }
+        return "disable \(f.tokenID) in the Marketplace Platform and load it from a secret store; a test value can be marked mptscan:allow"
     }
 
     /// The line of a registry verdict: `registry: live (Active) — account ACC-… "Name" (Client), token "CI", last used …`.
