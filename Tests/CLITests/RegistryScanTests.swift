@@ -79,13 +79,15 @@ import Darwin
         let audit = self.dir.appendingPathComponent("audit.jsonl").path
         let r = try self.mptscan(["scan", "tree", "--registry", self.emulator.baseURL, "--disable-live", "--yes",
                                   "--audit-log", audit, "--fail-on", "live", "--format", "json"])
-        #expect(r.status == 0, "no live token is left: \(r.stderr)")
+        #expect(r.status == 1, "live tokens were leaked, even if this run disabled them: \(r.stderr)")
         let live = self.scenario.expected.filter { $0.value == .live }.map(\.key)
         for (id, verdict) in self.scenario.expected {
             #expect(self.disables(id) == (verdict == .live ? 1 : 0), "\(id) \(verdict)")
             if verdict == .live { #expect(self.emulator.token(id: id)?.record.status == .disabled) }
         }
-        #expect(try self.verdicts(r.stdout).filter { live.contains($0.key) }.values.allSatisfy { $0 == "disabled" })
+        // the verdict stays 'live' (what was found); the finding says this run disabled it
+        #expect(try self.verdicts(r.stdout).filter { live.contains($0.key) }.values.allSatisfy { $0 == "live" })
+        #expect(r.stdout.components(separatedBy: "\"disabled_by_run\": true").count - 1 == live.count)
         // the log: an intent and an outcome per live token, fsync'd lines, no secret, mode 0600
         let records = AuditLog.records(at: audit)
         #expect(records.count == 2 * live.count)
@@ -122,6 +124,58 @@ import Darwin
         // the default audit log under XDG_STATE_HOME
         #expect(AuditLog.records(at: self.dir.appendingPathComponent("state/mptscan/audit.jsonl").path).count == 16)
         self.noSecretIn(done.stderr, done.stdout)
+    }
+
+    /// The same live token in two forms (current and legacy) is one disable; a second disable that the
+    /// registry refuses (400) because the token is already off counts as done; a torn audit line is not lost.
+    @Test func oneDisablePerTokenIdAndAlreadyDisabledIsDone() throws {
+        defer { self.emulator.stop(); try? FileManager.default.removeItem(at: self.dir) }
+        let id = RegistryScenario.tokenID(0)
+        let token = try #require(self.scenario.leaked[id])
+        try Data("LEGACY=\(token.dropFirst(4))\n".utf8).write(to: self.dir.appendingPathComponent("tree/legacy.env"))
+        let audit = self.dir.appendingPathComponent("audit.jsonl").path
+        try Data("{\"event\":\"intent\",\"torn".utf8).write(to: URL(fileURLWithPath: audit))
+        let r = try self.mptscan(["scan", "tree", "--registry", self.emulator.baseURL, "--disable-live", "--yes", "--audit-log", audit, "-q"])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(!r.stderr.contains("error"), "\(r.stderr)")
+        #expect(self.disables(id) == 1)
+        #expect(AuditLog.records(at: audit).filter { $0.tokenID == id }.map(\.event) == ["intent", "outcome"], "the record after the torn line is whole")
+
+        // someone disables a token between the re-check and the request: 400, read back, done
+        self.emulator.update { state in
+            if let i = state.tokens.firstIndex(where: { $0.record.id == RegistryScenario.tokenID(4) }) { state.tokens[i].record.status = .active }
+        }
+        let disabler = Disabler(client: RegistryClient(endpoint: try RegistryEndpoint.parse(self.emulator.baseURL),
+                                                       credential: try RegistryCredential(self.scenario.adminBearer)),
+                                audit: try AuditLog(path: audit), operatorName: "test")
+        let target = DisableTarget(tokenID: RegistryScenario.tokenID(4), fingerprint: SHA256.hexDigest(of: Array(try #require(self.scenario.leaked[RegistryScenario.tokenID(4)]).utf8)), foundAt: "x:1")
+        let plan = disabler.plan([target])
+        #expect(plan.first?.willDisable == true)
+        _ = disabler.client.disableToken(id: RegistryScenario.tokenID(4)) // another actor, after the plan
+        let results = disabler.execute(plan)
+        let outcomes = results.map { $0.outcome }
+        let allSucceeded = results.allSatisfy { $0.succeeded }
+        #expect(outcomes == ["already-disabled"])
+        #expect(allSucceeded)
+    }
+
+    @Test func anEditedReportOrADamagedSnapshotIsRefused() throws {
+        defer { self.emulator.stop(); try? FileManager.default.removeItem(at: self.dir) }
+        let report = self.dir.appendingPathComponent("edited.json").path
+        try Data(#"{"findings": [{"token_id": "TKN-1500-1000", "path": "a", "line": 1}]}"#.utf8).write(to: URL(fileURLWithPath: report))
+        let r = try self.mptscan(["disable", "--from-report", report, "--registry", self.emulator.baseURL, "--yes"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("no valid fingerprint"), "\(r.stderr)")
+        #expect(self.emulator.totalRequests == 0)
+
+        let snapshot = self.dir.appendingPathComponent("snap.json").path
+        #expect(try self.mptscan(["registry", "export", "--output", snapshot, "--registry", self.emulator.baseURL]).status == 0)
+        let text = try String(contentsOfFile: snapshot, encoding: .utf8)
+        let upper = text.replacingOccurrences(of: #""sha256" : "([0-9a-f]{8})"#, with: #""sha256" : "ABCDEF01"#, options: .regularExpression)
+        try Data(upper.utf8).write(to: URL(fileURLWithPath: snapshot))
+        let bad = try self.mptscan(["scan", "tree", "--registry-file", snapshot])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("sha256: expected 64 lower-case hexadecimal digits"), "\(bad.stderr)")
     }
 
     @Test func faultsGiveTheSameVerdictsAndAnOutageIsNeverClean() throws {

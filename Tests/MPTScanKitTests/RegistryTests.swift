@@ -496,9 +496,9 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(try ops.getToken(id: self.id(900)).get().status, .active)
 
         let a = URL(string: "https://api.s1.live/public/v1/x")!
-        XCTAssertTrue(CrossOriginRedirectGuard.sameOrigin(a, URL(string: "https://API.s1.live:443/other")!))
+        XCTAssertTrue(SessionDelegate.sameOrigin(a, URL(string: "https://API.s1.live:443/other")!))
         for other in ["http://api.s1.live/public/v1/x", "https://api.s1.live:8443/public/v1/x", "https://evil.example/public/v1/x"] {
-            XCTAssertFalse(CrossOriginRedirectGuard.sameOrigin(a, URL(string: other)!), other)
+            XCTAssertFalse(SessionDelegate.sameOrigin(a, URL(string: other)!), other)
         }
     }
 
@@ -583,5 +583,26 @@ final class RegistryTests: XCTestCase {
         }
         XCTAssertTrue(APITokenRecord.isValidID("TKN-1234-5678-9012"))
         XCTAssertEqual(emulator.totalRequests, 0)
+    }
+
+    /// Hostile answers: a record of another token, a truncated or case-folded echo of a credential, a huge body.
+    func testAnotherTokensRecordPartialEchoesAndHugeBodies() throws {
+        let token = SyntheticTokens.token(seed: 1530)
+        let other = APITokenRecord(id: "TKN-9999-0001", status: .active, token: token)
+        XCTAssertEqual(RegistryVerdict.decide(found: token, tokenID: SyntheticTokens.tokenID(seed: 1530), lookup: .success(other)).verdict, .error)
+        XCTAssertEqual(RegistryVerdict.decideSelf(tokenID: SyntheticTokens.tokenID(seed: 1530), lookup: .success(other)).verdict, .error)
+
+        let secret = String(token.suffix(64))
+        XCTAssertFalse(RegistryClient.redact("bad token \(secret.prefix(40))", [token, secret]).contains(String(secret.prefix(20))))
+        XCTAssertFalse(RegistryClient.redact("bad token \(secret.lowercased())", [token, secret]).lowercased().contains(String(secret.prefix(20)).lowercased()))
+        XCTAssertEqual(RegistryClient.redact("Not Found", [token, secret]), "Not Found")
+
+        let big = String(repeating: "x", count: 6 << 20)
+        let emulator = try RegistryEmulator()
+        defer { emulator.stop() }
+        emulator.setFaults([.init(.body(status: 200, contentType: "application/json", body: big), when: .always)])
+        let client = RegistryClient(endpoint: try RegistryEndpoint.parse(emulator.baseURL), credential: try RegistryCredential("admin-" + SyntheticTokens.secret(seed: 1531, length: 30)))
+        guard case .failure(let failure) = client.getToken(id: "TKN-1234-5678") else { return XCTFail("a 6 MiB answer must be refused") }
+        XCTAssertTrue(failure.description.contains("larger than"), failure.description)
     }
 }

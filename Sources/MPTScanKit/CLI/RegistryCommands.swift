@@ -149,6 +149,8 @@ extension MPTScan {
             Self.stderr("mptscan: error: \(error)\n")
             return .incomplete
         }
+        Interrupt.install()
+        audit.lockExclusive()
         let disabler = Disabler(client: client, audit: audit, operatorName: AuditLog.operatorName(credential: credential))
         let all = Disabler.recoveryTargets(auditPath: auditPath) + targets
         guard !all.isEmpty else {
@@ -161,6 +163,10 @@ extension MPTScan {
             return .incomplete
         }
         if parsed.has("dry-run") { return .clean }
+        if Interrupt.requested {
+            Self.stderr("mptscan: interrupted after \(results.count) of \(plan.count) planned item\(plan.count == 1 ? "" : "s"); run again to finish (the audit log shows what was done)\n")
+            return .interrupted
+        }
         let failed = results.filter { !$0.succeeded }.count
         let done = results.filter { $0.outcome == "disabled" }.count
         Self.stderr("mptscan: \(done) disabled, \(results.count - done - failed) left as they were, \(failed) failed; audit log \(auditPath)\n")

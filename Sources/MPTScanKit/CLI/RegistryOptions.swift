@@ -100,10 +100,14 @@ extension MPTScan {
             let snapshot: RegistrySnapshot
             do { snapshot = try RegistrySnapshot.load(from: snapshotPath) } catch { throw RegistryConfigError("\(error)") }
             var stale: String? = nil
-            if let age = snapshot.age(), age > RegistrySnapshot.staleAfter {
-                stale = "the registry snapshot is \(Int(age / 3600)) hours old (taken \(snapshot.takenAt)): verdicts may be out of date"
-                setup.warnings.append(stale!)
+            if let age = snapshot.age() {
+                if age > RegistrySnapshot.staleAfter {
+                    stale = "the registry snapshot is \(Int(age / 3600)) hours old (taken \(snapshot.takenAt)): verdicts may be out of date"
+                }
+            } else {
+                stale = "the registry snapshot's taken_at '\(Printable.text(String(snapshot.takenAt.prefix(40))))' is unreadable or in the future: verdicts may be out of date"
             }
+            if let stale { setup.warnings.append(stale) }
             setup.source = .snapshot(snapshot, stale: stale)
             return setup
         }
@@ -141,7 +145,8 @@ extension MPTScan {
     /// (lookups that failed, disables that failed) are added to the summary: the scan is then incomplete.
     static func applyRegistry(_ report: inout ScanReport, _ setup: RegistrySetup, quiet: Bool) {
         for warning in setup.warnings { Self.stderr("mptscan: warning: \(warning)\n") }
-        report.summary.unreadable += RegistryCheck.apply(to: &report.findings, source: setup.source)
+        report.summary.unreadable += RegistryCheck.apply(to: &report.findings, source: setup.source, isCancelled: { Interrupt.requested })
+        if Interrupt.requested { report.summary.interrupted = true; return }
         guard let disable = setup.disable else { return }
         let targets = DisableTarget.from(report.findings.filter { $0.registry?.verdict == .live })
             + Disabler.recoveryTargets(auditPath: disable.auditPath)
@@ -151,6 +156,7 @@ extension MPTScan {
             report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
             return
         }
+        audit.lockExclusive()
         let disabler = Disabler(client: disable.client, audit: audit, operatorName: disable.operatorName)
         let plan = disabler.plan(targets)
         let results = self.confirmAndExecute(plan, disabler: disabler, yes: disable.yes, dryRun: false)
@@ -158,13 +164,13 @@ extension MPTScan {
             report.summary.unreadable.append(ScanIssue(path: "disable", message: "not confirmed: nothing was disabled"))
             return
         }
+        if Interrupt.requested { report.summary.interrupted = true }
         for result in results {
             if result.outcome == "disabled" || result.outcome == "already-disabled" {
-                for i in report.findings.indices where report.findings[i].tokenID == result.item.target.tokenID
-                    && report.findings[i].fingerprint == result.item.target.fingerprint && report.findings[i].registry?.verdict == .live {
-                    report.findings[i].registry?.verdict = .disabled
-                    report.findings[i].registry?.status = "Disabled"
-                    report.findings[i].registry?.detail = result.outcome == "disabled" ? "disabled by this run (audit log: \(disable.auditPath))" : nil
+                // the verdict stays what the scan found (a live token leaked); the finding says it is now off
+                for i in report.findings.indices where report.findings[i].tokenID == result.item.target.tokenID && report.findings[i].registry?.verdict == .live {
+                    report.findings[i].registry?.disabledByRun = result.outcome == "disabled"
+                    report.findings[i].registry?.detail = result.outcome == "disabled" ? "disabled by this run (audit log: \(disable.auditPath))" : "disabled meanwhile"
                 }
             } else if !result.succeeded {
                 report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(result.item.target.tokenID): \(result.detail ?? "failed")"))
@@ -191,7 +197,7 @@ extension MPTScan {
             Self.stderr("Disable \(live.count) token\(live.count == 1 ? "" : "s")? Type 'yes' to go on: ")
             guard let answer = readLine(), answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
         }
-        return disabler.execute(plan) { result in
+        return disabler.execute(plan, isCancelled: { Interrupt.requested }) { result in
             // what was done; items left alone were listed in the plan
             guard result.item.willDisable || result.item.target.completes != nil else { return }
             Self.stderr("  \(result.item.target.tokenID): \(result.outcome)\(result.detail.map { " (\(Printable.text($0)))" } ?? "")\n")

@@ -66,6 +66,8 @@ public struct Git: Sendable {
     /// The environment for git: ours, with prompts, pagers, external diff and optional locks switched off.
     static let environment: [String: String] = {
         var env = ProcessInfo.processInfo.environment
+        // git never needs the registry credential
+        env.removeValue(forKey: RegistryCredential.environmentVariable)
         env["GIT_TERMINAL_PROMPT"] = "0"
         env["GIT_PAGER"] = "cat"
         env["PAGER"] = "cat"

@@ -20,7 +20,8 @@ public enum RegistryCheck {
     /// distinct token id, or per distinct token for the self-check, `concurrency` at a time); other findings
     /// (platform JWTs) get `unverified`, as the registry does not hold them. Returns issues that make the scan
     /// incomplete: lookups that failed (`error` verdicts), described without any secret.
-    public static func apply(to findings: inout [Finding], source: RegistrySource, concurrency: Int = 4) -> [ScanIssue] {
+    public static func apply(to findings: inout [Finding], source: RegistrySource, concurrency: Int = 4,
+                             isCancelled: @escaping @Sendable () -> Bool = { false }) -> [ScanIssue] {
         let indices = findings.indices.filter { !findings[$0].isSuppressed }
         let tokenIndices = indices.filter { APITokenRecord.isValidID(findings[$0].tokenID) && findings[$0].claims == nil }
         for i in indices where !tokenIndices.contains(i) {
@@ -33,19 +34,19 @@ public enum RegistryCheck {
             let ids = Array(Set(tokenIndices.map { findings[$0].tokenID })).sorted()
             // the first lookup alone: a registry that cannot be reached at all (after its retries) is not
             // asked again for every other id
-            var results = client.lookUp(ids: Array(ids.prefix(1)), concurrency: 1)
+            var results = client.lookUp(ids: Array(ids.prefix(1)), concurrency: 1, isCancelled: isCancelled)
             if let first = ids.first, case .failure(.transport(let why)) = results[first] {
                 for id in ids.dropFirst() { results[id] = .failure(.transport("not asked: the registry did not answer the first lookup (\(why))")) }
             } else {
-                results.merge(client.lookUp(ids: Array(ids.dropFirst()), concurrency: concurrency)) { a, _ in a }
+                results.merge(client.lookUp(ids: Array(ids.dropFirst()), concurrency: concurrency, isCancelled: isCancelled)) { a, _ in a }
             }
             for i in tokenIndices {
-                let lookup = results[findings[i].tokenID] ?? .failure(.transport("no answer"))
-                findings[i].registry = RegistryVerdict.decide(found: findings[i].token, lookup: lookup)
+                let lookup = results[findings[i].tokenID] ?? .failure(.transport("not asked: interrupted"))
+                findings[i].registry = RegistryVerdict.decide(found: findings[i].token, tokenID: findings[i].tokenID, lookup: lookup)
             }
         case .selfCheck(let endpoint, let options):
             let tokens = Array(Set(tokenIndices.map { findings[$0].token })).sorted()
-            let results = Self.selfCheck(tokens, endpoint: endpoint, options: options, concurrency: concurrency)
+            let results = Self.selfCheck(tokens, endpoint: endpoint, options: options, concurrency: concurrency, isCancelled: isCancelled)
             for i in tokenIndices { findings[i].registry = results[findings[i].token] }
         case .snapshot(let snapshot, let stale):
             for i in tokenIndices {
@@ -61,7 +62,7 @@ public enum RegistryCheck {
 
     /// One self-authenticated read per token; the bearer is the found token (legacy pairs as `idt:` + pair).
     static func selfCheck(_ tokens: [String], endpoint: RegistryEndpoint, options: RegistryClientOptions,
-                          concurrency: Int) -> [String: RegistryVerdict] {
+                          concurrency: Int, isCancelled: @escaping @Sendable () -> Bool) -> [String: RegistryVerdict] {
         let results = Locked<[String: RegistryVerdict]>([:])
         let next = Locked(0)
         let workers = max(1, min(concurrency, tokens.count))
@@ -70,12 +71,16 @@ public enum RegistryCheck {
                 let index = next.withLock { value -> Int in defer { value += 1 }; return value }
                 guard index < tokens.count else { return }
                 let token = tokens[index]
+                if isCancelled() {
+                    results.withLock { $0[token] = RegistryVerdict(verdict: .error, source: "self", detail: "not asked: interrupted") }
+                    continue
+                }
                 let bearerText = token.hasPrefix("idt:") ? token : "idt:" + token
                 let id = String(bearerText.split(separator: ":")[1])
                 let verdict: RegistryVerdict
                 if let bearer = try? RegistryCredential(bearerText, source: "a found token") {
                     let client = RegistryClient(endpoint: endpoint, credential: bearer, options: options)
-                    verdict = RegistryVerdict.decideSelf(lookup: client.getToken(id: id))
+                    verdict = RegistryVerdict.decideSelf(tokenID: id, lookup: client.getToken(id: id))
                 } else {
                     verdict = RegistryVerdict(verdict: .error, source: "self", detail: "the found token cannot be sent as a bearer")
                 }

@@ -81,6 +81,9 @@ public struct RegistryClientOptions: Sendable {
     public var maxWait: TimeInterval = 30
     /// Statuses retried: 429 and the transient 5xx. Default 429, 500, 502, 503, 504.
     public var retryStatuses: Set<Int> = [429, 500, 502, 503, 504]
+    /// Largest answer body read, in bytes; a longer one is refused (a token record is about 1 KB, a page of
+    /// 100 about 100 KB), so a hostile registry cannot fill memory.
+    public var maxBodyBytes = 4 << 20
     /// The `User-Agent` header: `mptscan/<version>`.
     public var userAgent = "\(ToolInfo.name)/\(ToolInfo.version)"
     /// Sleeps the calling thread for the given seconds (tests inject a recorder).
@@ -113,6 +116,7 @@ public final class RegistryClient: Sendable {
     public let options: RegistryClientOptions
     private let credential: RegistryCredential
     private let session: URLSession
+    private let tasks: TaskTable
 
     /// A client of `endpoint` authenticating as `credential`.
     public init(endpoint: RegistryEndpoint, credential: RegistryCredential, options: RegistryClientOptions = RegistryClientOptions()) {
@@ -135,7 +139,8 @@ public final class RegistryClient: Sendable {
         #endif
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1
-        self.session = URLSession(configuration: configuration, delegate: CrossOriginRedirectGuard(), delegateQueue: queue)
+        self.tasks = TaskTable(maxBody: options.maxBodyBytes)
+        self.session = URLSession(configuration: configuration, delegate: SessionDelegate(tasks: self.tasks), delegateQueue: queue)
     }
 
     private static func wholeSeconds(_ seconds: TimeInterval) -> TimeInterval {
@@ -225,7 +230,8 @@ public final class RegistryClient: Sendable {
 
     /// Looks up each distinct id once (`getToken`), with at most `concurrency` requests in flight (1…16).
     /// - Returns: a result per distinct id of `ids`.
-    public func lookUp(ids: [String], concurrency: Int = 4) -> [String: Result<APITokenRecord, RegistryFailure>] {
+    /// `isCancelled` is asked before each request: ids not asked are left out of the result.
+    public func lookUp(ids: [String], concurrency: Int = 4, isCancelled: @escaping @Sendable () -> Bool = { false }) -> [String: Result<APITokenRecord, RegistryFailure>] {
         var seen = Set<String>()
         let distinct = ids.filter { seen.insert($0).inserted }
         let results = LockedDictionary<String, Result<APITokenRecord, RegistryFailure>>()
@@ -237,7 +243,7 @@ public final class RegistryClient: Sendable {
             let thread = Thread {
                 while true {
                     let i = next.increment() - 1
-                    guard i < distinct.count else { break }
+                    guard i < distinct.count, !isCancelled() else { break }
                     results.set(distinct[i], self.getToken(id: distinct[i]))
                 }
                 group.leave()
@@ -331,27 +337,24 @@ public final class RegistryClient: Sendable {
     }
 
     private func send(_ request: URLRequest) -> Result<Answer, any Error> {
-        let box = AnswerBox()
-        let done = DispatchSemaphore(value: 0)
-        let task = self.session.dataTask(with: request) { data, response, error in
-            if let response = response as? HTTPURLResponse {
-                var headers: [String: String] = [:]
-                for (key, value) in response.allHeaderFields {
-                    if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
-                }
-                box.result = .success(Answer(status: response.statusCode, headers: headers, body: data ?? Data()))
-            } else {
-                box.result = .failure(error ?? URLError(.badServerResponse))
-            }
-            done.signal()
-        }
+        let task = self.session.dataTask(with: request)
+        let state = self.tasks.register(task.taskIdentifier)
         task.resume()
         // URLSession enforces attemptTimeout; this bound only guards against a completion that never comes
-        if done.wait(timeout: .now() + Self.wholeSeconds(self.options.attemptTimeout) + 5) == .timedOut {
+        if state.done.wait(timeout: .now() + Self.wholeSeconds(self.options.attemptTimeout) + 5) == .timedOut {
             task.cancel()
-            done.wait()
+            state.done.wait()
         }
-        return box.result ?? .failure(URLError(.unknown))
+        self.tasks.remove(task.taskIdentifier)
+        if state.tooLarge { return .failure(BodyTooLarge(limit: self.options.maxBodyBytes)) }
+        if let response = state.response {
+            var headers: [String: String] = [:]
+            for (key, value) in response.allHeaderFields {
+                if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
+            }
+            if state.error == nil { return .success(Answer(status: response.statusCode, headers: headers, body: state.data)) }
+        }
+        return .failure(state.error ?? URLError(.badServerResponse))
     }
 
     private func failure(_ answer: Answer, secrets: [String]) -> RegistryFailure {
@@ -425,9 +428,18 @@ public final class RegistryClient: Sendable {
         return out
     }
 
+    /// `text` with every credential replaced; a text holding any 12-character piece of one, in any case (a
+    /// truncated or case-folded echo), is withheld whole.
     static func redact(_ text: String, _ secrets: [String]) -> String {
         var text = text
         for secret in secrets where !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "<redacted>") }
+        let folded = text.lowercased()
+        for secret in secrets where secret.count >= 12 {
+            let chars = Array(secret.lowercased())
+            for start in 0...(chars.count - 12) where folded.contains(String(chars[start..<(start + 12)])) {
+                return "<withheld: the registry's message echoed part of a credential>"
+            }
+        }
         return text
     }
 
@@ -451,7 +463,38 @@ public final class RegistryClient: Sendable {
 /// The session delegate: a redirect is followed only within the same origin (scheme, host and port); any other
 /// is refused (nil), so URLSession hands back the 3xx itself and the `Authorization` header never leaves for
 /// another host. Source: reference/swift-on-linux.md (URLSession forwards `Authorization` across hosts).
-final class CrossOriginRedirectGuard: NSObject, URLSessionTaskDelegate, Sendable {
+final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
+    let tasks: TaskTable
+
+    init(tasks: TaskTable) { self.tasks = tasks }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void) {
+        guard let state = self.tasks.state(dataTask.taskIdentifier) else { return completionHandler(.cancel) }
+        state.response = response as? HTTPURLResponse
+        if response.expectedContentLength > Int64(self.tasks.maxBody) {
+            state.tooLarge = true
+            return completionHandler(.cancel)
+        }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard let state = self.tasks.state(dataTask.taskIdentifier), !state.tooLarge else { return }
+        if state.data.count + data.count > self.tasks.maxBody {
+            state.tooLarge = true
+            dataTask.cancel()
+            return
+        }
+        state.data.append(data)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        guard let state = self.tasks.state(task.taskIdentifier) else { return }
+        state.error = error
+        state.done.signal()
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @Sendable @escaping (URLRequest?) -> Void) {
         let from = task.originalRequest?.url ?? response.url
@@ -467,8 +510,38 @@ final class CrossOriginRedirectGuard: NSObject, URLSessionTaskDelegate, Sendable
     }
 }
 
-private final class AnswerBox: @unchecked Sendable {
-    var result: Result<RegistryClient.Answer, any Error>?
+/// An answer body over `RegistryClientOptions.maxBodyBytes`: refused, never retried.
+struct BodyTooLarge: Error, CustomStringConvertible {
+    var limit: Int
+    var description: String { "the registry's answer is larger than \(self.limit) bytes: refused" }
+}
+
+/// What one data task has received, filled by the session delegate, read by `send` after `done`.
+final class TaskState: @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    var response: HTTPURLResponse?
+    var data = Data()
+    var error: (any Error)?
+    var tooLarge = false
+}
+
+/// The tasks in flight, by task identifier.
+final class TaskTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var states: [Int: TaskState] = [:]
+    let maxBody: Int
+
+    init(maxBody: Int) { self.maxBody = maxBody }
+
+    func register(_ id: Int) -> TaskState {
+        let state = TaskState()
+        self.lock.withLock { self.states[id] = state }
+        return state
+    }
+
+    func state(_ id: Int) -> TaskState? { self.lock.withLock { self.states[id] } }
+
+    func remove(_ id: Int) { self.lock.withLock { _ = self.states.removeValue(forKey: id) } }
 }
 
 /// A dictionary behind a lock, for results gathered by worker threads.

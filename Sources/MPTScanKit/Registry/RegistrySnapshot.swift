@@ -63,6 +63,14 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
         guard snapshot.version == Self.currentVersion else {
             throw RegistrySnapshotError("\(path): snapshot version \(snapshot.version) is not supported (expected \(Self.currentVersion))")
         }
+        // a damaged hash would turn a live token into a "mismatch" (proven dead): refuse the file instead
+        var ids = Set<String>()
+        for (i, entry) in snapshot.tokens.enumerated() {
+            if let hash = entry.sha256, hash.count != 64 || !hash.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+                throw RegistrySnapshotError("\(path): tokens[\(i)].sha256: expected 64 lower-case hexadecimal digits")
+            }
+            guard ids.insert(entry.id).inserted else { throw RegistrySnapshotError("\(path): tokens[\(i)]: token \(entry.id) listed twice") }
+        }
         return snapshot
     }
 
@@ -73,9 +81,15 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
         return (try? encoder.encode(self)) ?? Data()
     }
 
-    /// Seconds since the snapshot was taken (nil when `taken_at` does not parse).
+    /// Seconds since the snapshot was taken; nil when `taken_at` does not parse or lies in the future (then it
+    /// cannot be trusted to be fresh).
     public func age(now: Date = Date()) -> TimeInterval? {
-        ISO8601DateFormatter().date(from: self.takenAt).map { now.timeIntervalSince($0) }
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let taken = plain.date(from: self.takenAt) ?? fractional.date(from: self.takenAt) else { return nil }
+        let age = now.timeIntervalSince(taken)
+        return age >= -300 ? age : nil
     }
 
     /// The verdict for a found token: by id, then by comparing the SHA-256 of the found token (its fingerprint,

@@ -44,6 +44,9 @@ public struct RegistryVerdict: Sendable, Equatable {
     public var lastAccessAt: String?
     /// Why, for `forbidden` (the permission needed), `error` (what failed), a stale snapshot, and the like.
     public var detail: String?
+    /// True when this run disabled the token (`--disable-live`, confirmed by a re-read). The verdict stays what
+    /// the scan found (`live`), so the exit code still says a live token was leaked.
+    public var disabledByRun = false
 
     public init(verdict: Verdict, source: String, detail: String? = nil) {
         self.verdict = verdict
@@ -57,7 +60,7 @@ public struct RegistryVerdict: Sendable, Equatable {
     /// The verdict for a found token from an admin lookup of its id. `canonical` is the finding's canonical
     /// token (`idt:TKN-…:<64>`, or `TKN-…:<secret>` for a legacy pair, which also matches `idt:` + it).
     /// Values are compared in constant time.
-    public static func decide(found canonical: String, lookup: Result<APITokenRecord, RegistryFailure>, source: String = "registry") -> RegistryVerdict {
+    public static func decide(found canonical: String, tokenID: String, lookup: Result<APITokenRecord, RegistryFailure>, source: String = "registry") -> RegistryVerdict {
         switch lookup {
         case .failure(let failure):
             switch failure {
@@ -69,6 +72,9 @@ public struct RegistryVerdict: Sendable, Equatable {
                 return RegistryVerdict(verdict: .error, source: source, detail: failure.description)
             }
         case .success(let record):
+            guard record.id == tokenID else {
+                return RegistryVerdict(verdict: .error, source: source, detail: "the registry answered with another token's record (\(Printable.text(String(record.id.prefix(40)))))")
+            }
             var verdict = RegistryVerdict(verdict: .error, source: source)
             verdict.fill(from: record)
             if record.status == .deleted { verdict.verdict = .deleted; return verdict }
@@ -93,8 +99,10 @@ public struct RegistryVerdict: Sendable, Equatable {
     /// 200 or 403 → live (it authenticated), 401 → invalid (the platform refuses disabled, deleted and fake
     /// tokens alike), 404 → unknown, anything else → error. Source: the platform CLI's own check, in
     /// `reference/marketplace-api.md`.
-    public static func decideSelf(lookup: Result<APITokenRecord, RegistryFailure>) -> RegistryVerdict {
+    public static func decideSelf(tokenID: String, lookup: Result<APITokenRecord, RegistryFailure>) -> RegistryVerdict {
         switch lookup {
+        case .success(let record) where record.id != tokenID:
+            return RegistryVerdict(verdict: .error, source: "self", detail: "the registry answered with another token's record")
         case .success(let record):
             var verdict = RegistryVerdict(verdict: .live, source: "self")
             verdict.fill(from: record)

@@ -80,7 +80,12 @@ public final class AuditLog: @unchecked Sendable {
                 throw AuditLogError("\(path): cannot create its directory: \(error.localizedDescription)")
             }
         }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // a FIFO or device there would block open(2) or swallow the log: only a regular file (or none) will do
+        var existing = stat()
+        if lstat(path, &existing) == 0 && (existing.st_mode & S_IFMT) != S_IFREG {
+            throw AuditLogError("\(path): the audit log is not a regular file")
+        }
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AuditLogError("\(path): cannot open the audit log: \(String(cString: strerror(errno)))") }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
@@ -88,6 +93,17 @@ public final class AuditLog: @unchecked Sendable {
             throw AuditLogError("\(path): the audit log is not a regular file")
         }
         self.fd = fd
+        // a torn last line (a crash mid-write) must not swallow the next record: start on a fresh line
+        if info.st_size > 0 {
+            var last: UInt8 = 0
+            if pread(fd, &last, 1, info.st_size - 1) == 1 && last != 0x0A { _ = write(fd, "\n", 1) }
+        }
+    }
+
+    /// Waits for, then holds, an exclusive lock on the log (flock(2)) until this object is released: two
+    /// disable runs at once take turns, so the second re-checks after the first has finished.
+    public func lockExclusive() {
+        while flock(self.fd, LOCK_EX) != 0 && errno == EINTR {}
     }
 
     deinit { _ = close(self.fd) }
@@ -112,7 +128,8 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Every well-formed record in the log at `path` (a torn last line, from a crash mid-write, is skipped).
     public static func records(at path: String) -> [AuditRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let data = FileManager.default.contents(atPath: path) else { return [] }
         let decoder = JSONDecoder()
         return data.split(separator: 0x0A).compactMap { try? decoder.decode(AuditRecord.self, from: Data($0)) }
     }

@@ -14,6 +14,14 @@ public struct DisableTarget: Sendable, Equatable {
     public var firstLeaked: String?
     /// An earlier run whose intent for this token has no outcome (recovery), else nil.
     public var completes: String?
+    /// Other forms of the same token id found in the same scan (`idt:TKN-…` and the legacy `TKN-…:`, or two
+    /// different values): (fingerprint, canonical). The re-check is live when any of them is the live value.
+    public var otherForms: [(fingerprint: String, canonical: String?)] = []
+
+    public static func == (a: DisableTarget, b: DisableTarget) -> Bool {
+        a.tokenID == b.tokenID && a.fingerprint == b.fingerprint && a.canonical == b.canonical && a.foundAt == b.foundAt
+            && a.firstLeaked == b.firstLeaked && a.completes == b.completes && a.otherForms.map(\.fingerprint) == b.otherForms.map(\.fingerprint)
+    }
 
     public init(tokenID: String, fingerprint: String, canonical: String? = nil, foundAt: String, firstLeaked: String? = nil, completes: String? = nil) {
         self.tokenID = tokenID
@@ -24,13 +32,17 @@ public struct DisableTarget: Sendable, Equatable {
         self.completes = completes
     }
 
-    /// One target per distinct token (id and fingerprint) among `findings`: unsuppressed API-token findings,
-    /// the first place each was found naming it.
+    /// One target per token id among `findings` (unsuppressed API-token findings), the first place it was
+    /// found naming it, its other forms kept for the re-check.
     public static func from(_ findings: [Finding]) -> [DisableTarget] {
-        var seen = Set<String>()
         var out: [DisableTarget] = []
         for f in findings where !f.isSuppressed && f.claims == nil && APITokenRecord.isValidID(f.tokenID) {
-            guard seen.insert(f.tokenID + "\u{0}" + f.fingerprint).inserted else { continue }
+            if let i = out.firstIndex(where: { $0.tokenID == f.tokenID }) {
+                if out[i].fingerprint != f.fingerprint && !out[i].otherForms.contains(where: { $0.fingerprint == f.fingerprint }) {
+                    out[i].otherForms.append((f.fingerprint, f.token))
+                }
+                continue
+            }
             var at = "\(f.path):\(f.line)"
             if let commit = f.git?.commit { at += " (commit \(commit.prefix(12)))" }
             let leaked = f.git?.commit.map { "commit \($0.prefix(12))" + (f.git?.authorDate.map { " on \($0)" } ?? "") }
@@ -43,6 +55,8 @@ public struct DisableTarget: Sendable, Equatable {
 extension DisableTarget {
     /// The API-token findings of a JSON report (docs/JSON-FORMAT.md): unsuppressed, one target per distinct
     /// token id and fingerprint. Throws `DisableError` when the file is not such a report.
+    /// Throws `DisableError` when the file is not a report or when an API-token finding in it cannot be used (no
+    /// valid fingerprint): a report edited or truncated is refused whole.
     public static func fromReport(at path: String) throws -> [DisableTarget] {
         guard let data = FileManager.default.contents(atPath: path) else { throw DisableError("\(path): cannot read the report") }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -51,10 +65,13 @@ extension DisableTarget {
         }
         var seen = Set<String>()
         var out: [DisableTarget] = []
+        var unusable = 0
         for f in findings {
-            guard let id = f["token_id"] as? String, APITokenRecord.isValidID(id), f["jwt"] == nil,
-                  let fingerprint = f["fingerprint"] as? String, fingerprint.count == 64,
-                  (f["suppressed"] as? Bool) != true else { continue }
+            guard let id = f["token_id"] as? String, APITokenRecord.isValidID(id), f["jwt"] == nil, (f["suppressed"] as? Bool) != true else { continue }
+            guard let fingerprint = f["fingerprint"] as? String, fingerprint.count == 64, fingerprint.allSatisfy(\.isHexDigit) else {
+                unusable += 1
+                continue
+            }
             guard seen.insert(id + "\u{0}" + fingerprint).inserted else { continue }
             let git = f["git"] as? [String: Any]
             var at = "\(f["path"] as? String ?? "?"):\(f["line"] as? Int ?? 0)"
@@ -62,6 +79,9 @@ extension DisableTarget {
             if let commit { at += " (commit \(commit.prefix(12)))" }
             let leaked = commit.map { "commit \($0.prefix(12))" + ((git?["author_date"] as? String).map { " on \($0)" } ?? "") }
             out.append(DisableTarget(tokenID: id, fingerprint: fingerprint.lowercased(), foundAt: at, firstLeaked: leaked))
+        }
+        if unusable > 0 {
+            throw DisableError("\(path): \(unusable) token finding\(unusable == 1 ? " has" : "s have") no valid fingerprint (64 hexadecimal digits): the report was edited or is not from mptscan; nothing was disabled")
         }
         return out
     }
@@ -120,11 +140,18 @@ public final class Disabler: Sendable {
 
     /// Re-checks each distinct target with one read and returns the plan, in the targets' order.
     public func plan(_ targets: [DisableTarget]) -> [DisablePlanItem] {
+        // one item per token id: a disable is per id, whatever forms the token was found in
         var merged: [DisableTarget] = []
         for t in targets {
-            if let i = merged.firstIndex(where: { $0.tokenID == t.tokenID && $0.fingerprint == t.fingerprint }) {
+            if let i = merged.firstIndex(where: { $0.tokenID == t.tokenID }) {
                 merged[i].completes = merged[i].completes ?? t.completes
-                if merged[i].canonical == nil { merged[i].canonical = t.canonical }
+                for form in [(t.fingerprint, t.canonical)] + t.otherForms {
+                    if form.0 == merged[i].fingerprint {
+                        if merged[i].canonical == nil { merged[i].canonical = form.1 }
+                    } else if !merged[i].otherForms.contains(where: { $0.fingerprint == form.0 }) {
+                        merged[i].otherForms.append(form)
+                    }
+                }
             } else {
                 merged.append(t)
             }
@@ -138,21 +165,30 @@ public final class Disabler: Sendable {
     /// The verdict of a re-check: by value when the found token is known, else by comparing the SHA-256 of the
     /// registry's value with the fingerprint (also of the value without `idt:`, for a legacy pair).
     static func recheck(_ target: DisableTarget, _ lookup: Result<APITokenRecord, RegistryFailure>) -> RegistryVerdict {
-        if let canonical = target.canonical { return RegistryVerdict.decide(found: canonical, lookup: lookup) }
+        let forms = [(target.fingerprint, target.canonical)] + target.otherForms
+        let verdicts = forms.map { Self.recheck(tokenID: target.tokenID, fingerprint: $0.0, canonical: $0.1, lookup) }
+        return verdicts.first { $0.verdict == .live } ?? verdicts[0]
+    }
+
+    static func recheck(tokenID: String, fingerprint: String, canonical: String?, _ lookup: Result<APITokenRecord, RegistryFailure>) -> RegistryVerdict {
+        if let canonical { return RegistryVerdict.decide(found: canonical, tokenID: tokenID, lookup: lookup) }
         guard case .success(let record) = lookup, let value = record.token else {
-            return RegistryVerdict.decide(found: "", lookup: lookup) // unknown, forbidden, deleted or error as they are
+            return RegistryVerdict.decide(found: "", tokenID: tokenID, lookup: lookup) // unknown, forbidden, deleted or error as they are
         }
         let hashes = [SHA256.hexDigest(of: Array(value.utf8))] + (value.hasPrefix("idt:") ? [SHA256.hexDigest(of: Array(value.utf8.dropFirst(4)))] : [])
-        let equal = hashes.contains { APITokenRecord.constantTimeEquals(Array($0.utf8), Array(target.fingerprint.utf8)) }
+        let equal = hashes.contains { APITokenRecord.constantTimeEquals(Array($0.utf8), Array(fingerprint.lowercased().utf8)) }
         // decide with the registry's own value when the hashes agree, with a value that cannot match otherwise
-        return RegistryVerdict.decide(found: equal ? value : "\u{0}", lookup: lookup)
+        return RegistryVerdict.decide(found: equal ? value : "\u{0}", tokenID: tokenID, lookup: lookup)
     }
 
     /// Carries out `plan`: a disable for each live item, nothing for the rest (an item of a recovered run that
     /// is now disabled gets an outcome completing that run's intent). `progress` is told about each result.
-    public func execute(_ plan: [DisablePlanItem], progress: (DisableResult) -> Void = { _ in }) -> [DisableResult] {
+    /// `isCancelled` is asked before each item: an interrupted run stops before its next intent (the items not
+    /// reached are left out of the result).
+    public func execute(_ plan: [DisablePlanItem], isCancelled: () -> Bool = { false }, progress: (DisableResult) -> Void = { _ in }) -> [DisableResult] {
         var results: [DisableResult] = []
         for item in plan {
+            if isCancelled() { break }
             let result = self.execute(item)
             progress(result)
             results.append(result)
@@ -177,6 +213,16 @@ public final class Disabler: Sendable {
         }
         var outcome = "failed", detail: String? = nil, status: Int? = nil, traceId: String? = nil
         switch self.client.disableToken(id: t.tokenID) {
+        case .failure(.http(400, let problem)):
+            // already disabled (another run, or a person, got there first): confirmed by a read, nothing more sent
+            status = 400
+            traceId = problem?.traceId
+            if case .success(let record) = self.client.getToken(id: t.tokenID), record.status == .disabled {
+                outcome = "already-disabled"
+                detail = "disabled meanwhile: the registry refused a second disable (400) and shows status Disabled"
+            } else {
+                detail = RegistryFailure.http(status: 400, problem: problem).description
+            }
         case .failure(let failure):
             detail = failure.description
             status = failure.status

@@ -89,6 +89,7 @@ public struct JSONReporter: Sendable {
             ("token_name", s(v.tokenName)),
             ("last_access_at", s(v.lastAccessAt)),
             ("detail", s(v.detail)),
+            ("disabled_by_run", .bool(v.disabledByRun)),
         ])
     }
 

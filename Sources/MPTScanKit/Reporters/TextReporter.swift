@@ -84,6 +84,7 @@ public struct TextReporter: Sendable {
         if let last = v.lastAccessAt { facts.append("last used \(Printable.text(last))") }
         if !facts.isEmpty { line += " — " + facts.joined(separator: ", ") }
         if v.source != "registry" { line += " [\(v.source)]" }
+        if v.disabledByRun { line += "; DISABLED by this run" }
         if let detail = v.detail { line += "\n      \(Printable.text(detail))" }
         return line + "\n"
     }
