@@ -35,6 +35,7 @@ public enum MPTScan {
             ("pre-push", "Scan the commits a push sends (for a pre-push hook)."),
             ("install-hook", "Install mptscan as the repository's pre-commit (and pre-push) hook."),
             ("rules", "List or check the built-in detection rules."),
+            ("init", "Write a starter .mptscan.json (and a CI pipeline with --ci)."),
             ("disable", "Disable the live tokens of a JSON report (re-checked, confirmed, audited)."),
             ("registry", "Work with the token registry (export: an offline snapshot; emulate: a local emulator)."),
             ("help", "Show help for a subcommand ('help config': the configuration file's settings)."),
@@ -131,6 +132,7 @@ public enum MPTScan {
             case ["registry", "emulate"]: out.write(self.registryEmulate.helpText())
             case ["registry", "export"]: out.write(self.registryExport.helpText())
             case ["disable"]: out.write(self.disable.helpText())
+            case ["init"]: out.write(self.initSpec.helpText())
             case ["config"]: out.write("The settings of .mptscan.json (version \(Configuration.currentVersion)):\n\n" + Configuration.markdownTable())
             default: throw UsageError("No help for '\(rest.joined(separator: " "))'")
             }
@@ -143,6 +145,7 @@ public enum MPTScan {
         case "rules": return try self.runRules(rest, out: &out)
         case "registry": return try self.runRegistry(rest, out: &out)
         case "disable": return try self.runDisable(rest, out: &out)
+        case "init": return try self.runInit(rest, out: &out)
         default:
             if first.hasPrefix("-") { throw UsageError("Unknown option '\(first)'") }
             throw UsageError("Unknown subcommand '\(first)'")
