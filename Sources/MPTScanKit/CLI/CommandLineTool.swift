@@ -45,7 +45,7 @@ public enum MPTScan {
         usage: "mptscan scan [<options>] [<path> ...]",
         arguments: [("<path>", "Files or directories to scan; '-' reads standard input. (default: .)")],
         options: [
-            OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+            OptionSpec(long: "format", valueName: "format", help: "Report format: \(reportFormatNames). (default: text)"),
             OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
             OptionSpec(long: "exclude", valueName: "glob", help: "Leave out paths matching a gitignore-style glob, relative to the scan root (repeatable).", repeatable: true),
             OptionSpec(long: "follow-symlinks", help: "Follow symbolic links (each file is scanned once, loops end)."),
@@ -153,8 +153,7 @@ public enum MPTScan {
     private static func runScan(_ args: [String], out: inout OutputStream) throws -> ExitCode {
         let parsed = try self.scan.parse(args)
         if parsed.wantsHelp { out.write(self.scan.helpText()); return .clean }
-        let format = parsed.value("format") ?? "text"
-        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
+        let format = try self.reportFormat(parsed)
         var options = ScanOptions()
         options.paths = parsed.positionals.isEmpty ? ["."] : parsed.positionals
         options.followSymlinks = parsed.has("follow-symlinks")
@@ -213,7 +212,16 @@ public enum MPTScan {
                 if pending.utf8.count >= 1 << 16 { out.write(pending); pending = "" }
             }
             out.write(pending)
-        default: out.write(text.render(report, rules: BuiltinRules.all))
+        case "text": out.write(text.render(report, rules: BuiltinRules.all))
+        default:
+            // MARK: report formats (branch `reporters`): every other ReportFormat through its Reporter
+            var pending = ""
+            self.reportFormatReporter(format, showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable, seconds: seconds)
+                .write(report) { piece in
+                    pending += piece
+                    if pending.utf8.count >= 1 << 16 { out.write(pending); pending = "" }
+                }
+            out.write(pending)
         }
         out.close()
 

@@ -9,7 +9,7 @@ import Darwin
 extension MPTScan {
     /// Report options shared by every git scan (same meaning as for `scan`).
     static let gitReportOptions: [OptionSpec] = [
-        OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+        OptionSpec(long: "format", valueName: "format", help: "Report format: \(reportFormatNames). (default: text)"),
         OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
         OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
         OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
@@ -242,11 +242,6 @@ extension MPTScan {
 
     // MARK: - helpers
 
-    static func reportFormat(_ parsed: ParsedArguments) throws -> String {
-        let format = parsed.value("format") ?? "text"
-        guard ["text", "json"].contains(format) else { throw UsageError("Unknown format '\(format)' (expected text or json)") }
-        return format
-    }
 
     static func excludes(_ parsed: ParsedArguments) throws -> [PathGlob] {
         do {
