@@ -1,6 +1,7 @@
 /// The `--format github` report: GitHub Actions workflow commands, one line per finding that fails the policy:
 /// `::error file=src/api.ts,line=3,col=15,endColumn=96,title=…::…`, `::warning` for low severity and expired
-/// platform JWTs; and one per unreadable path (`::error`, or `::warning` when accepted). Suppressed findings and
+/// platform JWTs (a commit or tag message's without `file`, as it is no file of the checkout); and one per
+/// unreadable path (`::error`, or `::warning` when accepted). Suppressed findings and
 /// findings that pass the policy write nothing. GitHub shows each line as an annotation on the file and line.
 ///
 /// Source: https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions ("Setting an error
@@ -22,8 +23,12 @@ public struct GitHubAnnotationsReporter: Reporter {
         for fact in ReportSupport.facts(f) { message += " " + fact }
         if let rule { message += "\n" + rule.remediation }
         message += "\nA test value can be allowed with `mptscan:allow` on its line. Fingerprint \(f.fingerprint)."
-        var properties = [("file", f.path), ("line", String(f.line)), ("col", String(f.column))]
-        if f.endColumn > f.column { properties.append(("endColumn", String(f.endColumn - 1))) }
+        var properties: [(String, String)] = []
+        // a commit or tag message is no file of the checkout: its annotation goes on the run, not on a file
+        if f.git == nil || f.git?.source == .blob || f.git?.source == .staged {
+            properties = [("file", f.path), ("line", String(f.line)), ("col", String(f.column))]
+            if f.endColumn > f.column { properties.append(("endColumn", String(f.endColumn - 1))) }
+        }
         properties.append(("title", "\(rule?.name ?? f.ruleID) \(f.tokenID) [\(f.ruleID)]"))
         return Self.command(level, properties: properties, message: message)
     }
@@ -44,10 +49,11 @@ public struct GitHubAnnotationsReporter: Reporter {
         sink(out)
     }
 
-    /// `::<name> k=v,…::<message>\n` with properties and message escaped.
+    /// `::<name> k=v,…::<message>\n` with properties and message escaped; control characters left after
+    /// escaping (ESC, BEL, …, which could drive the log viewer or a terminal) become U+FFFD (`Printable.text`).
     public static func command(_ name: String, properties: [(String, String)], message: String) -> String {
-        let props = properties.map { "\($0.0)=\(Self.escapeProperty($0.1))" }.joined(separator: ",")
-        return "::\(name)\(props.isEmpty ? "" : " " + props)::\(Self.escapeData(message))\n"
+        let props = properties.map { "\($0.0)=\(Printable.text(Self.escapeProperty($0.1)))" }.joined(separator: ",")
+        return "::\(name)\(props.isEmpty ? "" : " " + props)::\(Printable.text(Self.escapeData(message)))\n"
     }
 
     /// A message: `%` → `%25`, CR → `%0D`, LF → `%0A`.

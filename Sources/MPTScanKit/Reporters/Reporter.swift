@@ -148,7 +148,8 @@ enum ReportSupport {
             out.append(line + ".")
         }
         if let g = f.git, let commit = g.commit {
-            out.append("Introduced in commit \(commit)" + (g.authorName.map { " by \($0)" } ?? "") + ".")
+            let verb = g.source == .blob ? "Introduced in commit" : "In the message of commit"
+            out.append("\(verb) \(commit)" + (g.authorName.map { " by \($0)" } ?? "") + ".")
         }
         if let o = f.original {
             out.append("Original source \(o.source):\(o.line) (\(o.via)).")
