@@ -17,7 +17,7 @@ let package = Package(
         .executableTarget(name: "mptscan", dependencies: ["MPTScanKit"]),
         // Test helpers only: seeded synthetic tokens and fixtures. Never linked into the product.
         .target(name: "_MPTScanTestSupport", dependencies: ["MPTScanKit", "CZlib"]),
-        .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"]),
+        .testTarget(name: "MPTScanKitTests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "CLITests", dependencies: ["MPTScanKit", "_MPTScanTestSupport"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -46,8 +46,9 @@ public enum MPTScan {
         usage: "mptscan scan [<options>] [<path> ...]",
         arguments: [("<path>", "Files or directories to scan; '-' reads standard input. (default: .)")],
         options: [
-            OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+            OptionSpec(long: "format", valueName: "format", help: "Report format: \(reportFormatNames). (default: text)"),
             OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
+            OptionSpec(long: "report", valueName: "format:file", help: "Also write a report in <format> to <file> (mode 0600); repeatable: --report sarif:out.sarif --report junit:out.xml.", repeatable: true),
             OptionSpec(long: "exclude", valueName: "glob", help: "Leave out paths matching a gitignore-style glob, relative to the scan root (repeatable).", repeatable: true),
             OptionSpec(long: "follow-symlinks", help: "Follow symbolic links (each file is scanned once, loops end)."),
             OptionSpec(long: "skip-unreadable", help: "Report unreadable paths as warnings instead of failing the scan (exit 2)."),
@@ -208,23 +209,51 @@ public enum MPTScan {
 
         let color = format == "text" && out.isTerminal && !parsed.has("no-color") && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let text = TextReporter(showSecrets: showSecrets, color: color)
-        switch format {
-        case "json":
+        /// One format into one stream, in pieces of at most 64 KiB.
+        func render(_ format: String, into stream: inout OutputStream) {
             var pending = ""
-            JSONReporter(showSecrets: showSecrets).write(report) { piece in
+            func flush(_ piece: String) {
                 pending += piece
-                if pending.utf8.count >= 1 << 16 { out.write(pending); pending = "" }
+                if pending.utf8.count >= 1 << 16 { stream.write(pending); pending = "" }
             }
-            out.write(pending)
-        default: out.write(text.render(report, rules: BuiltinRules.all))
+            switch format {
+            case "json": JSONReporter(showSecrets: showSecrets).write(report, to: flush)
+            case "text":
+                flush(text.render(report, rules: BuiltinRules.all))
+                // in GitHub Actions the text report also annotates the pull request
+                if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
+                    self.reportFormatReporter("github", showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable,
+                                              seconds: seconds, uriBase: setup.uriBase).write(report, to: flush)
+                }
+            default:
+                self.reportFormatReporter(format, showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable,
+                                          seconds: seconds, uriBase: setup.uriBase).write(report, to: flush)
+            }
+            stream.write(pending)
         }
+        render(format, into: &out)
         out.close()
+        // --report FORMAT:PATH, each its own file (mode 0600)
+        var reportFailed = false
+        for (reportFormat, path) in setup.reports {
+            guard var file = OutputStream(creatingFile: path) else {
+                Self.stderr("mptscan: error: cannot write the \(reportFormat) report to \(path): \(String(cString: strerror(errno)))\n")
+                reportFailed = true
+                continue
+            }
+            render(reportFormat, into: &file)
+            file.close()
+            if file.failed {
+                Self.stderr("mptscan: error: writing the \(reportFormat) report to \(path) failed: \(String(cString: strerror(file.errorCode)))\n")
+                reportFailed = true
+            }
+        }
 
         let code = self.exitCode(report, acceptUnreadable: acceptUnreadable, policy: policy)
         let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean)
         Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet, advice: advice))
-        if out.failed && !out.brokenPipe {
-            Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n")
+        if (out.failed && !out.brokenPipe) || reportFailed {
+            if out.failed && !out.brokenPipe { Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n") }
             return code == .clean ? .incomplete : code // leaks (1) still take precedence
         }
         return code

@@ -9,8 +9,9 @@ import Darwin
 extension MPTScan {
     /// Report options shared by every git scan (same meaning as for `scan`).
     static let gitReportOptions: [OptionSpec] = [
-        OptionSpec(long: "format", valueName: "format", help: "Report format: text or json. (default: text)"),
+        OptionSpec(long: "format", valueName: "format", help: "Report format: \(reportFormatNames). (default: text)"),
         OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
+        OptionSpec(long: "report", valueName: "format:file", help: "Also write a report in <format> to <file> (mode 0600); repeatable.", repeatable: true),
         OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
         OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),

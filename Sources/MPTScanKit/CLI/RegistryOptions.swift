@@ -219,6 +219,10 @@ struct RunSetup {
     var writeBaseline: String? = nil
     /// Globs from `--exclude` and the configuration.
     var excludes: [PathGlob] = []
+    /// `--report FORMAT:PATH`, in the order given.
+    var reports: [(format: String, path: String)] = []
+    /// The scan root as an absolute directory, for SARIF's `%SRCROOT%`.
+    var uriBase: String? = nil
 }
 
 extension MPTScan {
@@ -252,9 +256,19 @@ extension MPTScan {
         }
         let config = setup.config
         setup.format = parsed.value("format") ?? config.format ?? "text"
-        guard ["text", "json"].contains(setup.format) else {
-            throw UsageError("Unknown format '\(setup.format)' (expected text or json)")
+        guard ReportFormat(rawValue: setup.format) != nil else {
+            throw UsageError("Unknown format '\(setup.format)' (expected \(reportFormatNames))")
         }
+        for value in parsed.all("report") {
+            guard let colon = value.firstIndex(of: ":"), ReportFormat(rawValue: String(value[..<colon])) != nil, value.index(after: colon) < value.endIndex else {
+                throw UsageError("--report needs FORMAT:FILE with a format among \(reportFormatNames), not '\(value)'")
+            }
+            let path = String(value[value.index(after: colon)...])
+            if let problem = OutputStream.problemWriting(to: path, scanning: []) { throw UsageError("--report \(path): \(problem)") }
+            setup.reports.append((String(value[..<colon]), path))
+        }
+        let absolute = rootDirectory.hasPrefix("/") ? rootDirectory : fm.currentDirectoryPath + "/" + rootDirectory
+        setup.uriBase = URL(fileURLWithPath: absolute).standardizedFileURL.path
         do {
             setup.excludes = try (config.excludes + parsed.all("exclude")).map(PathGlob.init)
         } catch let error as PathGlob.Error {

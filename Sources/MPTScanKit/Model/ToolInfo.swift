@@ -3,4 +3,7 @@ public enum ToolInfo {
     public static let name = "mptscan"
     /// Semantic version; CHANGELOG.md records what each version holds.
     public static let version = "0.1.0"
+    /// Where the tool is documented (SARIF `tool.driver.informationUri`). The repository's public address is
+    /// not settled yet: change it here, in one place, when it is.
+    public static let informationURI = "https://github.com/softwareone-platform/mptscan"
 }
