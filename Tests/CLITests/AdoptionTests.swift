@@ -66,11 +66,16 @@ import _MPTScanTestSupport
         let found = try self.json(r.stdout)
         #expect(found.filter { $0["suppression"] as? String == "ignored" }.count == 2)
         #expect(self.failing(found).map { $0["severity"] as? String } == ["medium"])
-        // a malformed ignore line names the file and line
-        try Data("not-a-fingerprint\n".utf8).write(to: dir.appendingPathComponent(".mptscanignore"))
+        // CRLF line ends are lines too
+        try Data("# the integration tests' token\r\n\(fa) *.env\r\n".utf8).write(to: dir.appendingPathComponent(".mptscanignore"))
+        let crlf = try CLITests.run(["scan", dir.path, "--format", "json"])
+        #expect(try self.json(crlf.stdout).filter { $0["suppression"] as? String == "ignored" }.count == 2)
+        // a malformed ignore line names the file and line, and never echoes what it holds (a pasted token)
+        try Data("\(a)\n".utf8).write(to: dir.appendingPathComponent(".mptscanignore"))
         let bad = try CLITests.run(["scan", dir.path])
         #expect(bad.status == 2)
-        #expect(bad.stderr.contains(".mptscanignore:1: expected a fingerprint"), "\(bad.stderr)")
+        #expect(bad.stderr.contains(".mptscanignore:1: expected a fingerprint (64 hexadecimal digits); this looks like a token"), "\(bad.stderr)")
+        #expect(!bad.stderr.contains(String(a.suffix(64).prefix(12))))
     }
 
     @Test func aConfigurationTypoIsAnErrorNamingTheKeyAndItsPath() throws {
@@ -92,6 +97,16 @@ import _MPTScanTestSupport
         #expect(choice.stderr.contains("fail_on: 'sometimes' is not one of any, unverified, live"), "\(choice.stderr)")
         let credential = try run(#"{"version": 1, "registry": "idt:TKN-1234-5678:xyz"}"#)
         #expect(credential.stderr.contains("registry: looks like a credential"), "\(credential.stderr)")
+        // a configuration in the scanned tree may not point the credential at a URL; an explicit --config may
+        let url = try run(#"{"version": 1, "registry": "https://registry.example.invalid/public/v1"}"#)
+        #expect(url.status == 2)
+        #expect(url.stderr.contains("may name only production, qa, test, dev"), "\(url.stderr)")
+        #expect(try run(#"{"version": 1, "registry": "qa"}"#).status == 0)
+        // a token pasted where an id belongs is never echoed
+        let token = SyntheticTokens.token(seed: 871)
+        let pasted = try run(#"{"version": 1, "allow": {"token_ids": ["\#(token)"]}}"#)
+        #expect(pasted.stderr.contains("looks like a whole token"), "\(pasted.stderr)")
+        #expect(!pasted.stderr.contains(String(token.suffix(64).prefix(12))))
         // settings take effect: excludes and fail_on
         try Data("T=\(SyntheticTokens.token(seed: 870))\n".utf8).write(to: dir.appendingPathComponent("x.env"))
         #expect(try run(#"{"version": 1, "excludes": ["*.env"]}"#).status == 0)

@@ -159,6 +159,24 @@ import Darwin
         #expect(allSucceeded)
     }
 
+    /// With the registry down, a disable run fails (2) and leaves an earlier run's unfinished intent open.
+    @Test func aDisableThatCannotReCheckFailsAndKeepsTheLogOpen() throws {
+        defer { self.emulator.stop(); try? FileManager.default.removeItem(at: self.dir) }
+        let report = self.dir.appendingPathComponent("report.json").path
+        let audit = self.dir.appendingPathComponent("audit.jsonl").path
+        #expect(try self.mptscan(["scan", "tree", "--format", "json", "-o", report, "-q"]).status == 1)
+        let id = RegistryScenario.tokenID(0)
+        let intent = AuditRecord(event: "intent", time: "2026-11-29T00:00:00Z", run: "earlier-run", tokenID: id,
+                                 fingerprint: SHA256.hexDigest(of: Array(try #require(self.scenario.leaked[id]).utf8)),
+                                 verdict: "live", foundAt: "tree/leaks.ts:1", operator: "test", registry: self.emulator.baseURL)
+        try AuditLog(path: audit).append(intent)
+        let url = self.emulator.baseURL
+        self.emulator.stop()
+        let r = try self.mptscan(["disable", "--from-report", report, "--registry", url, "--yes", "--audit-log", audit])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(AuditLog.unfinished(AuditLog.records(at: audit)).map(\.run) == ["earlier-run"], "still open")
+    }
+
     @Test func anEditedReportOrADamagedSnapshotIsRefused() throws {
         defer { self.emulator.stop(); try? FileManager.default.removeItem(at: self.dir) }
         let report = self.dir.appendingPathComponent("edited.json").path

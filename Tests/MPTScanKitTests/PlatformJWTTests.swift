@@ -83,4 +83,14 @@ final class PlatformJWTTests: XCTestCase {
         XCTAssertNil(found?.claims?.expiresAt, "beyond year 9999: no usable date")
         XCTAssertEqual(found?.severity, .high)
     }
+
+    /// Claims are data from the scanned file: ids are shown only in the platform's shape.
+    func testCraftedClaimsAreNotPrinted() {
+        let jwt = SyntheticTokens.jwt(seed: 1331, claims: #"{"\#(Self.ns)userId":"USR-1\u001b[2J\u001b]0;owned\u0007"}"#)
+        let f = self.scan("t=\(jwt)").first
+        XCTAssertEqual(f?.tokenID, "JWT")
+        XCTAssertNil(f?.claims?.userID)
+        let text = TextReporter(showSecrets: false, color: false).render(ScanReport(findings: self.scan("t=\(jwt)"), summary: ScanSummary()), rules: BuiltinRules.all)
+        XCTAssertFalse(text.contains("\u{1B}"))
+    }
 }

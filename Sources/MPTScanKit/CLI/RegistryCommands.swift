@@ -150,9 +150,12 @@ extension MPTScan {
             return .incomplete
         }
         Interrupt.install()
-        audit.lockExclusive()
+        do { try audit.lockExclusive() } catch {
+            Self.stderr("mptscan: error: \(error)\n")
+            return .incomplete
+        }
         let disabler = Disabler(client: client, audit: audit, operatorName: AuditLog.operatorName(credential: credential))
-        let all = Disabler.recoveryTargets(auditPath: auditPath) + targets
+        let all = Disabler.recoveryTargets(auditPath: auditPath, registry: client.endpoint.description) + targets
         guard !all.isEmpty else {
             Self.stderr("mptscan: the report holds no API token finding: nothing to disable\n")
             return .clean

@@ -61,6 +61,11 @@ extension MPTScan {
                 credential = try RegistryCredential.fromFile(file)
             } else if let fromEnv = try RegistryCredential.fromEnvironment() {
                 credential = fromEnv
+            } else if !required && parsed.value("registry") == nil && (env["MPT_REGISTRY_URL"] ?? "").isEmpty {
+                // only the configuration names a registry (say, for those who hold a credential): without one,
+                // findings stay unverified rather than every developer's hook failing
+                Self.stderr("mptscan: note: the configuration names registry \(Printable.text(where_)), but MPT_REGISTRY_TOKEN is not set: verdicts are 'unverified'\n")
+                return nil
             } else {
                 throw RegistryConfigError("no registry credential: set MPT_REGISTRY_TOKEN or give --registry-token-file FILE")
             }
@@ -149,14 +154,17 @@ extension MPTScan {
         if Interrupt.requested { report.summary.interrupted = true; return }
         guard let disable = setup.disable else { return }
         let targets = DisableTarget.from(report.findings.filter { $0.registry?.verdict == .live })
-            + Disabler.recoveryTargets(auditPath: disable.auditPath)
+            + Disabler.recoveryTargets(auditPath: disable.auditPath, registry: disable.client.endpoint.description)
         guard !targets.isEmpty else { return }
         let audit: AuditLog
         do { audit = try AuditLog(path: disable.auditPath) } catch {
             report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
             return
         }
-        audit.lockExclusive()
+        do { try audit.lockExclusive() } catch {
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
+            return
+        }
         let disabler = Disabler(client: disable.client, audit: audit, operatorName: disable.operatorName)
         let plan = disabler.plan(targets)
         let results = self.confirmAndExecute(plan, disabler: disabler, yes: disable.yes, dryRun: false)
@@ -253,6 +261,12 @@ extension MPTScan {
                 setup.config = try Configuration.load(from: path)
                 setup.configPath = path
             }
+        }
+        // a configuration found in the scanned tree is the tree's to write: it may pick a named environment, but
+        // a URL there could send the registry credential (and, with --verify self, the found tokens) anywhere
+        if parsed.value("config") == nil, let registry = setup.config.registry,
+           !RegistryEndpoint.environments.contains(where: { $0.name == registry.lowercased() }) {
+            throw ConfigError("\(setup.configPath ?? Configuration.fileName): registry: a configuration found in the scanned tree may name only \(RegistryEndpoint.environments.map(\.name).joined(separator: ", ")); give a URL with --registry, MPT_REGISTRY_URL or an explicit --config")
         }
         let config = setup.config
         setup.format = parsed.value("format") ?? config.format ?? "text"

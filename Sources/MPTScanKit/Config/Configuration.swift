@@ -106,14 +106,16 @@ public struct Configuration: Sendable, Equatable {
             throw ConfigError("\(file): allow.fingerprints[\(i)]: expected 64 hexadecimal digits")
         }
         for (i, id) in c.allowTokenIDs.enumerated() where !APITokenRecord.isValidID(id) {
-            throw ConfigError("\(file): allow.token_ids[\(i)]: expected a token id (TKN-dddd-dddd), not '\(Printable.text(String(id.prefix(40))))'")
+            // never echo the value: a whole token pasted here would reach the CI log
+            let hint = id.contains(":") ? "this looks like a whole token: give only its id (TKN-dddd-dddd)" : "found \(id.count) characters"
+            throw ConfigError("\(file): allow.token_ids[\(i)]: expected a token id (TKN-dddd-dddd); \(hint)")
         }
-        if let policy = root["fail_on"] as? String { c.failOn = FailPolicy(rawValue: policy)! }
+        if let text = root["fail_on"] as? String, let policy = FailPolicy(rawValue: text) { c.failOn = policy }
         for (rule, value) in root["severity"] as? [String: String] ?? [:] {
             guard BuiltinRules.all.contains(where: { $0.id == rule }) else {
-                throw ConfigError("\(file): severity.\(rule): no rule with this id (rules: \(BuiltinRules.all.map(\.id).joined(separator: ", ")))")
+                throw ConfigError("\(file): severity.\(Printable.text(String(rule.prefix(60)))): no rule with this id (rules: \(BuiltinRules.all.map(\.id).joined(separator: ", ")))")
             }
-            c.severity[rule] = Severity(rawValue: value)!
+            if let severity = Severity(rawValue: value) { c.severity[rule] = severity }
         }
         if let registry = root["registry"] as? String {
             // a credential pasted here would be committed with the file
@@ -191,22 +193,16 @@ public struct Configuration: Sendable, Equatable {
         return row[b.count]
     }
 
-    /// A starter file: every setting with its default, ready to edit (`mptscan init`).
+    /// A starter file: every setting of the table with its default, ready to edit (`mptscan init`).
     public static func starter() -> String {
-        """
-        {
-          "version": 1,
-          "excludes": ["node_modules/", ".git/"],
-          "allow": {
-            "fingerprints": [],
-            "token_ids": []
-          },
-          "fail_on": "any",
-          "severity": {},
-          "format": "text"
+        func object(_ settings: [Setting], indent: String) -> String {
+            let lines = settings.map { s -> String in
+                if case .object(let inner) = s.kind { return "\(indent)  \"\(s.key)\": " + object(inner, indent: indent + "  ") }
+                return "\(indent)  \"\(s.key)\": \(s.defaultJSON)"
+            }
+            return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
         }
-
-        """
+        return object(Self.settings, indent: "") + "\n"
     }
 
     /// The settings as a Markdown table (docs/CONFIG.md is checked against it).

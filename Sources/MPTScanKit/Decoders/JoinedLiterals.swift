@@ -217,10 +217,11 @@ public enum JoinedLiterals {
 
     /// The length of a string-literal prefix at `i` that a quote follows: Python `r` `b` `u` `f` `rb` `br` `fr`
     /// `rf`, C/C++ `L` `u` `U` `u8`, C# `@` `$` `$@` `@$` (any case); 0 when there is none.
+    static let prefixBytes: [Bool] = (0..<256).map { "rRbBuUfFL8@$".utf8.contains(UInt8($0)) }
+
     static func prefixLength(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
-        let allowed: Set<UInt8> = Set("rRbBuUfFL8@$".utf8)
         var n = 0
-        while n < 2, i + n < b.count, allowed.contains(b[i + n]) { n += 1 }
+        while n < 2, i + n < b.count, Self.prefixBytes[Int(b[i + n])] { n += 1 }
         guard n > 0, i + n < b.count, Self.isQuote(b[i + n]), i == 0 || !Self.isWordByte(b[i - 1]) else { return 0 }
         return n
     }

@@ -51,7 +51,9 @@ public struct Baseline: Sendable, Equatable, Codable {
         for (i, e) in baseline.findings.enumerated() where e.fingerprint.count != 64 || !e.fingerprint.allSatisfy(\.isHexDigit) {
             throw BaselineError("\(path): findings[\(i)].fingerprint: expected 64 hexadecimal digits")
         }
-        return baseline
+        var normalized = baseline
+        normalized.findings = baseline.findings.map { var e = $0; e.fingerprint = e.fingerprint.lowercased(); return e }
+        return normalized
     }
 
     /// The file's text: pretty-printed, keys sorted, ending with a newline.
@@ -109,13 +111,17 @@ public struct IgnoreList: Sendable {
     /// Parses an ignore file's text. Throws `ConfigError` naming the line (1-based) of a malformed entry.
     public static func parse(_ text: String, file: String) throws -> IgnoreList {
         var list = IgnoreList()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // lines end at LF or CRLF (a String splits "\r\n" as one Character, so split its scalars)
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
+        for (n, raw) in lines.enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
-                .trimmingCharacters(in: .whitespaces) ?? ""
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             if line.isEmpty { continue }
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard parts[0].count == 64, parts[0].allSatisfy(\.isHexDigit) else {
-                throw ConfigError("\(file):\(n + 1): expected a fingerprint (64 hexadecimal digits), not '\(Printable.text(String(parts[0].prefix(70))))'")
+                // never echo the entry: it may be the secret itself, pasted by mistake
+                let hint = parts[0].contains("TKN-") ? "this looks like a token: put its fingerprint (the SHA-256 a report gives) here, never the token" : "found \(parts[0].count) characters"
+                throw ConfigError("\(file):\(n + 1): expected a fingerprint (64 hexadecimal digits); \(hint)")
             }
             guard parts.count <= 2 else { throw ConfigError("\(file):\(n + 1): expected '<fingerprint> [path glob]', found \(parts.count) fields") }
             var glob: PathGlob? = nil

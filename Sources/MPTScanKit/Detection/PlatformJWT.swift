@@ -77,7 +77,14 @@ struct PlatformJWT: Sendable {
     func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
         var done = -1 // the end of the last JWT reported: more anchors inside its payload are the same JWT
         self.search.forEach(in: buffer, starting: anchorRange) { _, hit in
-            guard hit >= done, let candidate = self.candidate(buffer, around: hit) else { return }
+            guard hit >= done else { return }
+            guard let candidate = self.candidate(buffer, around: hit) else {
+                // every anchor in the same base64url run shares its verdict: skip the rest of the run
+                var end = hit
+                while end < buffer.count, end - hit < Self.maxPayload, Self.isURLCharacter(buffer[end]) { end += 1 }
+                done = end
+                return
+            }
             done = candidate.end
             emit(candidate)
         }
@@ -113,7 +120,7 @@ struct PlatformJWT: Sendable {
               let claims = self.claims(object) else { return nil }
         let text = String(decoding: UnsafeBufferPointer(rebasing: b[headerStart..<signatureEnd]), as: UTF8.self)
         var candidate = Candidate(ruleIndex: self.ruleIndex, start: headerStart, end: signatureEnd,
-                                  tokenID: claims.userID ?? claims.extensionID ?? claims.accountID ?? "JWT",
+                                  tokenID: [claims.userID, claims.extensionID, claims.accountID].compactMap { $0 }.first(where: Self.isPlatformID) ?? "JWT",
                                   canonical: text, secretLength: text.utf8.count - Self.visiblePrefix, encoding: .plain)
         candidate.claims = claims
         return candidate
@@ -131,9 +138,10 @@ struct PlatformJWT: Sendable {
         }
         let namespaced = object.keys.contains { $0.hasPrefix(ns) }
         guard namespaced || listed(self.policy.issuers) else { return nil }
-        let userID = object[ns + "userId"] as? String
-        let accountID = object[ns + "accountId"] as? String
-        let extensionID = object[ns + "extensionId"] as? String
+        // ids are shown only when they have the platform's shape (a crafted claim could hold terminal escapes)
+        let userID = (object[ns + "userId"] as? String).flatMap { Self.isPlatformID($0) ? $0 : nil }
+        let accountID = (object[ns + "accountId"] as? String).flatMap { Self.isPlatformID($0) ? $0 : nil }
+        let extensionID = (object[ns + "extensionId"] as? String).flatMap { $0.count <= 64 ? Printable.text($0) : nil }
         // RFC 7519 NumericDate: seconds, possibly fractional; beyond year 9999 (or not finite) means no usable date
         let expiresAt = (object["exp"] as? NSNumber).flatMap { n -> Int? in
             let d = n.doubleValue
@@ -151,6 +159,14 @@ struct PlatformJWT: Sendable {
         var out = [UInt8](repeating: 0, count: range.count / 4 * 3 + 3)
         let n = out.withUnsafeMutableBufferPointer { Base64Tokens.decode(UnsafeBufferPointer(rebasing: b[range]), into: $0) }
         return Array(out.prefix(n))
+    }
+
+    /// `XXX-dddd-dddd` or `XXX-dddd-dddd-dddd` (USR, ACC, EXT…): ids from a payload are shown only in this shape
+    /// (anything else, say terminal escapes in a crafted claim, is not printed).
+    static func isPlatformID(_ id: String) -> Bool {
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        guard (3...4).contains(parts.count), parts[0].count == 3, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }) else { return false }
+        return parts.dropFirst().allSatisfy { $0.count == 4 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
     @inline(__always)

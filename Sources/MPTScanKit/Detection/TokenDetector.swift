@@ -53,8 +53,9 @@ public struct TokenDetector: Sendable {
     /// Bytes before an anchor kept in context: the prefix, the legacy key window (2 KB), and for inline allow
     /// comments the token's line and the line before, up to 4 KB each (`InlineAllow.window`).
     public static let lookBehind = 3 * 4096
-    /// Bytes after an anchor that matching may read (id, separator, secret, and the legacy key window).
-    public static let lookAhead = 4096
+    /// Bytes after an anchor that matching may read (id, separator, secret, the legacy key window, and the rest
+    /// of a platform JWT after its claims anchor: `PlatformJWT.maxPayload` + `maxSignature`).
+    public static let lookAhead = 12 * 1024
     /// Legacy key window, in bytes each side of the id, and never past `maxKeyDistanceLines` lines.
     static let keyWindowBytes = 2048
     private static let bearer = Array("bearer".utf8)

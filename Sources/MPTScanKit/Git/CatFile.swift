@@ -181,7 +181,7 @@ extension ContentScanner {
                 headCount += n
             }
             let isArchive = head.withUnsafeBufferPointer { Self.archiveKind(UnsafeBufferPointer(rebasing: $0[0..<headCount])) != nil }
-            if isArchive && size <= TreeScanner.archiveFileLimit {
+            if isArchive && size <= Self.blobArchiveLimit {
                 let whole = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, headCount, 1))
                 defer { whole.deallocate() }
                 _ = whole.initialize(from: head[0..<headCount])
@@ -196,7 +196,7 @@ extension ContentScanner {
             }
             var tooLarge: [String] = []
             if isArchive {
-                tooLarge = ["archive over \(TreeScanner.archiveFileLimit >> 30) GiB not opened: scanned as plain bytes, its compressed members unread"]
+                tooLarge = ["archive over \(Self.blobArchiveLimit >> 20) MiB not opened: scanned as plain bytes, its compressed members unread"]
             }
             var served = 0
             var streamed = self.scan(pull: { out in
@@ -212,6 +212,10 @@ extension ContentScanner {
             return streamed
         }
     }
+
+    /// Largest archive blob read into memory, in bytes: each history stream may hold one, so this is lower than
+    /// the limit for archive files on disk; a larger one is scanned as plain bytes and reported.
+    static let blobArchiveLimit = 256 << 20
 
     /// The archive kind of blob bytes, by magic only (a blob has no name here): zip, gzip or tar.
     static func archiveKind(_ bytes: UnsafeBufferPointer<UInt8>) -> ArchiveKind? {

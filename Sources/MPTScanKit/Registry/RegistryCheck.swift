@@ -24,7 +24,8 @@ public enum RegistryCheck {
                              isCancelled: @escaping @Sendable () -> Bool = { false }) -> [ScanIssue] {
         let indices = findings.indices.filter { !findings[$0].isSuppressed }
         let tokenIndices = indices.filter { APITokenRecord.isValidID(findings[$0].tokenID) && findings[$0].claims == nil }
-        for i in indices where !tokenIndices.contains(i) {
+        let isToken = Set(tokenIndices)
+        for i in indices where !isToken.contains(i) {
             findings[i].registry = RegistryVerdict(verdict: .unverified, source: "none", detail: "not an API token: the registry does not hold it")
         }
         switch source {

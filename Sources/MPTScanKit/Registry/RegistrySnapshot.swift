@@ -31,12 +31,39 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
     public var takenAt: String
     /// The registry base URL it was taken from.
     public var registry: String
-    public var tokens: [Entry]
+    public var tokens: [Entry] { didSet { self.byID = Self.index(self.tokens) } }
+    /// `tokens` by id (ids are unique: `load` refuses duplicates).
+    private var byID: [String: Entry] = [:]
 
     enum CodingKeys: String, CodingKey {
         case version
         case takenAt = "taken_at"
         case registry, tokens
+    }
+
+    private static func index(_ tokens: [Entry]) -> [String: Entry] {
+        Dictionary(tokens.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.version = try c.decode(Int.self, forKey: .version)
+        self.takenAt = try c.decode(String.self, forKey: .takenAt)
+        self.registry = try c.decode(String.self, forKey: .registry)
+        self.tokens = try c.decode([Entry].self, forKey: .tokens)
+        self.byID = Self.index(self.tokens)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(self.version, forKey: .version)
+        try c.encode(self.takenAt, forKey: .takenAt)
+        try c.encode(self.registry, forKey: .registry)
+        try c.encode(self.tokens, forKey: .tokens)
+    }
+
+    public static func == (a: RegistrySnapshot, b: RegistrySnapshot) -> Bool {
+        a.version == b.version && a.takenAt == b.takenAt && a.registry == b.registry && a.tokens == b.tokens
     }
 
     /// A snapshot of `records` (their values are hashed, never kept), sorted by id.
@@ -48,6 +75,7 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
             Entry(id: $0.id, status: $0.status.rawValue, account: $0.account, name: $0.name, lastAccessAt: $0.lastAccessAt,
                   sha256: $0.valueFingerprint)
         }.sorted { $0.id < $1.id }
+        self.byID = Self.index(self.tokens)
     }
 
     /// Reads a snapshot file. Throws `RegistrySnapshotError` naming the file and what is wrong.
@@ -95,7 +123,7 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
     /// The verdict for a found token: by id, then by comparing the SHA-256 of the found token (its fingerprint,
     /// and for a legacy pair also of `idt:` + it) with the stored hash.
     public func verdict(tokenID: String, canonical: String, fingerprint: String, stale: String?) -> RegistryVerdict {
-        guard let entry = self.tokens.first(where: { $0.id == tokenID }) else {
+        guard let entry = self.byID[tokenID] else {
             return RegistryVerdict(verdict: .unknown, source: "snapshot", detail: stale)
         }
         var verdict = RegistryVerdict(verdict: .error, source: "snapshot", detail: stale)

@@ -37,6 +37,28 @@ public struct AuditRecord: Sendable, Equatable, Codable {
     /// For an outcome that completes an earlier run's intent: that run's id.
     public var completes: String?
 
+    /// A record; optional fields default to nil.
+    public init(event: String, time: String, run: String, tokenID: String, fingerprint: String, accountID: String? = nil,
+                accountName: String? = nil, verdict: String, foundAt: String, operator: String, registry: String,
+                outcome: String? = nil, httpStatus: Int? = nil, traceId: String? = nil, detail: String? = nil, completes: String? = nil) {
+        self.event = event
+        self.time = time
+        self.run = run
+        self.tokenID = tokenID
+        self.fingerprint = fingerprint
+        self.accountID = accountID
+        self.accountName = accountName
+        self.verdict = verdict
+        self.foundAt = foundAt
+        self.operator = `operator`
+        self.registry = registry
+        self.outcome = outcome
+        self.httpStatus = httpStatus
+        self.traceId = traceId
+        self.detail = detail
+        self.completes = completes
+    }
+
     enum CodingKeys: String, CodingKey {
         case event, time, run
         case tokenID = "token_id"
@@ -102,8 +124,12 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Waits for, then holds, an exclusive lock on the log (flock(2)) until this object is released: two
     /// disable runs at once take turns, so the second re-checks after the first has finished.
-    public func lockExclusive() {
-        while flock(self.fd, LOCK_EX) != 0 && errno == EINTR {}
+    /// Throws `AuditLogError` when the lock cannot be taken (then nothing may be disabled).
+    public func lockExclusive() throws {
+        while flock(self.fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            throw AuditLogError("\(self.path): cannot lock the audit log: \(String(cString: strerror(errno)))")
+        }
     }
 
     deinit { _ = close(self.fd) }

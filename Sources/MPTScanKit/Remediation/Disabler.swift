@@ -132,8 +132,10 @@ public final class Disabler: Sendable {
 
     /// Targets for the audit log's unfinished intents (a run killed between an intent and its outcome): they
     /// are re-checked first, and their outcomes name the run they complete.
-    public static func recoveryTargets(auditPath: String) -> [DisableTarget] {
-        AuditLog.unfinished(AuditLog.records(at: auditPath)).map {
+    /// Only intents recorded against `registry` (the same base URL) are taken: another registry's tokens are
+    /// not this one's to settle.
+    public static func recoveryTargets(auditPath: String, registry: String) -> [DisableTarget] {
+        AuditLog.unfinished(AuditLog.records(at: auditPath)).filter { $0.registry == registry }.map {
             DisableTarget(tokenID: $0.tokenID, fingerprint: $0.fingerprint, foundAt: $0.foundAt, completes: $0.run)
         }
     }
@@ -199,10 +201,22 @@ public final class Disabler: Sendable {
     private func execute(_ item: DisablePlanItem) -> DisableResult {
         let t = item.target
         guard item.willDisable else {
+            // the registry could not say: nothing is known, so nothing is done or recorded, and the run fails
+            if item.verdict.verdict == .error {
+                return DisableResult(item: item, outcome: "failed", detail: "could not be re-checked: \(item.verdict.detail ?? "registry error")")
+            }
             let outcome = item.verdict.verdict == .disabled ? "already-disabled" : "not-live"
-            // a recovered intent gets its outcome now, so the log pairs every intent with one
+            // a recovered intent gets its outcome now, so the log pairs every intent with one; only a decisive
+            // answer closes it (disabled, deleted, another value, no such token)
             if let earlier = t.completes {
-                try? self.audit.append(self.record("outcome", item, outcome: outcome, detail: "re-checked after an interrupted run: \(item.verdict.verdict.rawValue)", completes: earlier))
+                guard [.disabled, .deleted, .mismatch, .unknown].contains(item.verdict.verdict) else {
+                    return DisableResult(item: item, outcome: "failed", detail: "an unfinished disable of an earlier run could not be settled (\(item.verdict.verdict.rawValue)); it stays open in the audit log")
+                }
+                do {
+                    try self.audit.append(self.record("outcome", item, outcome: outcome, detail: "re-checked after an interrupted run: \(item.verdict.verdict.rawValue)", completes: earlier))
+                } catch {
+                    return DisableResult(item: item, outcome: "failed", detail: "the outcome of an earlier run's disable could not be logged: \(error)")
+                }
             }
             return DisableResult(item: item, outcome: outcome, detail: item.verdict.detail)
         }

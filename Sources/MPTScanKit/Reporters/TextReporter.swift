@@ -28,7 +28,7 @@ public struct TextReporter: Sendable {
             }
             let name = rules.first { $0.id == f.ruleID }?.name ?? f.ruleID
             let severity = self.paint(f.severity.rawValue, f.severity >= .critical ? "1;31" : "33")
-            out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(f.tokenID) [\(f.ruleID)]\n"
+            out += "\(self.paint("\(Printable.text(f.path)):\(f.line):\(f.column)", "1")): \(severity): \(name) \(Printable.text(f.tokenID)) [\(f.ruleID)]\n"
             out += "    \(f.snippet(showSecrets: self.showSecrets))\n"
             if f.encoding != .plain { out += "    separators written as \(f.encoding.rawValue) (\(f.encoding.example))\n" }
             if !f.decodings.isEmpty { out += "    decoded: \(f.decodings.joined(separator: " → "))\n" }
