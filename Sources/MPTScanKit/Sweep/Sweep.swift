@@ -325,7 +325,8 @@ public final class Sweep {
             if isCancelled() { return nil }
             return failed("\(error)")
         }
-        if report.summary.interrupted { return nil }
+        // a Ctrl-C during attribution can cut a stage short without marking the report: never write it
+        if report.summary.interrupted || isCancelled() { return nil }
         self.postProcess(&report)
         let failing = report.findings.filter { !$0.isSuppressed }.count
         var text = ""
