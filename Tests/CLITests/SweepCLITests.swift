@@ -52,6 +52,11 @@ import _MPTScanTestSupport
         #expect(merged.stdout == mergedWhole.stdout)
         #expect(merged.stdout.split(separator: "\n").count == 3)
 
+        // --list: each shard's repositories, together the whole list, nothing scanned
+        let listed = try ["0/2", "1/2"].map { try CLITests.run(["sweep", "--repos", clones, "--shard", $0, "--list"]) }
+        #expect(listed.allSatisfy { $0.status == 0 })
+        #expect(Set(listed.flatMap { $0.stdout.split(separator: "\n").map(String.init) }) == [clones + "/clean", clones + "/leaky"])
+
         #expect(try CLITests.run(["sweep", "--repos", clones, "--shard", "2/2"]).status == 64)
         #expect(try CLITests.run(["sweep"]).status == 64)
         #expect(try CLITests.run(["merge", dir.appendingPathComponent("missing").path]).status == 2)

@@ -9,6 +9,7 @@ extension MPTScan {
             OptionSpec(long: "repos", valueName: "file|dir", help: "A file of repository paths (one a line, # comments), or a directory whose git repositories are swept."),
             OptionSpec(long: "state", valueName: "dir", help: "State directory: resume an interrupted sweep, and scan only new objects next time."),
             OptionSpec(long: "shard", valueName: "K/N", help: "Sweep only shard K (from 0) of N: the repositories whose path hashes to K."),
+            OptionSpec(long: "list", help: "Print this shard's repositories (one a line) and exit, scanning nothing: to clone or fetch only those."),
             OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the records to <file> (mode 0600; a resumed sweep appends) instead of standard output."),
             OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
             OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
@@ -88,6 +89,12 @@ extension MPTScan {
         options.history.excludes = setup.excludes
         options.repositories = try SweepList.load(repos)
         guard !options.repositories.isEmpty else { throw SweepError("--repos \(repos): no repositories listed") }
+        if parsed.has("list") {
+            // a list file's paths need not exist yet (they are about to be cloned)
+            out.write(Sweep(detector: TokenDetector(rules: []), options: options).repositories.map { $0 + "\n" }.joined())
+            out.close()
+            return .clean
+        }
 
         Interrupt.install()
         let quiet = parsed.has("quiet")
