@@ -82,15 +82,17 @@ public struct SweepState {
         }
     }
 
-    /// Opens (creating, mode 0700) the state directory and takes its lock.
+    /// Opens (creating it and missing parents, mode 0700) the state directory and takes its lock.
     /// - Throws: `SweepError` when it cannot be created, is not a directory, or another sweep holds the lock.
     public init(directory: String) throws {
         self.directory = directory
         for dir in [directory, directory + "/repositories"] {
             var st = stat()
             if lstat(dir, &st) != 0 {
-                guard mkdir(dir, 0o700) == 0 || errno == EEXIST else {
-                    throw SweepError("--state \(dir): cannot create the directory: \(String(cString: strerror(errno)))")
+                do {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                } catch {
+                    throw SweepError("--state \(dir): cannot create the directory: \(error.localizedDescription)")
                 }
             } else if st.st_mode & S_IFMT != S_IFDIR {
                 throw SweepError("--state \(dir): not a directory")
