@@ -34,6 +34,8 @@ public enum MPTScan {
             ("staged", "Scan what the next commit will hold (for a pre-commit hook)."),
             ("pre-push", "Scan the commits a push sends (for a pre-push hook)."),
             ("install-hook", "Install mptscan as the repository's pre-commit (and pre-push) hook."),
+            ("sweep", "Scan the full history of many local clones into one JSON Lines report (resumable, incremental, sharded)."),
+            ("merge", "Combine sweep outputs, de-duplicated on repository, path, rule id and fingerprint."),
             ("rules", "List or check the built-in detection rules."),
             ("init", "Write a starter .mptscan.json (and a CI pipeline with --ci)."),
             ("disable", "Disable the live tokens of a JSON report (re-checked, confirmed, audited)."),
@@ -126,6 +128,8 @@ public enum MPTScan {
             case ["staged"]: out.write(self.staged.helpText())
             case ["pre-push"]: out.write(self.prePush.helpText())
             case ["install-hook"]: out.write(self.installHook.helpText())
+            case ["sweep"]: out.write(self.sweep.helpText())
+            case ["merge"]: out.write(self.merge.helpText())
             case ["rules"]: out.write(self.rules.helpText())
             case ["rules", "list"]: out.write(self.rulesList.helpText())
             case ["rules", "check"]: out.write(self.rulesCheck.helpText())
@@ -143,6 +147,8 @@ public enum MPTScan {
         case "staged": return try self.runStaged(rest, out: &out)
         case "pre-push": return try self.runPrePush(rest, out: &out)
         case "install-hook": return try self.runInstallHook(rest, out: &out)
+        case "sweep": return try self.runSweep(rest, out: &out)
+        case "merge": return try self.runMerge(rest, out: &out)
         case "rules": return try self.runRules(rest, out: &out)
         case "registry": return try self.runRegistry(rest, out: &out)
         case "disable": return try self.runDisable(rest, out: &out)

@@ -26,7 +26,8 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible 
         self.length = UInt8(hex.count)
     }
 
-    init?(_ string: String) { self.init(hex: Array(string.utf8)) }
+    /// Parses an id written as 40 or 64 hex digits (SHA-1 or SHA-256 repositories); nil for anything else.
+    public init?(_ string: String) { self.init(hex: Array(string.utf8)) }
 
     /// True for the all-zero id git uses for "no object" (a deleted path, a new branch).
     var isZero: Bool { self.words == (0, 0, 0, 0) }

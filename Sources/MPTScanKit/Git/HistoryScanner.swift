@@ -28,6 +28,15 @@ public struct HistoryOptions: Sendable {
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// A stream is added for each this many objects, up to `jobs` (small repositories use one).
     public var objectsPerJob = 1000
+    /// Objects an earlier full-history scan of this repository covered (its `HistoryScanner.scannedObjects`),
+    /// for an incremental scan: known blobs are left out of the object stream (never read), known commits and
+    /// tags are read for the commit graph but their messages are not scanned again. A token is then reported
+    /// only when the blob its finding is attributed to is new; attribution stays that of a full scan, because
+    /// the known blobs at the paths where a new blob hits are read again to learn what they held (so an edit
+    /// next to an old token does not report it again). A known blob that appears at a new path (a copy or a
+    /// rename of an old file) is not reported there. Full-history scans only; ignored for ranges and
+    /// submodules.
+    public var knownObjects: Set<ObjectID> = []
     public init() {}
 }
 
@@ -44,6 +53,11 @@ public final class HistoryScanner {
     public let options: HistoryOptions
     let detector: TokenDetector
     private let content: ContentScanner
+    /// After a complete full-history `run`: the blobs, commits and annotated tags it covered (read, or known
+    /// from `HistoryOptions.knownObjects`), sorted, to give as `knownObjects` to the next scan. Hit objects no
+    /// ref reaches (left out of the report without `allObjects`) are not included, so they are reported once a
+    /// ref reaches them. Empty after a range scan, an interrupted scan or a failure; trees are never listed.
+    public private(set) var scannedObjects: [ObjectID] = []
 
     /// A scanner for `options`, matching with `detector` (its rules).
     public init(detector: TokenDetector, options: HistoryOptions) {
@@ -62,7 +76,10 @@ public final class HistoryScanner {
             return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
         }
         if repository.isShallow { throw GitError(repository.shallowMessage()) }
-        var report = try FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled).run()
+        self.scannedObjects = []
+        let scan = FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled)
+        var report = try scan.run()
+        if !report.summary.interrupted { self.scannedObjects = scan.covered }
         if self.options.recurseSubmodules && !report.summary.interrupted {
             try self.scanSubmodules(of: repository, into: &report, isCancelled: isCancelled)
         }
@@ -132,6 +149,7 @@ public final class HistoryScanner {
             options.repositoryNamed = true
             options.gitDirectoryOnly = true
             options.excludes = []
+            options.knownObjects = []
             let sub: ScanReport
             do {
                 sub = try HistoryScanner(detector: self.detector, options: options).run(isCancelled: isCancelled)
@@ -211,6 +229,12 @@ private final class FullHistoryScan: @unchecked Sendable {
     /// Started by the first stream that finds a hit (not with `--all-objects`, which must first learn which
     /// commits no ref reaches).
     var attributionLog: AttributionLog? = nil
+    /// Every blob, commit and tag the object listing named (known ones included), in listing order.
+    var listed: [ObjectID] = []
+    /// Hit objects left out of the report because no ref reaches them (without `--all-objects`).
+    var leftOut = Set<ObjectID>()
+    /// After `run`: `listed` without `leftOut`, sorted (`HistoryScanner.scannedObjects`).
+    var covered: [ObjectID] = []
     private let lock = NSLock()
 
     init(repository: GitRepository, scanner: HistoryScanner, isCancelled: @escaping @Sendable () -> Bool) {
@@ -268,6 +292,9 @@ private final class FullHistoryScan: @unchecked Sendable {
                 throw GitError("git cat-file --batch-all-objects: cannot read object '\(String(decoding: line.prefix(100), as: UTF8.self))' (a corrupt repository): the history scan is incomplete")
             }
             if parts[1].elementsEqual("tree".utf8) { continue }
+            self.listed.append(id)
+            // an incremental scan reads no known blob (commits and tags are still read for the graph)
+            if parts[1].elementsEqual("blob".utf8) && self.scanner.options.knownObjects.contains(id) { continue }
             ids.append(id)
             sizes.append(size)
         }
@@ -324,6 +351,9 @@ private final class FullHistoryScan: @unchecked Sendable {
             findings += try self.attributeBlobs(graph: graph, reachable: reachable, refs: refs)
         }
         findings += try self.messages(graph: graph, reachable: reachable, refs: refs)
+        if !self.summary.interrupted {
+            self.covered = (self.leftOut.isEmpty ? self.listed : self.listed.filter { !self.leftOut.contains($0) }).sorted()
+        }
         return ScanReport(findings: findings, summary: self.summary)
     }
 
@@ -344,7 +374,7 @@ private final class FullHistoryScan: @unchecked Sendable {
                 let header = CommitHeader(bytes)
                 p.parents[id] = header.parents
                 p.committerTime[id] = header.committerTime
-                guard self.scanner.options.scanMessages else { return }
+                guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
                 p.summary.commitsScanned += 1
                 let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
                 if !found.isEmpty { p.messageFindings.append((id, found)) }
@@ -352,7 +382,7 @@ private final class FullHistoryScan: @unchecked Sendable {
                 guard case .whole(let bytes) = content else { return }
                 let header = TagHeader(bytes)
                 if let target = header.target { p.tagTargets[id] = (target, header.targetKind) }
-                guard self.scanner.options.scanMessages else { return }
+                guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
                 let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
                 if !found.isEmpty { p.tagFindings.append((id, found)) }
             default: break
@@ -431,6 +461,26 @@ private final class FullHistoryScan: @unchecked Sendable {
         for (i, c) in order.enumerated() { rankOf[c] = Int32(i) }
         let firstParent: [Int32] = order.map { c in graph.parents[c]?.first.flatMap { rankOf[$0] } ?? -1 }
         let logRank: [Int32] = log.commits.map { rankOf[$0] ?? -1 }
+        // an incremental scan: what the known blobs at the paths where a new blob hits held, read again (a
+        // handful), so a token is attributed where it first appeared, as a full scan would
+        let known = self.scanner.options.knownObjects
+        if !known.isEmpty {
+            var newHits = Set<AttributionLog.BlobKey>()
+            for b in self.objects.hits.keys { newHits.insert(AttributionLog.BlobKey(b)) }
+            var paths = Set<Int32>()
+            for e in log.events where newHits.contains(e.blob) { paths.insert(e.path) }
+            var wanted = Set<AttributionLog.BlobKey>()
+            for e in log.events where paths.contains(e.path) && !newHits.contains(e.blob) { wanted.insert(e.blob) }
+            let again = wanted.isEmpty ? [] : known.filter { wanted.contains(AttributionLog.BlobKey($0)) }.sorted()
+            if !again.isEmpty {
+                let scanner = HistoryScanner(detector: self.scanner.detector, options: self.scanner.options)
+                try CatFileBatch(git: self.repository.git, ids: again).forEach(isCancelled: self.isCancelled, missing: { _ in }) { id, kind, content in
+                    guard kind == .blob else { return }
+                    let result = scanner.scan(content)
+                    if !result.findings.isEmpty { self.objects.hits[id] = result.findings }
+                }
+            }
+        }
         // hit blobs by number, with the (rule, token) pairs each holds and whether one is not allowed
         let hitBlobs = self.objects.hits.keys.sorted()
         var hitIndex: [AttributionLog.BlobKey: Int32] = [:]
@@ -444,8 +494,10 @@ private final class FullHistoryScan: @unchecked Sendable {
             return order.map { open[$0]! }
         }
         // the paths that ever held a hit blob, and every change at them: (rank, hit number or -1)
+        // (incremental: only paths where a new blob hits)
+        let isNew: [Bool] = hitBlobs.map { !known.contains($0) }
         var interesting = Set<Int32>()
-        for e in log.events where hitIndex[e.blob] != nil { interesting.insert(e.path) }
+        for e in log.events { if let h = hitIndex[e.blob], isNew[Int(h)] { interesting.insert(e.path) } }
         var changes: [Int32: [(rank: Int32, hit: Int32)]] = [:]
         for e in log.events where interesting.contains(e.path) {
             let r = logRank[Int(e.commit)]
@@ -488,6 +540,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             let path = HistoryScanner.display(key.path)
             if self.scanner.isExcluded(path) { continue }
             let (commit, blob) = tally.open ?? (tally.first, tally.blob)
+            if known.contains(blob) { continue } // reported by the scan that read it
             let candidates = self.objects.hits[blob]?.filter { $0.ruleID == key.rule && $0.token == key.token } ?? []
             guard var f = candidates.first(where: { !$0.isSuppressed }) ?? candidates.first else { continue }
             f.path = path + f.path // an archive member's path follows the blob's
@@ -516,8 +569,8 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         }
         // blobs no commit holds (dangling): reported only with --all-objects
-        for (blob, found) in self.objects.hits where !attributed.contains(blob) {
-            guard self.scanner.options.allObjects else { self.summary.unreachableHits += found.count; continue }
+        for (blob, found) in self.objects.hits where !attributed.contains(blob) && !known.contains(blob) {
+            guard self.scanner.options.allObjects else { self.summary.unreachableHits += found.count; self.leftOut.insert(blob); continue }
             for var f in found {
                 f.path = "(unreachable blob \(blob.description.prefix(12)))" + f.path
                 f.git = GitProvenance(source: .blob, object: blob.description)
@@ -545,7 +598,11 @@ private final class FullHistoryScan: @unchecked Sendable {
         }
         let unreachableMessages = self.objects.messageFindings.filter { !reachable.contains($0.0) }.count
             + self.objects.tagFindings.filter { !tagObjects.contains($0.0) }.count
-        if !self.scanner.options.allObjects { self.summary.unreachableHits += unreachableMessages }
+        if !self.scanner.options.allObjects {
+            self.summary.unreachableHits += unreachableMessages
+            for (id, _) in self.objects.messageFindings where !reachable.contains(id) { self.leftOut.insert(id) }
+            for (id, _) in self.objects.tagFindings where !tagObjects.contains(id) { self.leftOut.insert(id) }
+        }
         var commits = self.objects.messageFindings.filter { self.scanner.options.allObjects || reachable.contains($0.0) }
         commits.sort { ($0.0, 0) < ($1.0, 0) }
         let headers = try HistoryScanner.authors(of: Set(commits.map(\.0)), git: self.repository.git, isCancelled: self.isCancelled)

@@ -19,6 +19,19 @@ public struct JSONLinesReporter: Reporter {
         JSONValue.object([("summary", JSONReporter(showSecrets: self.options.showSecrets).summary(report))]).serialized(pretty: false) + "\n"
     }
 
+    /// A sweep's finding record: `{"repository": <repository>, …}` and then the finding's fields, one line.
+    public func line(for finding: Finding, repository: String) -> String {
+        guard case .object(let pairs) = JSONReporter(showSecrets: self.options.showSecrets).finding(finding) else { return self.line(for: finding) }
+        return JSONValue.object([("repository", .string(repository))] + pairs).serialized(pretty: false) + "\n"
+    }
+
+    /// A sweep's summary record: `{"repository": <repository>, "summary": {<extra>…, <summary fields>…}}`, one line.
+    public func summaryLine(_ report: ScanReport, repository: String, extra: [(String, JSONValue)]) -> String {
+        var pairs = extra
+        if case .object(let fields) = JSONReporter(showSecrets: self.options.showSecrets).summary(report) { pairs += fields }
+        return JSONValue.object([("repository", .string(repository)), ("summary", .object(pairs))]).serialized(pretty: false) + "\n"
+    }
+
     public func write(_ report: ScanReport, to sink: (String) -> Void) {
         var pending = ""
         for f in report.findings {
