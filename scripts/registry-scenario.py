@@ -18,6 +18,9 @@ import json, pathlib, sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from synthetic import synthetic_secret  # noqa: E402
 
+if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+    print(__doc__, file=sys.stderr)
+    sys.exit(64 if len(sys.argv) != 2 or sys.argv[1] not in ("-h", "--help") else 0)
 out = pathlib.Path(sys.argv[1])
 (out / "tree").mkdir(parents=True, exist_ok=True)
 
@@ -46,6 +49,8 @@ state = {"tokens": tokens,
                           "accounts": [a[0] for a in accounts[:3]]}]}
 (out / "state.json").write_text(json.dumps(state, indent=1) + "\n")
 (out / "admin-token").write_text(admin + "\n")
+(out / "admin-token").chmod(0o600)
+(out / "state.json").chmod(0o600)
 
 
 def by(status, account_index, skip=0):

@@ -208,7 +208,7 @@ import Darwin
         #expect(r.status == 1, "\(r.stderr)")
         #expect(try self.verdicts(r.stdout) == self.expected)
         #expect(self.emulator.totalRequests > 20, "faults were injected and retried")
-        #expect(seconds < 20, "retries wait what Retry-After and the backoff say, in parallel: \(seconds) s")
+        #expect(seconds < 45, "retries wait what Retry-After and the backoff say (about 4 s idle; generous for a loaded CI): \(seconds) s")
 
         // the registry down: verdicts 'error', the scan incomplete; never 0
         self.emulator.stop()

@@ -179,7 +179,8 @@ public enum MPTScan {
                 throw UsageError("--output \(path): \(problem)")
             }
         }
-        let setup = try self.runSetup(parsed, root: options.paths[0])
+        var setup = try self.runSetup(parsed, root: options.paths[0], scanning: options.paths)
+        setup.setPathPrefix(scanning: options.paths)
         options.excludes = setup.excludes
         Interrupt.install()
         let started = Date()
@@ -215,6 +216,10 @@ public enum MPTScan {
 
         let color = format == "text" && out.isTerminal && !parsed.has("no-color") && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         let text = TextReporter(showSecrets: showSecrets, color: color)
+        var checkoutReport = report
+        if setup.pathPrefix != nil {
+            for i in checkoutReport.findings.indices { checkoutReport.findings[i].path = setup.checkoutPath(checkoutReport.findings[i].path) }
+        }
         /// One format into one stream, in pieces of at most 64 KiB.
         func render(_ format: String, into stream: inout OutputStream) {
             var pending = ""
@@ -229,8 +234,12 @@ public enum MPTScan {
                 // in GitHub Actions the text report also annotates the pull request
                 if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
                     self.reportFormatReporter("github", showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable,
-                                              seconds: seconds, uriBase: setup.uriBase).write(report, to: flush)
+                                              seconds: seconds, uriBase: setup.uriBase).write(checkoutReport, to: flush)
                 }
+            case "github", "gitlab", "junit":
+                // CI systems resolve these paths against the checkout, not the scan root
+                self.reportFormatReporter(format, showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable,
+                                          seconds: seconds, uriBase: setup.uriBase).write(checkoutReport, to: flush)
             default:
                 self.reportFormatReporter(format, showSecrets: showSecrets, policy: policy, acceptUnreadable: acceptUnreadable,
                                           seconds: seconds, uriBase: setup.uriBase).write(report, to: flush)

@@ -161,6 +161,7 @@ extension MPTScan {
           1. remove the token from the \(commit ? "staged file (then `git add` it again)" : "commits (rewrite them, e.g. `git rebase -i`)"), and load it from the environment or a secret store;
           2. if it is a test value, not a real token, mark its line with `mptscan:allow` (or `mptscan:allow-next-line` above it);
           3. if it is real, treat it as leaked: disable it in the Marketplace Platform (Settings > API tokens) and create a new one.
+        (`git \(commit ? "commit" : "push") --no-verify` skips the hook; the token then leaves with it.)
 
         """
     }

@@ -103,6 +103,12 @@ extension MPTScan {
         case let other?: throw UsageError("--ci needs github, gitlab or jenkins, not '\(other)'")
         }
         let fm = FileManager.default
+        // an existing configuration is kept (init --ci adds a pipeline to a configured repository); an existing
+        // pipeline is an error unless --force
+        if !parsed.has("force") && fm.fileExists(atPath: (directory as NSString).appendingPathComponent(Configuration.fileName)) {
+            out.write("kept \((directory as NSString).appendingPathComponent(Configuration.fileName)) (exists)\n")
+            files.removeFirst()
+        }
         for (name, _) in files where fm.fileExists(atPath: (directory as NSString).appendingPathComponent(name)) && !parsed.has("force") {
             Self.stderr("mptscan: error: \((directory as NSString).appendingPathComponent(name)) exists (use --force to overwrite)\n")
             return .incomplete

@@ -231,6 +231,26 @@ struct RunSetup {
     var reports: [(format: String, path: String)] = []
     /// The scan root as an absolute directory, for SARIF's `%SRCROOT%`.
     var uriBase: String? = nil
+    /// For a tree scan of one directory other than the working directory: that directory, relative to the
+    /// working directory when inside it. Formats read by CI systems that resolve paths against the checkout
+    /// (GitHub annotations, GitLab, JUnit) put it in front of each finding's path (`dist/` + `assets/app.js`).
+    var pathPrefix: String? = nil
+
+    /// The root-relative path `path` as the working directory sees it.
+    func checkoutPath(_ path: String) -> String {
+        guard let prefix = self.pathPrefix, !path.hasPrefix("/"), !path.hasPrefix("(") else { return path }
+        return prefix + "/" + path
+    }
+
+    /// Sets `pathPrefix` for a tree scan of `paths`.
+    mutating func setPathPrefix(scanning paths: [String]) {
+        var isDirectory: ObjCBool = false
+        guard paths.count == 1, paths[0] != "-", FileManager.default.fileExists(atPath: paths[0], isDirectory: &isDirectory), isDirectory.boolValue else { return }
+        let root = URL(fileURLWithPath: paths[0]).standardizedFileURL.path
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        if root == cwd { return }
+        self.pathPrefix = root.hasPrefix(cwd + "/") ? String(root.dropFirst(cwd.count + 1)) : root
+    }
 }
 
 extension MPTScan {
@@ -245,7 +265,8 @@ extension MPTScan {
     /// Loads the configuration (`--config`, or `.mptscan.json` in `root`), the ignore file and the baseline,
     /// and validates the registry options. Throws `UsageError` (exit 64) or `ConfigError`/`RegistryConfigError`
     /// (exit 2), before anything is scanned.
-    static func runSetup(_ parsed: ParsedArguments, root: String) throws -> RunSetup {
+    /// `scanning`: the paths a tree scan reads, which no report may overwrite.
+    static func runSetup(_ parsed: ParsedArguments, root: String, scanning: [String] = []) throws -> RunSetup {
         var setup = RunSetup()
         let fm = FileManager.default
         let rootDirectory: String = {
@@ -255,12 +276,9 @@ extension MPTScan {
         if let path = parsed.value("config") {
             setup.config = try Configuration.load(from: path)
             setup.configPath = path
-        } else {
-            let path = (rootDirectory as NSString).appendingPathComponent(Configuration.fileName)
-            if fm.fileExists(atPath: path) {
-                setup.config = try Configuration.load(from: path)
-                setup.configPath = path
-            }
+        } else if let path = Self.findUpward(Configuration.fileName, from: rootDirectory) {
+            setup.config = try Configuration.load(from: path)
+            setup.configPath = path
         }
         // a configuration found in the scanned tree is the tree's to write: it may pick a named environment, but
         // a URL there could send the registry credential (and, with --verify self, the found tokens) anywhere
@@ -278,7 +296,11 @@ extension MPTScan {
                 throw UsageError("--report needs FORMAT:FILE with a format among \(reportFormatNames), not '\(value)'")
             }
             let path = String(value[value.index(after: colon)...])
-            if let problem = OutputStream.problemWriting(to: path, scanning: []) { throw UsageError("--report \(path): \(problem)") }
+            if let problem = OutputStream.problemWriting(to: path, scanning: scanning) { throw UsageError("--report \(path): \(problem)") }
+            let taken = setup.reports.map(\.path) + (parsed.value("output").map { [$0] } ?? [])
+            if taken.contains(where: { URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: path).standardizedFileURL }) {
+                throw UsageError("--report \(path): another report already goes to this file")
+            }
             setup.reports.append((String(value[..<colon]), path))
         }
         let absolute = rootDirectory.hasPrefix("/") ? rootDirectory : fm.currentDirectoryPath + "/" + rootDirectory
@@ -289,7 +311,8 @@ extension MPTScan {
             throw UsageError("--exclude: \(error.message)")
         }
         // the ignore file, and the configuration's allowed fingerprints and token ids
-        let ignorePath = parsed.value("ignore-file") ?? (rootDirectory as NSString).appendingPathComponent(IgnoreList.fileName)
+        let ignorePath = parsed.value("ignore-file") ?? Self.findUpward(IgnoreList.fileName, from: rootDirectory)
+            ?? (rootDirectory as NSString).appendingPathComponent(IgnoreList.fileName)
         if let data = fm.contents(atPath: ignorePath) {
             setup.ignore = try IgnoreList.parse(String(decoding: data, as: UTF8.self), file: ignorePath)
         } else if parsed.value("ignore-file") != nil {
@@ -310,6 +333,27 @@ extension MPTScan {
         }
         setup.registry = try self.registrySetup(parsed, config: config)
         return setup
+    }
+
+    /// `name` in `directory` or the nearest parent that has it, stopping at the enclosing git work tree's top
+    /// (a directory holding `.git`): a configuration at the repository root applies to `scan src/` too.
+    static func findUpward(_ name: String, from directory: String) -> String? {
+        let fm = FileManager.default
+        let start = URL(fileURLWithPath: directory).standardizedFileURL
+        let here = (directory as NSString).appendingPathComponent(name)
+        if fm.fileExists(atPath: here) { return here }
+        // outside a git work tree only the directory itself counts (a stray file in $HOME must not apply)
+        var chain: [URL] = []
+        var dir = start
+        for _ in 0..<64 {
+            chain.append(dir)
+            if fm.fileExists(atPath: dir.appendingPathComponent(".git").path) {
+                return chain.dropFirst().lazy.map { $0.appendingPathComponent(name).path }.first { fm.fileExists(atPath: $0) }
+            }
+            if dir.path == "/" { return nil }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
     }
 
     /// The suppression stages after the scan, in order: severity overrides, the ignore list, the baseline, and

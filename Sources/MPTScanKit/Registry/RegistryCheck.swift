@@ -55,6 +55,8 @@ public enum RegistryCheck {
                 findings[i].registry = snapshot.verdict(tokenID: f.tokenID, canonical: f.token, fingerprint: f.fingerprint, stale: stale)
             }
         }
+        // a token the registry proved dead no longer opens anything: its leak is low severity
+        for i in tokenIndices where findings[i].registry?.verdict.isProvenDead == true { findings[i].severity = .low }
         let failed = tokenIndices.filter { findings[$0].registry?.verdict == .error }
         guard let first = failed.first else { return [] }
         let ids = Set(failed.map { findings[$0].tokenID })

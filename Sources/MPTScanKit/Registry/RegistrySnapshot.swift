@@ -124,7 +124,8 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
     /// and for a legacy pair also of `idt:` + it) with the stored hash.
     public func verdict(tokenID: String, canonical: String, fingerprint: String, stale: String?) -> RegistryVerdict {
         guard let entry = self.byID[tokenID] else {
-            return RegistryVerdict(verdict: .unknown, source: "snapshot", detail: stale)
+            let why = "not in the snapshot: no such token, or one in an account the exporter could not read"
+            return RegistryVerdict(verdict: .unknown, source: "snapshot", detail: stale.map { why + "; " + $0 } ?? why)
         }
         var verdict = RegistryVerdict(verdict: .error, source: "snapshot", detail: stale)
         verdict.status = entry.status

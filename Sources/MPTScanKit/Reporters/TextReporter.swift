@@ -56,6 +56,10 @@ public struct TextReporter: Sendable {
             return "the token no longer works: remove it from the file (and its history)"
         case .mismatch?:
             return "not the token's current value (a fake or an old one): remove it; nothing to disable"
+        case .unknown?:
+            return "the registry knows no token \(f.tokenID): check the environment (--registry) or remove it as a fake"
+        case .forbidden?:
+            return "the registry credential may not read \(f.tokenID): ask its account's admin to check and disable it"
         case .live?:
             return "disable \(f.tokenID) now (`mptscan disable`, or Settings > API tokens), then remove it and issue a new one"
         default: break
@@ -63,8 +67,11 @@ public struct TextReporter: Sendable {
         if let g = f.git, g.presentAtHead == false {
             return "disable \(f.tokenID) in the Marketplace Platform: it is gone from HEAD but stays in history (rewrite with git filter-repo if needed)"
         }
-        if f.original != nil || f.path.contains("!") {
-            return "disable \(f.tokenID), fix the source it was built from, and rebuild: shipped bundles keep it"
+        if let o = f.original, o.via.hasPrefix("sourcesContent") || o.via.hasPrefix("mappings") {
+            return "disable \(f.tokenID), remove it from \(Printable.text(o.source)), and rebuild: shipped bundles keep it"
+        }
+        if f.path.contains("!") {
+            return "disable \(f.tokenID), then rebuild the archive without it: copies already shipped keep it"
         }
         return "disable \(f.tokenID) in the Marketplace Platform and load it from a secret store; a test value can be marked mptscan:allow"
     }
