@@ -55,4 +55,16 @@ import _MPTScanTestSupport
         let plain = try CLITests.run(["scan", "-q", CLITests.fixtureTree], environment: ["GITHUB_ACTIONS": "false"])
         #expect(!plain.stdout.contains("::error"))
     }
+
+    /// JSON lines to standard output are written during the scan; they equal the lines written after it.
+    @Test func streamedJSONLinesEqualTheReportWrittenAfterTheScan() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("out.jsonl").path
+        let streamed = try CLITests.run(["scan", "-q", "--format", "jsonl", "-j", "4", TestPaths.repositoryRoot.appendingPathComponent("fixtures").path])
+        _ = try CLITests.run(["scan", "-q", "--format", "jsonl", "-o", file, TestPaths.repositoryRoot.appendingPathComponent("fixtures").path])
+        #expect(streamed.status == 1)
+        #expect(streamed.stdout == (try String(contentsOfFile: file, encoding: .utf8)))
+        #expect(streamed.stdout.split(separator: "\n").count > 20)
+    }
 }

@@ -187,8 +187,17 @@ public enum MPTScan {
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
         let progress = ScanProgress()
         let display = ProgressDisplay.start(progress, enabled: !parsed.has("quiet") && isatty(STDERR_FILENO) == 1)
-        let report = scanner.run(isCancelled: { Interrupt.requested }, progress: progress)
+        // JSON lines to standard output are written while the scan runs (in the final order) when nothing after
+        // the scan can change a finding: no registry, no baseline being written
+        var streamed: StreamedLines? = nil
+        if setup.format == "jsonl" && parsed.value("output") == nil && setup.writeBaseline == nil, case .none = setup.registry.source {
+            streamed = StreamedLines(setup: setup, showSecrets: parsed.has("show-secrets"), out: out)
+        }
+        var onFindings: (@Sendable ([Finding]) -> Void)? = nil
+        if let lines = streamed { onFindings = { lines.write($0) } }
+        let report = scanner.run(isCancelled: { Interrupt.requested }, progress: progress, stream: onFindings)
         display?.stop()
+        if let streamed { setup.streamedFindings = streamed.written }
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
@@ -221,13 +230,16 @@ public enum MPTScan {
             for i in checkoutReport.findings.indices { checkoutReport.findings[i].path = setup.checkoutPath(checkoutReport.findings[i].path) }
         }
         /// One format into one stream, in pieces of at most 64 KiB.
-        func render(_ format: String, into stream: inout OutputStream) {
+        func render(_ format: String, into stream: inout OutputStream, isReportFile: Bool = false) {
             var pending = ""
             func flush(_ piece: String) {
                 pending += piece
                 if pending.utf8.count >= 1 << 16 { stream.write(pending); pending = "" }
             }
             switch format {
+            case "jsonl" where setup.streamedFindings != nil && !isReportFile:
+                // the findings went out during the scan: only the summary line is left
+                flush(JSONLinesReporter(options: ReportOptions(showSecrets: showSecrets)).summaryLine(report))
             case "json": JSONReporter(showSecrets: showSecrets).write(report, to: flush)
             case "text":
                 flush(text.render(report, rules: BuiltinRules.all))
@@ -256,7 +268,7 @@ public enum MPTScan {
                 reportFailed = true
                 continue
             }
-            render(reportFormat, into: &file)
+            render(reportFormat, into: &file, isReportFile: true)
             file.close()
             if file.failed {
                 Self.stderr("mptscan: error: writing the \(reportFormat) report to \(path) failed: \(String(cString: strerror(file.errorCode)))\n")
@@ -342,6 +354,31 @@ public enum MPTScan {
     static func stderr(_ text: String) {
         var err = OutputStream.standardError
         err.write(text)
+    }
+}
+
+/// JSON lines written during a tree scan: each batch of findings (already in report order) goes through the
+/// same per-finding stages as the final report (severity overrides, ignore list, baseline, the "no registry"
+/// verdict) and out, so the lines equal those `--format jsonl` writes after a scan.
+final class StreamedLines: @unchecked Sendable {
+    private let setup: RunSetup
+    private let reporter: JSONLinesReporter
+    private var out: OutputStream
+    private(set) var written = 0
+
+    init(setup: RunSetup, showSecrets: Bool, out: OutputStream) {
+        self.setup = setup
+        self.reporter = JSONLinesReporter(options: ReportOptions(showSecrets: showSecrets))
+        self.out = out
+    }
+
+    /// Called by the scan with its collector's lock held: one caller at a time, in order.
+    func write(_ findings: [Finding]) {
+        var batch = ScanReport(findings: findings, summary: ScanSummary())
+        MPTScan.applyFindingStages(&batch, self.setup)
+        _ = RegistryCheck.apply(to: &batch.findings, source: .none)
+        self.out.write(batch.findings.map(self.reporter.line(for:)).joined())
+        self.written += batch.findings.count
     }
 }
 

@@ -229,6 +229,8 @@ struct RunSetup {
     var excludes: [PathGlob] = []
     /// `--report FORMAT:PATH`, in the order given.
     var reports: [(format: String, path: String)] = []
+    /// How many findings were written as JSON lines during the scan (nil: none were).
+    var streamedFindings: Int? = nil
     /// The scan root as an absolute directory, for SARIF's `%SRCROOT%`.
     var uriBase: String? = nil
     /// For a tree scan of one directory other than the working directory: that directory, relative to the
@@ -335,6 +337,18 @@ extension MPTScan {
         return setup
     }
 
+    /// The stages that look at one finding at a time (and so can run on findings streamed during a scan):
+    /// severity overrides, the ignore list, the baseline.
+    static func applyFindingStages(_ report: inout ScanReport, _ setup: RunSetup) {
+        for i in report.findings.indices {
+            if let severity = setup.config.severity[report.findings[i].ruleID], report.findings[i].claims?.expired != true {
+                report.findings[i].severity = severity
+            }
+        }
+        setup.ignore.apply(to: &report.findings)
+        setup.baseline?.apply(to: &report.findings)
+    }
+
     /// `name` in `directory` or the nearest parent that has it, stopping at the enclosing git work tree's top
     /// (a directory holding `.git`): a configuration at the repository root applies to `scan src/` too.
     static func findUpward(_ name: String, from directory: String) -> String? {
@@ -359,13 +373,7 @@ extension MPTScan {
     /// The suppression stages after the scan, in order: severity overrides, the ignore list, the baseline, and
     /// `--write-baseline` (which records and then accepts what is left).
     static func applySuppressions(_ report: inout ScanReport, _ setup: RunSetup) {
-        for i in report.findings.indices {
-            if let severity = setup.config.severity[report.findings[i].ruleID], report.findings[i].claims?.expired != true {
-                report.findings[i].severity = severity
-            }
-        }
-        setup.ignore.apply(to: &report.findings)
-        setup.baseline?.apply(to: &report.findings)
+        self.applyFindingStages(&report, setup)
         if let path = setup.writeBaseline {
             let baseline = Baseline(findings: report.findings)
             guard var file = OutputStream(creatingFile: path) else {

@@ -85,6 +85,9 @@ struct FileTreeWalker {
     private struct FileIdentity: Hashable { var device: UInt64; var inode: UInt64 }
     private static let gitDirectoryName = Array(".git".utf8)
 
+    /// Told the sequence number of each issue (it takes a place in walk order, as a file does).
+    var onIssue: ((Int) -> Void)? = nil
+
     init(excludes: [PathGlob], followSymlinks: Bool, onFile: @escaping (FileEntry) -> Void) {
         self.excludes = excludes
         self.followSymlinks = followSymlinks
@@ -225,6 +228,7 @@ struct FileTreeWalker {
 
     private mutating func issue(_ path: String, _ message: String) {
         self.issues.append((self.sequence, ScanIssue(path: path, message: message)))
+        self.onIssue?(self.sequence)
         self.sequence += 1
     }
 

@@ -69,8 +69,11 @@ public final class TreeScanner: Sendable {
 
     /// Runs the scan. `isCancelled` is polled between files and chunks; when it turns true the partial report
     /// is returned with `summary.interrupted` set.
-    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, progress: ScanProgress? = nil) -> ScanReport {
-        let collector = ResultCollector(progress: progress)
+    /// `stream`, when given, receives the findings in the report's order as soon as every earlier entry of the
+    /// walk is done (for JSON lines written during the scan); the returned report still holds them all.
+    public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, progress: ScanProgress? = nil,
+                    stream: (@Sendable ([Finding]) -> Void)? = nil) -> ScanReport {
+        let collector = ResultCollector(progress: progress, stream: stream)
         let jobs = max(1, self.options.jobs)
         var walker: FileTreeWalker
         if jobs == 1 {
@@ -79,6 +82,7 @@ public final class TreeScanner: Sendable {
                 guard !isCancelled() else { return }
                 collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
             }
+            walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
         } else {
             let queue = WorkQueue<FileEntry>(capacity: 4096)
@@ -101,6 +105,7 @@ public final class TreeScanner: Sendable {
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
                 if !isCancelled() { queue.push(entry) }
             }
+            walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
             queue.close()
             group.wait()
@@ -321,8 +326,15 @@ final class ResultCollector: @unchecked Sendable {
     private var bytes = 0
     private var decoded = 0
     private let progress: ScanProgress?
+    private let stream: (@Sendable ([Finding]) -> Void)?
+    /// For `stream`: the next walk sequence to hand over, and finished ones waiting for an earlier one.
+    private var nextSequence = 0
+    private var waiting: [Int: [Finding]] = [:]
 
-    init(progress: ScanProgress? = nil) { self.progress = progress }
+    init(progress: ScanProgress? = nil, stream: (@Sendable ([Finding]) -> Void)? = nil) {
+        self.progress = progress
+        self.stream = stream
+    }
 
     func add(_ r: TreeScanner.EntryResult) {
         self.lock.lock()
@@ -330,8 +342,27 @@ final class ResultCollector: @unchecked Sendable {
         self.bytes += r.bytes
         if r.decoded { self.decoded += 1 }
         if !r.findings.isEmpty || r.skipped != nil || r.issue != nil { self.items.append(r) }
+        if self.stream != nil { self.finish(r.sequence, r.findings) }
         self.lock.unlock()
         self.progress?.add(files: r.scanned ? 1 : 0, bytes: r.bytes, findings: r.findings.count)
+    }
+
+    /// A walk sequence with no result to add (a walker issue).
+    func done(sequence: Int) {
+        guard self.stream != nil else { return }
+        self.lock.lock()
+        self.finish(sequence, [])
+        self.lock.unlock()
+    }
+
+    /// Hands over, in walk order, the findings of every sequence now contiguous with those already handed over.
+    /// Called with the lock held, so the stream sees one caller at a time.
+    private func finish(_ sequence: Int, _ findings: [Finding]) {
+        self.waiting[sequence] = findings
+        while let ready = self.waiting.removeValue(forKey: self.nextSequence) {
+            if !ready.isEmpty { self.stream?(ready) }
+            self.nextSequence += 1
+        }
     }
 
     /// Results that carry findings, skips or issues (unordered), and the counters.
