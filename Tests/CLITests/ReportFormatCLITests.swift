@@ -67,4 +67,11 @@ import _MPTScanTestSupport
         #expect(streamed.stdout == (try String(contentsOfFile: file, encoding: .utf8)))
         #expect(streamed.stdout.split(separator: "\n").count > 20)
     }
+
+    /// A reader that goes away (`mptscan scan --format jsonl | head -1`) ends the scan quietly: no summary.
+    @Test func aClosedPipeEndsStreamedLinesQuietly() throws {
+        let r = try CLITests.run(["scan", "--format", "jsonl", TestPaths.repositoryRoot.appendingPathComponent("fixtures").path], closeStdout: true)
+        #expect(r.status == 1, "leaks were found before the reader left")
+        #expect(!r.stderr.contains("findings"), "\(r.stderr)")
+    }
 }

@@ -189,15 +189,20 @@ public enum MPTScan {
         let display = ProgressDisplay.start(progress, enabled: !parsed.has("quiet") && isatty(STDERR_FILENO) == 1)
         // JSON lines to standard output are written while the scan runs (in the final order) when nothing after
         // the scan can change a finding: no registry, no baseline being written
-        var streamed: StreamedLines? = nil
+        var streamedLines: StreamedLines? = nil
         if setup.format == "jsonl" && parsed.value("output") == nil && setup.writeBaseline == nil, case .none = setup.registry.source {
-            streamed = StreamedLines(setup: setup, showSecrets: parsed.has("show-secrets"), out: out)
+            streamedLines = StreamedLines(setup: setup, showSecrets: parsed.has("show-secrets"), out: out)
         }
+        let streamed = streamedLines
         var onFindings: (@Sendable ([Finding]) -> Void)? = nil
-        if let lines = streamed { onFindings = { lines.write($0) } }
-        let report = scanner.run(isCancelled: { Interrupt.requested }, progress: progress, stream: onFindings)
+        if let lines = streamedLines { onFindings = { lines.write($0) } }
+        let report = scanner.run(isCancelled: { Interrupt.requested || streamed?.broken == true }, progress: progress, stream: onFindings)
         display?.stop()
-        if let streamed { setup.streamedFindings = streamed.written }
+        if let streamed {
+            setup.streamedFindings = streamed.written
+            // the reader went away: stop quietly; the scan was cut short, so never "clean"
+            if streamed.broken { return report.findings.contains(where: setup.registry.policy.fails) ? .leaks : .incomplete }
+        }
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
@@ -277,7 +282,8 @@ public enum MPTScan {
         }
 
         let code = self.exitCode(report, acceptUnreadable: acceptUnreadable, policy: policy)
-        let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean)
+        // a reader that went away (`mptscan scan | head`) ends the run quietly: no summary, no advice
+        let quiet = parsed.has("quiet") || (quietWhenClean && code == .clean) || out.brokenPipe
         Self.stderr(text.summary(report, seconds: seconds, acceptUnreadable: acceptUnreadable, quiet: quiet, advice: advice))
         if (out.failed && !out.brokenPipe) || reportFailed {
             if out.failed && !out.brokenPipe { Self.stderr("mptscan: error: writing the report failed: \(String(cString: strerror(out.errorCode)))\n") }
@@ -372,8 +378,12 @@ final class StreamedLines: @unchecked Sendable {
         self.out = out
     }
 
+    /// True once the reader of standard output went away: the scan then stops (nobody reads its findings).
+    var broken: Bool { self.out.brokenPipe }
+
     /// Called by the scan with its collector's lock held: one caller at a time, in order.
     func write(_ findings: [Finding]) {
+        guard !self.out.brokenPipe else { return }
         var batch = ScanReport(findings: findings, summary: ScanSummary())
         MPTScan.applyFindingStages(&batch, self.setup)
         _ = RegistryCheck.apply(to: &batch.findings, source: .none)
