@@ -52,6 +52,10 @@ import _MPTScanTestSupport
         for section in ["OVERVIEW:", "USAGE:", "OPTIONS:", "SUBCOMMANDS:"] { #expect(root.stdout.contains(section)) }
         #expect(try Self.run(["help"]).stdout == root.stdout)
         #expect(try Self.run(["-h"]).stdout == root.stdout)
+        // no subcommand at all is bad usage: help on stderr, exit 64 (a CI step missing it must not pass)
+        let bare = try Self.run([])
+        #expect(bare.status == 64)
+        #expect(bare.stderr == root.stdout)
     }
 
     @Test func versionPrintsTheVersion() throws {

@@ -115,7 +115,8 @@ public enum MPTScan {
     }
 
     private static func dispatch(_ args: [String], out: inout OutputStream) throws -> ExitCode {
-        guard let first = args.first else { out.write(self.root.helpText()); return .clean }
+        // no subcommand is bad usage (a CI step that forgot it must not pass): help on stderr, exit 64
+        guard let first = args.first else { Self.stderr(self.root.helpText()); return .usage }
         let rest = Array(args.dropFirst())
         switch first {
         case "-h", "--help": out.write(self.root.helpText()); return .clean

@@ -49,7 +49,7 @@ public struct Configuration: Sendable, Equatable {
     public static let fileName = ".mptscan.json"
     public static let currentVersion = 1
     /// Report formats `format` accepts.
-    public static let formats = ["text", "json", "jsonl", "sarif", "junit", "gitlab", "github"]
+    public static var formats: [String] { ReportFormat.allCases.map(\.rawValue) }
 
     /// A declared setting: its JSON key, what it holds, its default as JSON text, and what it means.
     public struct Setting: Sendable {
