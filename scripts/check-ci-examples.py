@@ -149,6 +149,24 @@ hooks = {h["id"] for h in yaml.safe_load((root / ".pre-commit-hooks.yaml").read_
 used = {h["id"] for r in precommit["repos"] for h in r["hooks"]}
 check(used <= hooks, f"the pre-commit example names defined hooks ({used - hooks} unknown)")
 
+# --- docs/SWEEP.md: the job-engine examples parse; a sharded sweep merges to the unsharded one ----------------
+sweep_doc = (root / "docs" / "SWEEP.md").read_text()
+sweep_yaml = [list(yaml.safe_load_all(b)) for b in re.findall(r"```yaml\n(.*?)```", sweep_doc, re.S)]
+check(len(sweep_yaml) == 2, f"docs/SWEEP.md has the GitHub and Kubernetes examples ({len(sweep_yaml)} found)")
+if len(sweep_yaml) == 2:
+    gh_jobs = sweep_yaml[0][0]["jobs"]
+    check(any("matrix" in (j.get("strategy") or {}) for j in gh_jobs.values()), "the GitHub sweep example uses a matrix")
+    k8s = [d for d in sweep_yaml[1] if d]
+    check(any(d.get("kind") == "Job" and d["spec"].get("completionMode") == "Indexed" for d in k8s), "the Kubernetes example is an Indexed Job")
+(work / "repos.txt").write_text(f"{repo}\n{source}\n")
+whole = run([str(binary), "sweep", "--repos", "repos.txt", "-o", "all.jsonl"], cwd=work, shell=False)
+check(whole.returncode == 1, f"sweep of the fixture repositories exits 1 on the leak, got {whole.returncode}: {whole.stdout[-600:]}")
+for k in range(2):
+    run([str(binary), "sweep", "--repos", "repos.txt", "--shard", f"{k}/2", "-o", f"shard-{k}.jsonl"], cwd=work, shell=False)
+run([str(binary), "merge", "shard-0.jsonl", "shard-1.jsonl", "-o", "merged.jsonl"], cwd=work, shell=False)
+run([str(binary), "merge", "all.jsonl", "-o", "all-merged.jsonl"], cwd=work, shell=False)
+check((work / "merged.jsonl").read_text() == (work / "all-merged.jsonl").read_text(), "shards 0/2 and 1/2 merged equal the whole sweep")
+
 # --- mptscan init writes the documented files -------------------------------------------------------------
 for system, name in (("github", ".github/workflows/mptscan.yml"), ("gitlab", "mptscan.gitlab-ci.yml"), ("jenkins", "Jenkinsfile.mptscan")):
     target = work / ("init-" + system)
