@@ -180,4 +180,4 @@ for system, name in (("github", ".github/workflows/mptscan.yml"), ("gitlab", "mp
 if problems:
     print(f"check-ci-examples: {len(problems)} problem(s)", file=sys.stderr)
     sys.exit(1)
-print("check-ci-examples: action.yml, docs/ci.md (GitHub, GitLab, Jenkins, pre-commit) and mptscan init check out")
+print("check-ci-examples: action.yml, docs/ci.md (GitHub, GitLab, Jenkins, pre-commit), docs/SWEEP.md and mptscan init check out")
