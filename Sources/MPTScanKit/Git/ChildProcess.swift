@@ -36,6 +36,9 @@ final class ChildProcess: @unchecked Sendable {
     private(set) var stdoutFD: Int32
     /// Write end of the child's standard input, or -1 when input is /dev/null.
     private(set) var stdinFD: Int32
+    /// Guards closing standard input: the writer thread and the reader may both close it, and a descriptor
+    /// closed twice could close another file that reused the number in between.
+    private let stdinLock = NSLock()
     /// Standard error as collected by the reading thread, which holds only this box (not the `ChildProcess`,
     /// so `deinit` can still stop a child that was abandoned).
     private final class ErrorText: @unchecked Sendable {
@@ -137,14 +140,20 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        if self.stdinFD >= 0 { _ = systemClose(self.stdinFD) }
+        self.closeInput()
         if self.stdoutFD >= 0 { _ = systemClose(self.stdoutFD) }
         if self.status == nil { kill(self.pid, SIGKILL); _ = self.wait() }
     }
 
-    /// Closes our end of the child's standard input (it sees end of file).
+    /// Closes our end of the child's standard input (it sees end of file). Safe to call from two threads: the
+    /// descriptor is closed once.
     func closeInput() {
-        if self.stdinFD >= 0 { _ = systemClose(self.stdinFD); self.stdinFD = -1 }
+        let fd: Int32 = self.stdinLock.withLock {
+            let fd = self.stdinFD
+            self.stdinFD = -1
+            return fd
+        }
+        if fd >= 0 { _ = systemClose(fd) }
     }
 
     /// Closes our end of the child's standard output (a child still writing gets SIGPIPE).
@@ -184,9 +193,11 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Writes all of `bytes` to the child's standard input; false when the child stopped reading (EPIPE).
     func writeInput(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let fd = self.stdinLock.withLock { self.stdinFD }
+        guard fd >= 0 else { return false }
         var done = 0
         while done < bytes.count {
-            let n = write(self.stdinFD, bytes.baseAddress! + done, bytes.count - done)
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
             done += n
