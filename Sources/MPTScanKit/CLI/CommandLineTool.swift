@@ -100,7 +100,7 @@ public enum MPTScan {
         // would land in that file: hold each closed descriptor with /dev/null.
         for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) == -1 {
             let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
-            if null >= 0 && null != fd { dup2(null, fd); _ = Glibc_close(null) }
+            if null >= 0 && null != fd { dup2(null, fd); _ = systemClose(null) }
         }
         var out = OutputStream.standardOutput
         do {
@@ -207,9 +207,10 @@ public enum MPTScan {
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
-    /// Writes `report` (to `--output` or `out`) and the summary (stderr) and returns the exit code. Shared by
-    /// every scanning subcommand; their `--format`, `--output`, `--show-secrets`, `--no-color`, `--quiet` and
-    /// `--skip-unreadable` options mean the same everywhere.
+    /// Runs the stages after a scan (suppression: severity overrides, ignore list, baseline and
+    /// `--write-baseline`; registry verdicts and `--disable-live`), then writes `report` (to `--output` or
+    /// `out`, and each `--report FORMAT:FILE`) and the summary (stderr), and returns the exit code under the
+    /// `--fail-on` policy. Shared by every scanning subcommand; their options mean the same everywhere.
     static func deliver(_ report: ScanReport, parsed: ParsedArguments, seconds: Double?,
                         quietWhenClean: Bool = false, advice: Bool = true, setup: RunSetup,
                         out: inout OutputStream) -> ExitCode {
@@ -530,7 +531,7 @@ struct OutputStream {
         // written (never a device: `-o /dev/null` must not change /dev/null)
         guard Self.isCharacterDevice(fd) || fchmod(fd, 0o600) == 0 else {
             let code = errno
-            _ = Glibc_close(fd)
+            _ = systemClose(fd)
             errno = code
             return nil
         }
@@ -551,7 +552,7 @@ struct OutputStream {
         var done = 0
         bytes.withUnsafeMutableBytes { raw in
             while done < total {
-                let r = Glibc_write(self.fd, raw.baseAddress! + done, total - done)
+                let r = systemWrite(self.fd, raw.baseAddress! + done, total - done)
                 if r < 0 {
                     if errno == EINTR { continue }
                     self.failed = true
@@ -566,16 +567,9 @@ struct OutputStream {
 
     mutating func close() {
         if self.owned {
-            if Glibc_close(self.fd) != 0 && !self.failed { self.failed = true; self.errorCode = errno }
+            if systemClose(self.fd) != 0 && !self.failed { self.failed = true; self.errorCode = errno }
             self.owned = false
         }
     }
 }
 
-#if canImport(Glibc)
-private let Glibc_write = Glibc.write
-private let Glibc_close = Glibc.close
-#elseif canImport(Darwin)
-private let Glibc_write = Darwin.write
-private let Glibc_close = Darwin.close
-#endif

@@ -164,8 +164,8 @@ public enum EscapedTokens {
     }
 
     /// The value of `digits` hexadecimal digits at `i`, or nil.
-    static func hex(_ b: [UInt8], _ i: Int, digits: Int) -> Int? {
-        guard i + digits <= b.count else { return nil }
+    static func hex<C: RandomAccessCollection>(_ b: C, _ i: Int, digits: Int) -> Int? where C.Element == UInt8, C.Index == Int {
+        guard i >= b.startIndex, i + digits <= b.endIndex else { return nil }
         var value = 0
         for k in i..<(i + digits) {
             guard let d = Self.hexValue(b[k]) else { return nil }

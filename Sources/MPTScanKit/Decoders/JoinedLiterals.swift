@@ -176,7 +176,7 @@ public enum JoinedLiterals {
                 case UInt8(ascii: "t"): byte = 9
                 case UInt8(ascii: "r"): byte = 13
                 case UInt8(ascii: "u"):
-                    if let v = EscapedTokens.hex(Array(buffer[(i + 2)..<min(end, i + 6)]), 0, digits: 4), v < 0x80 {
+                    if let v = EscapedTokens.hex(buffer[..<end], i + 2, digits: 4), v < 0x80 {
                         byte = UInt8(v); length = 6
                     } else { byte = UInt8(ascii: "?") }
                 default: byte = buffer[i + 1] // \" \\ \/ and anything else: the escaped byte

@@ -221,8 +221,3 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-#if canImport(Glibc)
-let systemClose = Glibc.close
-#elseif canImport(Darwin)
-let systemClose = Darwin.close
-#endif

@@ -67,16 +67,11 @@ public enum RegistryCheck {
     static func selfCheck(_ tokens: [String], endpoint: RegistryEndpoint, options: RegistryClientOptions,
                           concurrency: Int, isCancelled: @escaping @Sendable () -> Bool) -> [String: RegistryVerdict] {
         let results = Locked<[String: RegistryVerdict]>([:])
-        let next = Locked(0)
-        let workers = max(1, min(concurrency, tokens.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
-                guard index < tokens.count else { return }
+        Locked<Int>.forEachIndex(tokens.count, workers: concurrency) { index in
                 let token = tokens[index]
                 if isCancelled() {
                     results.withLock { $0[token] = RegistryVerdict(verdict: .error, source: "self", detail: "not asked: interrupted") }
-                    continue
+                    return
                 }
                 let bearerText = token.hasPrefix("idt:") ? token : "idt:" + token
                 let id = String(bearerText.split(separator: ":")[1])
@@ -88,23 +83,8 @@ public enum RegistryCheck {
                     verdict = RegistryVerdict(verdict: .error, source: "self", detail: "the found token cannot be sent as a bearer")
                 }
                 results.withLock { $0[token] = verdict }
-            }
         }
         return results.withLock { $0 }
-    }
-}
-
-/// A value behind a lock, for the few counters shared by worker threads here.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return body(&self.value)
     }
 }
 

@@ -234,25 +234,13 @@ public final class RegistryClient: Sendable {
     public func lookUp(ids: [String], concurrency: Int = 4, isCancelled: @escaping @Sendable () -> Bool = { false }) -> [String: Result<APITokenRecord, RegistryFailure>] {
         var seen = Set<String>()
         let distinct = ids.filter { seen.insert($0).inserted }
-        let results = LockedDictionary<String, Result<APITokenRecord, RegistryFailure>>()
-        let next = LockedCounter()
-        let workers = max(1, min(concurrency, 16, distinct.count))
-        let group = DispatchGroup()
-        for _ in 0..<workers {
-            group.enter()
-            let thread = Thread {
-                while true {
-                    let i = next.increment() - 1
-                    guard i < distinct.count, !isCancelled() else { break }
-                    results.set(distinct[i], self.getToken(id: distinct[i]))
-                }
-                group.leave()
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
+        let results = Locked<[String: Result<APITokenRecord, RegistryFailure>]>([:])
+        Locked<Int>.forEachIndex(distinct.count, workers: min(concurrency, 16)) { i in
+            guard !isCancelled() else { return }
+            let result = self.getToken(id: distinct[i])
+            results.withLock { $0[distinct[i]] = result }
         }
-        group.wait()
-        return results.snapshot()
+        return results.withLock { $0 }
     }
 
     // MARK: - Transport
@@ -542,36 +530,4 @@ final class TaskTable: @unchecked Sendable {
     func state(_ id: Int) -> TaskState? { self.lock.withLock { self.states[id] } }
 
     func remove(_ id: Int) { self.lock.withLock { _ = self.states.removeValue(forKey: id) } }
-}
-
-/// A dictionary behind a lock, for results gathered by worker threads.
-final class LockedDictionary<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Key: Value] = [:]
-
-    func set(_ key: Key, _ value: Value) {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        self.storage[key] = value
-    }
-
-    func snapshot() -> [Key: Value] {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.storage
-    }
-}
-
-/// A counter behind a lock.
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-
-    /// Adds one and returns the new value.
-    func increment() -> Int {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        self.value += 1
-        return self.value
-    }
 }

@@ -1,4 +1,5 @@
-/// The default human-readable report: one block per unsuppressed finding on stdout; the summary is separate
+/// The default human-readable report: unsuppressed findings grouped by file (a `── path (n findings)` header,
+/// then one block per finding) on stdout; the summary is separate
 /// (`summary(_:)`, written to stderr). Colour only when asked (a TTY without `NO_COLOR`).
 public struct TextReporter: Sendable {
     public var showSecrets: Bool
@@ -9,9 +10,10 @@ public struct TextReporter: Sendable {
         self.color = color
     }
 
-    /// Findings as text, e.g.
+    /// Findings as text, grouped by file, e.g.
     /// `src/api.ts:3:15: critical: SoftwareOne Marketplace API token TKN-1234-5678 [mpt-api-token]`,
-    /// then the redacted snippet and the fingerprint, indented.
+    /// then, indented, the redacted snippet, how it was decoded, its original source, git provenance, JWT
+    /// claims, registry verdict, a one-line next step (`nextStep`) and the fingerprint.
     public func render(_ report: ScanReport, rules: [Rule]) -> String {
         var out = ""
         let open = report.findings.filter { !$0.isSuppressed }

@@ -210,12 +210,12 @@ public final class Sweep {
                 // a resumed run continues after the last completed repository; a new one starts empty
                 guard ftruncate(fd, off_t(outputStart)) == 0, lseek(fd, off_t(outputStart), SEEK_SET) >= 0 else {
                     let message = String(cString: strerror(errno))
-                    _ = Glibc_close(fd)
+                    _ = systemClose(fd)
                     throw SweepError("--output \(path): cannot truncate: \(message)")
                 }
             }
         }
-        defer { if fd >= 0 { _ = Glibc_close(fd) } }
+        defer { if fd >= 0 { _ = systemClose(fd) } }
         var written = outputStart
         try state?.save(run)
         if !done.isEmpty { progress("mptscan: resuming the sweep: \(done.count) of \(list.count) repositories already done\n") }
@@ -362,8 +362,3 @@ enum SweepStateReader {
     }
 }
 
-#if canImport(Glibc)
-private let Glibc_close = Glibc.close
-#elseif canImport(Darwin)
-private let Glibc_close = Darwin.close
-#endif

@@ -101,14 +101,14 @@ public struct SweepState {
         let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw SweepError("--state \(directory): cannot open the lock file: \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            _ = Glibc_close(fd)
+            _ = systemClose(fd)
             throw SweepError("--state \(directory): another sweep is using this state directory")
         }
         self.lockFD = fd
     }
 
     /// Releases the lock (also released when the process ends).
-    public func close() { if self.lockFD >= 0 { _ = flock(self.lockFD, LOCK_UN); _ = Glibc_close(self.lockFD) } }
+    public func close() { if self.lockFD >= 0 { _ = flock(self.lockFD, LOCK_UN); _ = systemClose(self.lockFD) } }
 
     /// The record file name of `path`.
     static func key(_ path: String) -> String { String(SHA256.hexDigest(of: Array(path.utf8)).prefix(32)) }
@@ -216,7 +216,7 @@ public struct SweepState {
         guard fd >= 0 else { throw SweepError("\(path): cannot write: \(String(cString: strerror(errno)))") }
         var ok = Self.writeAll(fd, bytes) && fsync(fd) == 0
         let code = errno
-        ok = Glibc_close(fd) == 0 && ok
+        ok = systemClose(fd) == 0 && ok
         guard ok, rename(temp, path) == 0 else {
             unlink(temp)
             throw SweepError("\(path): cannot write: \(String(cString: strerror(ok ? errno : code)))")
@@ -228,7 +228,7 @@ public struct SweepState {
         var done = 0
         return bytes.withUnsafeBytes { raw in
             while done < raw.count {
-                let n = Glibc_write(fd, raw.baseAddress! + done, raw.count - done)
+                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
                 if n < 0 { if errno == EINTR { continue }; return false }
                 done += n
             }
@@ -257,10 +257,3 @@ extension ObjectID {
     }
 }
 
-#if canImport(Glibc)
-private let Glibc_write = Glibc.write
-private let Glibc_close = Glibc.close
-#elseif canImport(Darwin)
-private let Glibc_write = Darwin.write
-private let Glibc_close = Darwin.close
-#endif

@@ -1,0 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The C library's write(2) and close(2) under names that types with their own `write`/`close` methods (output
+// streams, child processes, state files) can call without shadowing. One declaration for the whole module.
+#if canImport(Glibc)
+let systemWrite = Glibc.write
+let systemClose = Glibc.close
+#elseif canImport(Darwin)
+let systemWrite = Darwin.write
+let systemClose = Darwin.close
+#endif
