@@ -21,8 +21,8 @@ extension MPTScan {
         usage: "mptscan registry export --output <file> [--registry <url|env>] [--registry-token-file <file>]",
         options: [
             OptionSpec(long: "output", short: "o", valueName: "file", help: "The snapshot file to write (mode 0600)."),
-            OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL)"),
-            OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the admin credential from <file>. (default: MPT_REGISTRY_TOKEN)"),
+            registryOption,
+            registryTokenFileOption,
         ],
         discussion: """
         Pages through GET /accounts/api-tokens (100 at a time). The credential needs Access Management in the
@@ -43,9 +43,9 @@ extension MPTScan {
             OptionSpec(long: "from-report", valueName: "file", help: "A JSON report from 'mptscan scan/history --format json'."),
             OptionSpec(long: "yes", help: "Do not ask for confirmation (needed when not on a terminal)."),
             OptionSpec(long: "dry-run", help: "Re-check and print the plan; disable nothing."),
-            OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)"),
-            OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL)"),
-            OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the admin credential from <file>. (default: MPT_REGISTRY_TOKEN)"),
+            auditLogOption,
+            registryOption,
+            registryTokenFileOption,
         ],
         discussion: """
         Reports are redacted, so each token is re-checked by comparing the SHA-256 of the registry's value with
@@ -195,7 +195,7 @@ extension MPTScan {
             do {
                 state = try RegistryEmulator.State.load(from: stateFile)
             } catch {
-                Self.stderr("mptscan: error: state file \(stateFile): \(Self.describe(error))\n")
+                Self.stderr("mptscan: error: state file \(stateFile): \(ConfigError.describe(error))\n")
                 return .incomplete
             }
         }
@@ -241,17 +241,4 @@ extension MPTScan {
         return .clean
     }
 
-    /// A decoding error as `path: what`, other errors as they describe themselves.
-    private static func describe(_ error: any Error) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
-        }
-        switch error {
-        case DecodingError.keyNotFound(let key, let context): return "missing \(path(context.codingPath + [key]))"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
-             DecodingError.dataCorrupted(let context):
-            return "\(path(context.codingPath).isEmpty ? "not JSON" : path(context.codingPath)): \(context.debugDescription)"
-        default: return error.localizedDescription
-        }
-    }
 }

@@ -24,15 +24,20 @@ struct RegistryConfigError: Error, CustomStringConvertible {
 
 extension MPTScan {
     /// Registry options shared by `scan`, `history`, `staged` and `pre-push`.
+    /// `--registry`, `--registry-token-file` and `--audit-log`, declared once for every command that has them.
+    static let registryOption = OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL; none: verdicts are 'unverified')")
+    static let registryTokenFileOption = OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the registry credential from <file> (default: MPT_REGISTRY_TOKEN). Never given on the command line.")
+    static let auditLogOption = OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)")
+
     static let registryOptions: [OptionSpec] = [
-        OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL; none: verdicts are 'unverified')"),
-        OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the registry credential from <file> (default: MPT_REGISTRY_TOKEN). Never given on the command line."),
+        registryOption,
+        registryTokenFileOption,
         OptionSpec(long: "registry-file", valueName: "file", help: "Give verdicts offline from a snapshot written by 'mptscan registry export'."),
         OptionSpec(long: "verify", valueName: "how", help: "registry (an admin lookup by id; the default with a registry) or self (each found token reads its own record: uses the leaked credential)."),
         OptionSpec(long: "fail-on", valueName: "policy", help: "Which findings fail the run: any, unverified (all the registry has not proven dead) or live. (default: any)"),
         OptionSpec(long: "disable-live", help: "Disable the tokens the registry confirms live (re-checked, confirmed, audited; never deletes)."),
         OptionSpec(long: "yes", help: "With --disable-live: do not ask for confirmation (needed when not on a terminal)."),
-        OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)"),
+        auditLogOption,
     ]
 
     static let registryDiscussion = """

@@ -24,7 +24,7 @@ extension MPTScan {
         let kind = ReportFormat(rawValue: format) ?? .json
         var options = ReportOptions(showSecrets: showSecrets, rules: BuiltinRules.all, policy: policy, acceptUnreadable: acceptUnreadable)
         options.uriBase = uriBase
-        if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let epoch = Int(text) {
+        if let epoch = ToolInfo.sourceDateEpoch {
             options.startTime = Date(timeIntervalSince1970: TimeInterval(epoch))
             options.endTime = options.startTime
         } else if kind == .gitlab {

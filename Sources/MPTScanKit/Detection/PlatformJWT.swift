@@ -62,7 +62,7 @@ struct PlatformJWT: Sendable {
 
     /// The reference time for `expired`: `SOURCE_DATE_EPOCH` (reproducible builds) when set, else the clock.
     static let referenceTime: Int = {
-        if let text = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let seconds = Int(text) { return seconds }
+        if let seconds = ToolInfo.sourceDateEpoch { return seconds }
         return Int(Date().timeIntervalSince1970)
     }()
 
