@@ -25,7 +25,7 @@ struct RegistryConfigError: Error, CustomStringConvertible {
 extension MPTScan {
     /// Registry options shared by `scan`, `history`, `staged` and `pre-push`.
     /// `--registry`, `--registry-token-file` and `--audit-log`, declared once for every command that has them.
-    static let registryOption = OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL, then the configuration's registry)")
+    static let registryOption = OptionSpec(long: "registry", valueName: "url|env", help: "Token registry: a base URL ending in /public/v1, or production, qa, test, dev. (default: MPT_REGISTRY_URL; for scans, then the configuration's)")
     static let registryTokenFileOption = OptionSpec(long: "registry-token-file", valueName: "file", help: "Read the registry credential from <file> (default: MPT_REGISTRY_TOKEN). Never given on the command line.")
     static let auditLogOption = OptionSpec(long: "audit-log", valueName: "file", help: "Append-only log of disables. (default: $XDG_STATE_HOME/mptscan/audit.jsonl or ~/.local/state/mptscan/audit.jsonl)")
 
