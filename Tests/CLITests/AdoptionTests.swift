@@ -115,4 +115,23 @@ import _MPTScanTestSupport
         let docs = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/CONFIG.md"), encoding: .utf8)
         #expect(docs.contains(Configuration.markdownTable()), "regenerate docs/CONFIG.md's table from Configuration.markdownTable()")
     }
+
+    /// `init` writes a starter configuration and a pipeline; it keeps an existing configuration and refuses to
+    /// overwrite an existing pipeline without --force.
+    @Test func initKeepsTheConfigurationAndGuardsThePipeline() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try CLITests.run(["init", dir.path]).status == 0)
+        let config = dir.appendingPathComponent(".mptscan.json")
+        #expect(try Configuration.load(from: config.path).failOn == .any, "the starter parses, with the defaults")
+        try Data(#"{"version": 1, "fail_on": "live"}"#.utf8).write(to: config)
+        let ci = try CLITests.run(["init", "--ci", "github", dir.path])
+        #expect(ci.status == 0, "\(ci.stderr)")
+        #expect(try String(contentsOf: config, encoding: .utf8).contains("live"), "the existing configuration is kept")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".github/workflows/mptscan.yml").path))
+        let again = try CLITests.run(["init", "--ci", "github", dir.path])
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("exists (use --force to overwrite)"))
+        #expect(try CLITests.run(["init", "--ci", "github", "--force", dir.path]).status == 0)
+    }
 }

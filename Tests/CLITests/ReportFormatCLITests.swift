@@ -45,6 +45,13 @@ import _MPTScanTestSupport
             #expect(mode?.intValue == 0o600)
         }
         #expect(try CLITests.run(["scan", CLITests.fixtureTree, "--report", "pdf:x.pdf"]).status == 64)
+        // never over a file being scanned, nor two reports into one file
+        let scanned = dir.appendingPathComponent("scanned.env")
+        try Data("A=1\n".utf8).write(to: scanned)
+        let over = try CLITests.run(["scan", scanned.path, "--report", "json:\(scanned.path)"])
+        #expect(over.status == 64)
+        #expect(try String(contentsOf: scanned, encoding: .utf8) == "A=1\n", "the scanned file is untouched")
+        #expect(try CLITests.run(["scan", CLITests.fixtureTree, "-o", sarif, "--report", "json:\(sarif)"]).status == 64)
         #expect(try CLITests.run(["scan", CLITests.fixtureTree, "--report", "sarif"]).status == 64)
     }
 
