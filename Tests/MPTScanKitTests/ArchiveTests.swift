@@ -19,6 +19,19 @@ final class ArchiveTests: XCTestCase {
 
     func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
+    func testArchiveKindByNameIsTheLastExtensionCaseInsensitive() {
+        let cases: [(String, ArchiveKind?)] = [
+            ("a/b/release.zip", .zip), ("APP.APK", .zip), ("x.NuPkg", .zip), ("report.docx", .zip), ("pkg.tar", .tar),
+            ("pkg.tar.gz", .gzip), ("pkg.TGZ", .gzip), ("app.asar", .asar), (".zip", .zip), ("dir.zip/file.js", nil),
+            ("zip", nil), ("a/zip", nil), ("x.zipx", nil), ("x.gzip", nil), ("x.z", nil), ("x.", nil), ("", nil),
+            ("x.t\u{e4}r", nil), ("a.tar/b", nil),
+        ]
+        for (name, kind) in cases {
+            XCTAssertEqual(ArchiveKind.byName(name), kind, name)
+            XCTAssertEqual(ArchiveKind.byName(bytes: Array(name.utf8)), kind, name)
+        }
+    }
+
     func testZipTarGzipAndNestingNameEveryMember() throws {
         let t = (1...5).map { SyntheticTokens.token(seed: 800 + $0) }
         let apk = ArchiveBuilder.zip([("assets/index.android.bundle", bytes("var k=\"\(t[0])\";\n")), ("res/a.png", [0x89, 0x50, 0, 1])])

@@ -9,6 +9,30 @@ final class ContentScannerTests: XCTestCase {
         ContentScanner(detector: self.detector, chunkSize: chunk).scan(bytes: bytes, path: "f").findings
     }
 
+    /// The eight-bytes-at-a-time ASCII path of `TextPosition.scalarCount` and the `memrchr` line start agree
+    /// with byte-by-byte counting on mixed ASCII, multi-byte, invalid UTF-8 and newlines, at every range.
+    func testScalarCountAndLineStartMatchByteByByteCounting() {
+        var state: UInt64 = 0x5EED
+        func next() -> Int { state &+= 0x9E3779B97F4A7C15; var z = state; z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9; return Int((z ^ (z >> 27)) % 1_000_000) }
+        let pieces: [[UInt8]] = [Array("abcdefghijk".utf8), Array("é".utf8), Array("€".utf8), Array("😀".utf8), [0x0A], [0xFF], [0xC3], [0xE2, 0x82], Array("x=1;".utf8)]
+        for _ in 0..<40 {
+            var bytes: [UInt8] = []
+            for _ in 0..<(next() % 60) { bytes += pieces[next() % pieces.count] }
+            bytes.withUnsafeBufferPointer { b in
+                for lo in stride(from: 0, through: b.count, by: 3) {
+                    for hi in stride(from: lo, through: b.count, by: 5) {
+                        var expected = 0, i = lo
+                        while i < hi { i += b[i] < 0x80 ? 1 : TextPosition.sequenceLength(b, i, hi); expected += 1 }
+                        XCTAssertEqual(TextPosition.scalarCount(b, lo..<hi), expected, "\(bytes) \(lo)..<\(hi)")
+                        var j = hi
+                        while j > lo && b[j - 1] != 0x0A { j -= 1 }
+                        XCTAssertEqual(LineState.lineStart(b, before: hi, floor: lo), j)
+                    }
+                }
+            }
+        }
+    }
+
     /// A token at every offset around several chunk boundaries is found exactly once, at the right place.
     func testTokensStraddlingChunkBoundariesAreFoundOnce() {
         let token = SyntheticTokens.token(seed: 11)

@@ -55,14 +55,20 @@ public enum Base64Tokens {
         // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
         // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
         // per window, not one per anchor.
-        var covered = [Int](repeating: -1, count: Self.anchors.count)
+        // (all three allocated at the first hit: most buffers have none)
+        var covered: [Int] = []
         // where each covered window began, and whether it held a line break (then alignment is not known)
-        var coveredBegin = [Int](repeating: 0, count: Self.anchors.count)
-        var coveredBroken = [Bool](repeating: true, count: Self.anchors.count)
+        var coveredBegin: [Int] = []
+        var coveredBroken: [Bool] = []
         var chars: [UInt8] = [], positions: [Int] = []
         let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
         search.forEach(in: buffer, starting: anchorRange) { index, hit in
             let back = Self.backs[index], twice = Self.twices[index]
+            if covered.isEmpty {
+                covered = [Int](repeating: -1, count: Self.anchors.count)
+                coveredBegin = [Int](repeating: 0, count: Self.anchors.count)
+                coveredBroken = [Bool](repeating: true, count: Self.anchors.count)
+            }
             if hit + 200 <= covered[index] && !coveredBroken[index] && (hit - back - coveredBegin[index]) % 4 == 0 { return }
             if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
             // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the

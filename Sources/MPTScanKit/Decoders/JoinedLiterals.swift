@@ -34,8 +34,10 @@ public enum JoinedLiterals {
     static let maxStringDepth = 2
 
     /// `stringDepth`: how many JSON string layers were undone to give `buffer`.
+    /// `idPrefixHits`: the offsets of `TKN-` in `anchorRange`, in increasing order, when the caller already has
+    /// them (`TokenDetector.scan(_:anchorRange:idPrefixHits:emit:)`); nil searches for them.
     static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
-                        stringDepth: Int, _ body: (Candidate) -> Void) {
+                        stringDepth: Int, idPrefixHits: [Int]? = nil, _ body: (Candidate) -> Void) {
         let insideString = stringDepth >= Self.maxStringDepth
         var joined: [UInt8] = []
         var pieces: [(joined: Int, buffer: Int, count: Int)] = []
@@ -91,7 +93,7 @@ public enum JoinedLiterals {
         // adjacent literals with no operator (Python, C and C++ `"idt:TKN-1234-" "5678:…"`): anchored on the
         // id prefix, in a literal that the next literal follows directly, or that follows another literal
         chainEnd = -1
-        Self.idPrefix.forEach(in: buffer, starting: anchorRange) { a in
+        func adjacent(_ a: Int) {
             guard a >= chainEnd else { return }
             if !insideString, Self.precedesEscapedQuote(a, in: buffer) {
                 chainEnd = Self.forEachInsideString(buffer, around: a, detector: detector, depth: stringDepth + 1, body)
@@ -108,6 +110,7 @@ public enum JoinedLiterals {
             guard parts.count > 1 || Self.nextLiteral(after: close + 1, in: buffer) != nil else { return }
             join(parts, after: close + 1)
         }
+        if let idPrefixHits { idPrefixHits.forEach(adjacent) } else { Self.idPrefix.forEach(in: buffer, starting: anchorRange, adjacent) }
     }
 
     static let idPrefix = LiteralSearch(Array("TKN-".utf8))

@@ -72,6 +72,7 @@ public struct TokenDetector: Sendable {
             if let i = searches.firstIndex(where: { $0.0.literal == anchor }) { searches[i].1.append(index) } else { searches.append((LiteralSearch(anchor), [index])) }
         }
         self.searches = searches
+        self.findsIDPrefix = searches.contains { $0.0.literal == JoinedLiterals.idPrefix.literal }
         self.keys = rules.map { ($0.grammar?.keys ?? []).map { Array($0.lowercased().utf8) } }
         self.keyStarts = self.keys.map { keys in
             var starts = [Bool](repeating: false, count: 256)
@@ -87,8 +88,20 @@ public struct TokenDetector: Sendable {
     /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
     /// Reads bytes of `buffer` outside `anchorRange` as context.
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
-        var keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count)
+        var unused: [Int] = []
+        self.scan(buffer, anchorRange: anchorRange, idPrefixHits: &unused, emit: emit)
+    }
+
+    /// Whether `scan` can report the offsets of `JoinedLiterals.idPrefix` (a rule anchors on `TKN-`).
+    let findsIDPrefix: Bool
+
+    /// `scan`, also appending to `idPrefixHits` the offset of every plain (one byte per character) `TKN-` in
+    /// `anchorRange`, in increasing order, when `findsIDPrefix`: the joined-literal decoder reuses them instead
+    /// of a `memchr` pass of its own.
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, idPrefixHits: inout [Int], emit: (Candidate) -> Void) {
+        var keyIndexes: [KeyIndex] = [] // allocated at the first anchor: most buffers have none
         for (search, ruleIndices) in self.searches {
+            let isIDPrefix = search.literal == JoinedLiterals.idPrefix.literal
             var littleEndianMatch: Int? = nil
             search.forEachForm(in: buffer, starting: anchorRange) { at, form in
                 if form != .bytes {
@@ -99,6 +112,8 @@ public struct TokenDetector: Sendable {
                     }
                     return
                 }
+                if isIDPrefix { idPrefixHits.append(at) }
+                if keyIndexes.isEmpty { keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count) }
                 for index in ruleIndices {
                     if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
                 }

@@ -32,13 +32,38 @@ enum ArchiveKind: String {
     /// File names that are archives of a kind (the zip family includes Java, Android, iOS, browser and
     /// editor extension, Python wheel, NuGet and Office packages).
     static func byName(_ name: String) -> ArchiveKind? {
-        let lower = name.lowercased()
-        let zips = [".zip", ".jar", ".war", ".ear", ".apk", ".aab", ".ipa", ".xpi", ".crx", ".vsix", ".whl", ".nupkg", ".docx", ".xlsx", ".pptx"]
-        if zips.contains(where: { lower.hasSuffix($0) }) { return .zip }
-        if lower.hasSuffix(".tar") { return .tar }
-        if lower.hasSuffix(".asar") { return .asar }
-        if lower.hasSuffix(".gz") || lower.hasSuffix(".tgz") { return .gzip }
-        return nil
+        var name = name
+        return name.withUTF8 { Self.byName(bytes: $0) }
+    }
+
+    /// `byName` on raw path bytes, ASCII case-insensitive, without building a string: it runs once per file walked.
+    static func byName<C: BidirectionalCollection>(bytes name: C) -> ArchiveKind? where C.Element == UInt8 {
+        // the extension: at most 6 bytes after the last dot, lowercased into one integer
+        var key: UInt64 = 0, length = 0
+        for c in name.reversed() {
+            if c == UInt8(ascii: ".") { break }
+            length += 1
+            guard length <= 6, c < 0x80 else { return nil }
+            key |= UInt64(c >= 65 && c <= 90 ? c | 0x20 : c) << (8 * (length - 1))
+        }
+        guard length > 0, length < name.count else { return nil }
+        if Self.zipExtensionKeys.contains(key) { return .zip }
+        switch key {
+        case Self.extensionKey("tar"): return .tar
+        case Self.extensionKey("asar"): return .asar
+        case Self.extensionKey("gz"), Self.extensionKey("tgz"): return .gzip
+        default: return nil
+        }
+    }
+
+    /// Zip-based formats by extension: Java, Android and iOS packages, browser and editor extensions, wheels,
+    /// NuGet packages and Office documents.
+    private static let zipExtensionKeys: Set<UInt64> = Set(["zip", "jar", "war", "ear", "apk", "aab", "ipa", "xpi", "crx", "vsix", "whl", "nupkg",
+                                                             "docx", "xlsx", "pptx"].map(extensionKey))
+
+    /// An extension's bytes, last byte lowest, as `byName` builds them (lowercase ASCII, at most 6 bytes).
+    private static func extensionKey(_ ext: String) -> UInt64 {
+        ext.utf8.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// The kind the first bytes say, for members (whose names may not tell).

@@ -109,13 +109,15 @@ public final class ContentScanner {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
         if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
         var found = false
-        detector.scan(b, anchorRange: 0..<b.count) { _ in found = true }
+        var idPrefixHits: [Int] = []
+        detector.scan(b, anchorRange: 0..<b.count, idPrefixHits: &idPrefixHits) { _ in found = true }
         if found { return true }
         Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
         if found { return true }
         EscapedTokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
         if found { return true }
-        JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
+        JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector, stringDepth: 0,
+                               idPrefixHits: detector.findsIDPrefix ? idPrefixHits : nil) { _ in found = true }
         return found
     }
 
@@ -131,6 +133,8 @@ public final class ContentScanner {
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
         var firstChunk = true
+        let findsIDPrefix = self.detector.findsIDPrefix
+        var idPrefixHits: [Int] = [] // `TKN-` offsets the detector saw, for the joined-literal decoder
 
         while true {
             if isCancelled() { result.cancelled = true; break }
@@ -146,11 +150,13 @@ public final class ContentScanner {
             let limit = eof ? count : max(anchorsDone, count - TokenDetector.lookAhead)
 
             var batch: [Candidate] = []
-            self.detector.scan(view, anchorRange: anchorsDone..<limit) { batch.append($0) }
+            idPrefixHits.removeAll(keepingCapacity: true)
+            self.detector.scan(view, anchorRange: anchorsDone..<limit, idPrefixHits: &idPrefixHits) { batch.append($0) }
             // tokens written in Base64 or with every byte escaped (reported at the encoded text) and split across joined literals
             Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
             EscapedTokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
-            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
+            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, stringDepth: 0,
+                                   idPrefixHits: findsIDPrefix ? idPrefixHits : nil) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
             // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)
@@ -253,12 +259,27 @@ struct LineState {
             column = memo.column + TextPosition.scalarCount(b, memo.index..<i)
         } else {
             let floor = memo.index <= i ? memo.index : 0
-            var j = i
-            while j > floor && b[j - 1] != 0x0A { j -= 1 }
+            let j = Self.lineStart(b, before: i, floor: floor)
             column = (j == 0 ? self.columnAtStart : 0) + TextPosition.scalarCount(b, j..<i) + 1
         }
         self.columnMemo = (i, column)
         return column
+    }
+
+    /// Index just after the last LF in `b[floor..<i]`, or `floor` when there is none. Eight bytes at a time
+    /// (`memrchr` is a GNU extension Swift does not see): a minified line is walked back megabytes at once.
+    static func lineStart(_ b: UnsafeBufferPointer<UInt8>, before i: Int, floor: Int) -> Int {
+        guard let base = b.baseAddress else { return floor }
+        var j = i
+        let lf: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        while j - 8 >= floor {
+            let x = UnsafeRawPointer(base + j - 8).loadUnaligned(as: UInt64.self) ^ lf
+            // high bit clear exactly in the bytes that were LF (see `newlines`)
+            if (((x & low7) &+ low7) | x) & ~low7 != ~low7 { break }
+            j -= 8
+        }
+        while j > floor && b[j - 1] != 0x0A { j -= 1 }
+        return j
     }
 
     /// Re-bases the state so that buffer index `i` becomes index 0.

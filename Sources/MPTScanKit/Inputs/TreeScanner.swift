@@ -291,10 +291,11 @@ public final class TreeScanner: Sendable {
             }
             if type == S_IFREG { expected = Int(st.st_size) }
         }
-        if let size = expected, !entry.isStandardInput, ArchiveKind.byName(entry.displayPath) != nil, size > Self.archiveFileLimit {
+        let archiveKind = entry.isStandardInput ? nil : ArchiveKind.byName(bytes: entry.rawPath)
+        if let size = expected, archiveKind != nil, size > Self.archiveFileLimit {
             result.issue = ScanIssue(path: entry.displayPath, message: "archive over \(Self.archiveFileLimit >> 30) GiB not opened: scanned as plain bytes, its compressed members unread")
         }
-        if let size = expected, !entry.isStandardInput, let kind = ArchiveKind.byName(entry.displayPath), size <= Self.archiveFileLimit {
+        if let size = expected, let kind = archiveKind, size <= Self.archiveFileLimit {
             if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
                 close(fd)
                 return result
