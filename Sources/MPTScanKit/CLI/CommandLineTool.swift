@@ -220,6 +220,11 @@ public enum MPTScan {
         var report = report
         self.applySuppressions(&report, setup)
         if !report.summary.interrupted { self.applyRegistry(&report, setup.registry, quiet: parsed.has("quiet")) }
+        // names that hold a token (a file or archive member named after one, a ref, git's error output) are
+        // shown redacted like the tokens themselves
+        if !showSecrets { report = report.redactingNames() }
+        var setup = setup
+        setup.uriBase = setup.uriBase.map { Redaction.secrets(in: $0, showSecrets: showSecrets) }
         let policy = setup.registry.policy
         if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else {
@@ -234,7 +239,9 @@ public enum MPTScan {
         let text = TextReporter(showSecrets: showSecrets, color: color)
         var checkoutReport = report
         if setup.pathPrefix != nil {
-            for i in checkoutReport.findings.indices { checkoutReport.findings[i].path = setup.checkoutPath(checkoutReport.findings[i].path) }
+            for i in checkoutReport.findings.indices {
+                checkoutReport.findings[i].path = Redaction.secrets(in: setup.checkoutPath(checkoutReport.findings[i].path), showSecrets: showSecrets)
+            }
         }
         /// One format into one stream, in pieces of at most 64 KiB.
         func render(_ format: String, into stream: inout OutputStream, isReportFile: Bool = false) {
@@ -359,9 +366,12 @@ public enum MPTScan {
         }
     }
 
+    /// Writes `text` to standard error with every token in it redacted (`Redaction.secrets(in:)`), whatever
+    /// `--show-secrets` says: paths, git's error output, registry messages and quoted values all pass here, and
+    /// CI logs keep standard error.
     static func stderr(_ text: String) {
         var err = OutputStream.standardError
-        err.write(text)
+        err.write(Redaction.secrets(in: text))
     }
 }
 
@@ -371,11 +381,13 @@ public enum MPTScan {
 final class StreamedLines: @unchecked Sendable {
     private let setup: RunSetup
     private let reporter: JSONLinesReporter
+    private let showSecrets: Bool
     private var out: OutputStream
     private(set) var written = 0
 
     init(setup: RunSetup, showSecrets: Bool, out: OutputStream) {
         self.setup = setup
+        self.showSecrets = showSecrets
         self.reporter = JSONLinesReporter(options: ReportOptions(showSecrets: showSecrets))
         self.out = out
     }
@@ -389,6 +401,7 @@ final class StreamedLines: @unchecked Sendable {
         var batch = ScanReport(findings: findings, summary: ScanSummary())
         MPTScan.applyFindingStages(&batch, self.setup)
         _ = RegistryCheck.apply(to: &batch.findings, source: .none)
+        if !self.showSecrets { batch = batch.redactingNames() }
         self.out.write(batch.findings.map(self.reporter.line(for:)).joined())
         self.written += batch.findings.count
     }

@@ -275,11 +275,14 @@ public final class Sweep {
     /// Scans `path` (or skips it when unchanged); nil when interrupted.
     func process(_ path: String, previous: SweepState.Repository?, state: SweepState?, scanKey: String, isCancelled: @escaping @Sendable () -> Bool) -> Processed? {
         let lines = JSONLinesReporter(options: ReportOptions(showSecrets: self.options.showSecrets))
+        let showSecrets = self.options.showSecrets
+        // the records show names (the repository's path, findings' paths, git's messages) redacted like tokens
+        let shownPath = Redaction.secrets(in: path, showSecrets: showSecrets)
         var record = previous ?? SweepState.Repository(path: path, scanKey: nil, tips: [], objects: nil, objectCount: 0,
                                                        lastRun: "", outputEnd: nil, status: "failed", failing: 0)
         func summaryLine(_ status: SweepOutcome.Status, message: String?, scan: String, known: Int, report: ScanReport) -> String {
-            lines.summaryLine(report, repository: path, extra: [
-                ("status", .string(status.rawValue)), ("message", message.map { .string($0) } ?? .null),
+            lines.summaryLine(showSecrets ? report : report.redactingNames(), repository: shownPath, extra: [
+                ("status", .string(status.rawValue)), ("message", message.map { .string(Redaction.secrets(in: $0, showSecrets: showSecrets)) } ?? .null),
                 ("scan", .string(scan)), ("known_objects", .int(known)),
             ])
         }
@@ -330,7 +333,7 @@ public final class Sweep {
         self.postProcess(&report)
         let failing = report.findings.filter { !$0.isSuppressed }.count
         var text = ""
-        for f in report.findings { text += lines.line(for: f, repository: path) }
+        for f in report.findings { text += lines.line(for: showSecrets ? f : f.redactingNames(), repository: shownPath) }
         let incremental = !known.isEmpty
         text += summaryLine(.ok, message: nil, scan: incremental ? "incremental" : "full", known: known.count, report: report)
         record.status = "ok"
