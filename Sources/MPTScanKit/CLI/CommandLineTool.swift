@@ -535,6 +535,28 @@ struct OutputStream {
         return nil
     }
 
+    /// Why full token values (`--show-secrets`) must not be written to the existing file `path`, or nil: a
+    /// regular file that its group or others may read. Writing makes it 0600, but whoever opened it before
+    /// keeps reading what is written. A file that does not exist yet is fine: it is created 0600.
+    static func problemWritingSecrets(to path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return Self.problemWritingSecrets(st)
+    }
+
+    /// Why full token values must not go to standard output, or nil: standard output is a regular file its
+    /// group or others may read (`> report.txt` under umask 022 creates one 0644).
+    static func problemWritingSecretsToStandardOutput() -> String? {
+        var st = stat()
+        guard fstat(STDOUT_FILENO, &st) == 0 else { return nil }
+        return Self.problemWritingSecrets(st).map { "standard output \($0)" }
+    }
+
+    private static func problemWritingSecrets(_ st: stat) -> String? {
+        guard st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o044 != 0 else { return nil }
+        return "is a file its group or others may read (mode \(String(st.st_mode & 0o777, radix: 8))): full token values are not written there; remove it, `chmod 600` it, or write to a new file with --output"
+    }
+
     /// Creates (or truncates) `path` with mode 0600, never through a symbolic link; nil when it cannot be
     /// opened (see `errno`).
     init?(creatingFile path: String) {

@@ -68,6 +68,7 @@ extension MPTScan {
             options.history.jobs = n
         }
         try self.checkOutput(parsed)
+        try self.checkSecretsDestinations(parsed, files: parsed.value("output").map { [$0] } ?? [])
         options.output = parsed.value("output")
         options.stateDirectory = parsed.value("state")
         options.showSecrets = parsed.has("show-secrets")
