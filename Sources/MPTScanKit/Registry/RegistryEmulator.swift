@@ -149,14 +149,10 @@ public final class RegistryEmulator: @unchecked Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(self) + Data("\n".utf8)
-            let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw Failure("cannot write \(temporary): \(String(cString: strerror(errno)))")
-            }
-            guard rename(temporary, path) == 0 else {
-                let message = String(cString: strerror(errno))
-                unlink(temporary)
-                throw Failure("cannot replace \(path): \(message)")
+            // created 0600 before a byte is written: the state holds token values (FileManager's atomic
+            // write creates its temporary file 0644 and changes the mode only after the rename)
+            if let code = PrivateFile.writeAtomically(Array(data), to: path) {
+                throw Failure("cannot write \(path): \(String(cString: strerror(code)))")
             }
         }
     }
