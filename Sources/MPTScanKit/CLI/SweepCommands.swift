@@ -110,6 +110,11 @@ extension MPTScan {
         out = stdout
         out.close()
         let code = result.exitCode
+        if result.outputFailed {
+            // a reader that went away (`mptscan sweep | head`) ends the sweep quietly; any other failure is an error
+            if !stdout.brokenPipe { Self.stderr("mptscan: error: writing the sweep's records failed: \(String(cString: strerror(stdout.errorCode)))\n") }
+            return code
+        }
         if !quiet || code == .incomplete || code == .interrupted {
             let failing = result.outcomes.reduce(0) { $0 + $1.failing }
             let failed = result.outcomes.filter { $0.status == .failed }.count

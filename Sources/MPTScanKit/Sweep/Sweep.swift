@@ -117,12 +117,15 @@ public struct SweepResult: Sendable {
     public var outcomes: [SweepOutcome] = []
     /// True when Ctrl-C stopped the sweep (the repository being scanned is written by the next run).
     public var interrupted = false
+    /// True when the sink refused a repository's records (a closed standard output): the sweep stopped there,
+    /// that repository not recorded as done.
+    public var outputFailed = false
 
-    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed; else 0.
+    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed or records not delivered; else 0.
     public var exitCode: ExitCode {
         if self.interrupted { return .interrupted }
         if self.outcomes.contains(where: { $0.failing > 0 }) { return .leaks }
-        if self.outcomes.contains(where: { $0.status == .failed }) { return .incomplete }
+        if self.outcomes.contains(where: { $0.status == .failed }) || self.outputFailed { return .incomplete }
         return .clean
     }
 }
@@ -172,7 +175,7 @@ public final class Sweep {
     /// Runs the sweep.
     /// - Parameters:
     ///   - sink: receives each repository's records when there is no output file; returns false when they
-    ///     could not be written (the sweep then stops).
+    ///     could not be written (the sweep then stops, with `outputFailed` set).
     ///   - progress: one line per repository, for standard error.
     /// - Throws: `SweepError` for an unusable state directory or output file.
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, sink: (String) -> Bool = { _ in true },
@@ -241,7 +244,11 @@ public final class Sweep {
                 }
                 written += processed.text.utf8.count
             } else if !sink(processed.text) {
-                throw SweepError("writing the sweep's records failed")
+                // the records could not be delivered (the reader went away): stop here, this repository not
+                // recorded as done in the state; its leaks still decide the exit code (1 before 2)
+                result.outputFailed = true
+                result.outcomes.append(processed.outcome)
+                break
             }
             if let state {
                 var record = processed.record
