@@ -353,10 +353,12 @@ public final class Sweep {
     }
 
     /// `<refname> <id>` for every ref, and `HEAD <id>`, sorted: what decides whether a repository changed.
+    /// A ref name holding a token (percent-encoded: refs cannot hold `:`) is kept redacted
+    /// (`Redaction.secrets(in:)`), so the state file never holds one.
     /// - Throws: `GitError` when git fails.
     static func tips(_ repository: GitRepository) throws -> [String] {
         let out = try repository.git.run(["for-each-ref", "--format=%(refname) %(objectname)"]).output
-        var tips = Git.lines(out)
+        var tips = Git.lines(out).map { Redaction.secrets(in: $0) }
         if let head = repository.head { tips.append("HEAD " + head) }
         return tips.sorted()
     }
