@@ -174,6 +174,55 @@ public final class RegistryEmulator: @unchecked Sendable {
             case redirect(status: Int, location: String)
             /// Answer `status` with this body and content type (a broken or hostile registry).
             case body(status: Int, contentType: String, body: String)
+            /// Do what the request asks (a disable applies), then hold the answer until the gate opens: a
+            /// request in flight for as long as a test needs (to signal the client meanwhile).
+            case hold(Gate)
+        }
+
+        /// Holds answers (`Action.hold`) until `open()`: a test waits for `waitUntilHolding`, acts, then opens it.
+        /// A held answer is let go after `maxHold` seconds anyway, so a failing test cannot hang the server.
+        public final class Gate: @unchecked Sendable, Equatable {
+            private let condition = NSCondition()
+            private var isOpen = false
+            private var holding = 0
+            /// The longest an answer is held, in seconds.
+            public let maxHold: TimeInterval
+
+            /// A closed gate.
+            public init(maxHold: TimeInterval = 60) { self.maxHold = maxHold }
+
+            /// Lets every held answer go, and every later one through at once.
+            public func open() {
+                self.condition.lock()
+                self.isOpen = true
+                self.condition.broadcast()
+                self.condition.unlock()
+            }
+
+            /// Waits until `count` answers are held at once (or `timeout` seconds pass); true when they are.
+            public func waitUntilHolding(_ count: Int = 1, timeout: TimeInterval) -> Bool {
+                let deadline = Date().addingTimeInterval(timeout)
+                self.condition.lock()
+                defer { self.condition.unlock() }
+                while self.holding < count {
+                    if !self.condition.wait(until: deadline) { return self.holding >= count }
+                }
+                return true
+            }
+
+            /// Called by the emulator outside its lock: returns when the gate opens (or after `maxHold`).
+            func hold() {
+                let deadline = Date().addingTimeInterval(self.maxHold)
+                self.condition.lock()
+                self.holding += 1
+                self.condition.broadcast()
+                while !self.isOpen && self.condition.wait(until: deadline) {}
+                self.holding -= 1
+                self.condition.unlock()
+            }
+
+            /// Gates are equal when they are the same gate.
+            public static func == (a: Gate, b: Gate) -> Bool { a === b }
         }
 
         /// Which of the matching requests get the fault (counted from 1, per fault).
@@ -350,6 +399,13 @@ public final class RegistryEmulator: @unchecked Sendable {
     }
 
     func handle(_ request: HTTPServerRequest) -> HTTPServerResponse {
+        var gate: Fault.Gate? = nil
+        let response = self.answer(request, gate: &gate)
+        gate?.hold() // outside the lock: other requests go on meanwhile
+        return response
+    }
+
+    private func answer(_ request: HTTPServerRequest, gate: inout Fault.Gate?) -> HTTPServerResponse {
         self.locked {
             self.counts["\(request.method) \(request.path)", default: 0] += 1
             if self.received.count < 10_000 {
@@ -375,6 +431,8 @@ public final class RegistryEmulator: @unchecked Sendable {
                     delay = seconds
                 case .dropAnswer:
                     drop = true
+                case .hold(let held):
+                    gate = held
                 }
             }
             var response = self.route(request)
