@@ -150,7 +150,7 @@ extension MPTScan {
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes)
         let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
-        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
+        if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: true)) }
         return code
     }
 
@@ -208,7 +208,7 @@ extension MPTScan {
         Interrupt.install()
         let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
-        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
+        if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: false)) }
         return code
     }
 
