@@ -15,8 +15,15 @@ public enum ExitCode: Int32, Sendable {
     case incomplete = 2
     /// Bad usage: unknown flag, bad value.
     case usage = 64
-    /// Interrupted (Ctrl-C); the partial summary is printed.
+    /// Stopped by SIGHUP (128 + 1); the partial summary is printed (see `Interrupt`).
+    case hangUp = 129
+    /// Interrupted (Ctrl-C, SIGINT: 128 + 2); the partial summary is printed.
     case interrupted = 130
+    /// Stopped by SIGTERM (128 + 15); the partial summary is printed (see `Interrupt`).
+    case terminated = 143
+
+    /// True for the codes of a run a stop signal ended (129, 130, 143).
+    public var isInterruption: Bool { self == .hangUp || self == .interrupted || self == .terminated }
 }
 
 /// The `mptscan` command line. The executable only calls `MPTScan.main`.
@@ -102,13 +109,21 @@ public enum MPTScan {
             let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd { dup2(null, fd); _ = systemClose(null) }
         }
+        _ = Interrupt.ignoredAtStart // read before any handler changes them
         var out = OutputStream.standardOutput
         do {
-            return try self.dispatch(args, out: &out).rawValue
+            let code = try self.dispatch(args, out: &out)
+            // a run a stop signal ended exits 128 + that signal's number (130, 143, 129)
+            return code == .interrupted ? Interrupt.exitCode.rawValue : code.rawValue
         } catch let error as UsageError {
             Self.stderr("Error: \(error.message)\nUsage: see 'mptscan help' or 'mptscan <subcommand> --help'.\n")
             return ExitCode.usage.rawValue
         } catch {
+            // a git stopped by the signal fails its command: that is the interruption, not a git error
+            if Interrupt.requested {
+                Self.stderr("mptscan: interrupted: the scan is incomplete\n")
+                return Interrupt.exitCode.rawValue
+            }
             Self.stderr("mptscan: error: \(error)\n")
             return ExitCode.incomplete.rawValue
         }
@@ -446,41 +461,120 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 }
 
-/// SIGINT handling: the first Ctrl-C asks the scan to stop and print its partial summary; a second exits at
-/// once with 130. The signal is taken by a Dispatch source (not a C handler), so the flag is an ordinary
-/// lock-protected value; readers blocked on a pipe notice it through `ChunkReader`'s 100 ms poll.
+/// Stop signals: SIGINT (Ctrl-C), SIGTERM (a CI runner or supervisor stopping the job) and SIGHUP (the
+/// terminal went away) are handled alike. The first asks the run to stop: a scan stops reading, prints its
+/// partial summary and exits 128 + the signal's number (130, 143, 129); a disable finishes the request in
+/// flight (its outcome is logged), sends no other and exits the same way; git children are stopped at once
+/// (`ChildProcess.terminateAll`), so a read waiting on git ends. A second signal exits at once with 128 + its
+/// number. A signal ignored when mptscan started (`nohup`, a background job of a script) stays ignored.
+///
+/// The signals are taken by Dispatch sources (not C handlers), so the state is an ordinary lock-protected
+/// value; readers blocked on standard input notice it through `ChunkReader`'s 100 ms poll.
 enum Interrupt {
+    /// The signals that stop a run.
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
     private static let state = InterruptState()
 
-    static var requested: Bool { self.state.count > 0 }
+    /// The stop signals that were ignored when the process started (and so stay ignored, here and in children).
+    static let ignoredAtStart: Set<Int32> = Set(Interrupt.signals.filter(Interrupt.isIgnored))
 
-    static func install() {
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            if Interrupt.state.increment() > 1 { _exit(ExitCode.interrupted.rawValue) }
+    /// True once a stop signal arrived.
+    static var requested: Bool { self.state.first != nil }
+
+    /// The first stop signal received, if any.
+    static var signal: Int32? { self.state.first }
+
+    /// The exit code of a run the first signal stopped: 128 + its number (130 for SIGINT, 143 for SIGTERM,
+    /// 129 for SIGHUP); 130 when no signal arrived (a library caller's cancellation).
+    static var exitCode: ExitCode { ExitCode(rawValue: 128 + (self.signal ?? SIGINT)) ?? .interrupted }
+
+    /// The signal's name (`SIGTERM`).
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(number)"
         }
-        source.resume()
-        self.state.source = source
     }
+
+    /// Takes the stop signals (once per process; later calls do nothing).
+    static func install() {
+        _ = self.installed
+    }
+
+    private static let installed: Void = {
+        for number in Interrupt.signals where !Interrupt.ignoredAtStart.contains(number) {
+            ignoreSignal(number)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { Interrupt.received(number) }
+            source.resume()
+            Interrupt.state.sources.append(source)
+        }
+    }()
+
+    private static func received(_ number: Int32) {
+        let (count, atPrompt) = self.state.record(number)
+        if count > 1 { _exit(128 + number) }
+        if let atPrompt {
+            // nothing is in flight while a question waits for its answer: stop now
+            MPTScan.stderr("\nmptscan: \(self.name(number)): \(atPrompt)\n")
+            _exit(128 + number)
+        }
+        MPTScan.stderr("mptscan: \(self.name(number)) received: stopping after the step in progress (a second signal stops at once)\n")
+        ChildProcess.terminateAll()
+    }
+
+    /// Runs `body` (a question waiting for its answer on a terminal, a wait for a lock: nothing in flight) so
+    /// that a stop signal during it exits at once, after printing `message`.
+    static func exitingAtOnce<T>(saying message: String, _ body: () throws -> T) rethrows -> T {
+        self.state.setPrompt(message)
+        defer { self.state.setPrompt(nil) }
+        return try body()
+    }
+
+    private static func isIgnored(_ number: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(number, nil, &current) == 0 else { return false }
+        #if canImport(Glibc)
+        let handler = current.__sigaction_handler.sa_handler
+        #else
+        let handler = current.__sigaction_u.__sa_handler
+        #endif
+        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+}
+
+/// Ignores signal `number` so that only its Dispatch source sees it (a free function: inside `Interrupt`,
+/// `signal` names the first signal received).
+private func ignoreSignal(_ number: Int32) {
+    _ = signal(number, SIG_IGN)
 }
 
 private final class InterruptState: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = 0
-    var source: (any DispatchSourceSignal)?
+    private var signals: [Int32] = []
+    private var prompt: String? = nil
+    var sources: [any DispatchSourceSignal] = []
 
-    var count: Int {
+    var first: Int32? {
         self.lock.lock()
         defer { self.lock.unlock() }
-        return self.value
+        return self.signals.first
     }
 
-    func increment() -> Int {
+    /// Records a signal; returns how many arrived so far and the prompt's message when a question is waiting.
+    func record(_ number: Int32) -> (Int, String?) {
         self.lock.lock()
         defer { self.lock.unlock() }
-        self.value += 1
-        return self.value
+        self.signals.append(number)
+        return (self.signals.count, self.prompt)
+    }
+
+    func setPrompt(_ message: String?) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.prompt = message
     }
 }
 

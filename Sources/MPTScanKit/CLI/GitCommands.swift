@@ -133,7 +133,7 @@ extension MPTScan {
         options.excludes = setup.excludes
         Interrupt.install()
         let started = Date()
-        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
@@ -148,7 +148,7 @@ extension MPTScan {
         let setup = try self.runSetup(parsed, root: repository)
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes)
-        let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
         if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: true)) }
         return code
@@ -206,7 +206,7 @@ extension MPTScan {
         options.pushedObjects = push.objects
         options.excludes = setup.excludes
         Interrupt.install()
-        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
         if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: false)) }
         return code
@@ -240,6 +240,17 @@ extension MPTScan {
     }
 
     // MARK: - helpers
+
+    /// Runs a git scan. A failure while a stop signal is being handled (its git children were stopped, so a
+    /// command failed) is the interruption: an empty report marked interrupted, delivered like any partial one.
+    static func gitScan(_ scan: () throws -> ScanReport) throws -> ScanReport {
+        do { return try scan() } catch {
+            guard Interrupt.requested else { throw error }
+            var summary = ScanSummary.git
+            summary.interrupted = true
+            return ScanReport(findings: [], summary: summary)
+        }
+    }
 
     static func checkOutput(_ parsed: ParsedArguments) throws {
         if let path = parsed.value("output"), let problem = OutputStream.problemWriting(to: path, scanning: []) {

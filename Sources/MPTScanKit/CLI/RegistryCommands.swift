@@ -150,7 +150,8 @@ extension MPTScan {
             return .incomplete
         }
         Interrupt.install()
-        do { try audit.lockExclusive() } catch {
+        // waiting for another disable run to finish: a stop signal ends this one at once (nothing sent yet)
+        do { try Interrupt.exitingAtOnce(saying: "stopped while waiting for the audit log's lock: nothing was disabled") { try audit.lockExclusive() } } catch {
             Self.stderr("mptscan: error: \(error)\n")
             return .incomplete
         }

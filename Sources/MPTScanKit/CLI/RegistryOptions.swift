@@ -208,7 +208,9 @@ extension MPTScan {
         if dryRun { return [] }
         if !live.isEmpty && !yes {
             Self.stderr("Disable \(live.count) token\(live.count == 1 ? "" : "s")? Type 'yes' to go on: ")
-            guard let answer = readLine(), answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
+            // a stop signal while the question waits ends the run at once: nothing was sent yet
+            let answer = Interrupt.exitingAtOnce(saying: "not confirmed: nothing was disabled") { readLine() }
+            guard let answer, answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
         }
         return disabler.execute(plan, isCancelled: { Interrupt.requested }) { result in
             // what was done; items left alone were listed in the plan
