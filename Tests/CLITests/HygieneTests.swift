@@ -108,6 +108,12 @@ import Darwin
         self.emulator.setFaults([.init(.body(status: 400, contentType: "application/problem+json", body: problem), when: .always,
                                        method: "GET", pathPrefix: "/accounts/api-tokens/TKN-9000-0042")])
         self.planted.secrets.append(self.scenario.adminBearer)
+        // a live token named after a token, in an account named after one
+        let (tokenName, accountName) = (self.token(1767), self.token(1768))
+        self.emulator.update { state in
+            state.tokens[0].record.name = "deploy \(tokenName)"
+            state.tokens[0].record.account?.name = "Acme \(accountName)"
+        }
 
         // git, through a wrapper that keeps the environment mptscan gives it
         try self.write("gitenv/bin/git", "#!/bin/sh\nenv >> \"$MPTSCAN_ENV_DUMP\"\nPATH=\"$MPTSCAN_REAL_PATH\" exec git \"$@\"\n")
