@@ -61,7 +61,7 @@ public enum MPTScan {
             OptionSpec(long: "exclude", valueName: "glob", help: "Leave out paths matching a gitignore-style glob, relative to the scan root (repeatable).", repeatable: true),
             OptionSpec(long: "follow-symlinks", help: "Follow symbolic links (each file is scanned once, loops end)."),
             OptionSpec(long: "skip-unreadable", help: "Report unreadable paths as warnings instead of failing the scan (exit 2)."),
-            OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+            OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
             OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
@@ -73,7 +73,7 @@ public enum MPTScan {
           2    scan incomplete: a path missing or unreadable (see --skip-unreadable), bytes left unscanned, a
                registry that could not answer, a disable that failed
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
 
         \(registryDiscussion)
 

@@ -13,7 +13,7 @@ extension MPTScan {
         OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
         OptionSpec(long: "report", valueName: "format:file", help: "Also write a report in <format> to <file> (mode 0600); repeatable.", repeatable: true),
         OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
-        OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+        OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
         OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
     ] + adoptionOptions + registryOptions
@@ -25,7 +25,7 @@ extension MPTScan {
           2    scan incomplete or failed: not a repository, unknown revision, shallow clone (full history),
                git missing or failing, a missing object
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """
 
     static let history = CommandSpec(
@@ -64,7 +64,7 @@ extension MPTScan {
           1    leaks found: the commit should not be made
           2    failed: not a work tree, git missing or failing, a staged object missing
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """)
 
     static let prePush = CommandSpec(

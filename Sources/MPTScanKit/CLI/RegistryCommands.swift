@@ -59,6 +59,8 @@ extension MPTScan {
           0    every planned disable confirmed (or nothing to do)
           2    a disable failed or could not start (registry, audit log, report)
           64   bad usage
+          130  interrupted (143 SIGTERM, 129 SIGHUP): the disable in flight was finished and logged, no
+               other was sent; run again to finish
         """)
 
     static let registryEmulate = CommandSpec(
