@@ -235,25 +235,6 @@ import _MPTScanTestSupport
         #expect((try FileManager.default.attributesOfItem(atPath: report.path)[.posixPermissions] as? Int) == 0o600)
     }
 
-    @Test func ctrlCPrintsThePartialSummaryAndExits130() throws {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["scan", "-"]
-        let input = Pipe(), err = Pipe()
-        process.standardInput = input
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        input.fileHandleForWriting.write(Data("partial input, the writer stays open\n".utf8))
-        Thread.sleep(forTimeInterval: 0.5)
-        process.interrupt()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try input.fileHandleForWriting.close()
-        #expect(process.terminationStatus == 130)
-        #expect(stderr.contains("interrupted: the scan is incomplete"))
-    }
-
     @Test func noColourWhenPipedOrAsked() throws {
         for extra in [[], ["--no-color"]] {
             let r = try Self.run(["scan"] + extra + [Self.fixtureTree])

@@ -15,8 +15,15 @@ public enum ExitCode: Int32, Sendable {
     case incomplete = 2
     /// Bad usage: unknown flag, bad value.
     case usage = 64
-    /// Interrupted (Ctrl-C); the partial summary is printed.
+    /// Stopped by SIGHUP (128 + 1); the partial summary is printed (see `Interrupt`).
+    case hangUp = 129
+    /// Interrupted (Ctrl-C, SIGINT: 128 + 2); the partial summary is printed.
     case interrupted = 130
+    /// Stopped by SIGTERM (128 + 15); the partial summary is printed (see `Interrupt`).
+    case terminated = 143
+
+    /// True for the codes of a run a stop signal ended (129, 130, 143).
+    public var isInterruption: Bool { self == .hangUp || self == .interrupted || self == .terminated }
 }
 
 /// The `mptscan` command line. The executable only calls `MPTScan.main`.
@@ -54,7 +61,7 @@ public enum MPTScan {
             OptionSpec(long: "exclude", valueName: "glob", help: "Leave out paths matching a gitignore-style glob, relative to the scan root (repeatable).", repeatable: true),
             OptionSpec(long: "follow-symlinks", help: "Follow symbolic links (each file is scanned once, loops end)."),
             OptionSpec(long: "skip-unreadable", help: "Report unreadable paths as warnings instead of failing the scan (exit 2)."),
-            OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+            OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
             OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
@@ -66,7 +73,7 @@ public enum MPTScan {
           2    scan incomplete: a path missing or unreadable (see --skip-unreadable), bytes left unscanned, a
                registry that could not answer, a disable that failed
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
 
         \(registryDiscussion)
 
@@ -102,13 +109,21 @@ public enum MPTScan {
             let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd { dup2(null, fd); _ = systemClose(null) }
         }
+        _ = Interrupt.ignoredAtStart // read before any handler changes them
         var out = OutputStream.standardOutput
         do {
-            return try self.dispatch(args, out: &out).rawValue
+            let code = try self.dispatch(args, out: &out)
+            // a run a stop signal ended exits 128 + that signal's number (130, 143, 129)
+            return code == .interrupted ? Interrupt.exitCode.rawValue : code.rawValue
         } catch let error as UsageError {
             Self.stderr("Error: \(error.message)\nUsage: see 'mptscan help' or 'mptscan <subcommand> --help'.\n")
             return ExitCode.usage.rawValue
         } catch {
+            // a git stopped by the signal fails its command: that is the interruption, not a git error
+            if Interrupt.requested {
+                Self.stderr("mptscan: interrupted: the scan is incomplete\n")
+                return Interrupt.exitCode.rawValue
+            }
             Self.stderr("mptscan: error: \(error)\n")
             return ExitCode.incomplete.rawValue
         }
@@ -220,6 +235,11 @@ public enum MPTScan {
         var report = report
         self.applySuppressions(&report, setup)
         if !report.summary.interrupted { self.applyRegistry(&report, setup.registry, quiet: parsed.has("quiet")) }
+        // names that hold a token (a file or archive member named after one, a ref, git's error output) are
+        // shown redacted like the tokens themselves
+        if !showSecrets { report = report.redactingNames() }
+        var setup = setup
+        setup.uriBase = setup.uriBase.map { Redaction.secrets(in: $0, showSecrets: showSecrets) }
         let policy = setup.registry.policy
         if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else {
@@ -234,7 +254,9 @@ public enum MPTScan {
         let text = TextReporter(showSecrets: showSecrets, color: color)
         var checkoutReport = report
         if setup.pathPrefix != nil {
-            for i in checkoutReport.findings.indices { checkoutReport.findings[i].path = setup.checkoutPath(checkoutReport.findings[i].path) }
+            for i in checkoutReport.findings.indices {
+                checkoutReport.findings[i].path = Redaction.secrets(in: setup.checkoutPath(checkoutReport.findings[i].path), showSecrets: showSecrets)
+            }
         }
         /// One format into one stream, in pieces of at most 64 KiB.
         func render(_ format: String, into stream: inout OutputStream, isReportFile: Bool = false) {
@@ -359,9 +381,12 @@ public enum MPTScan {
         }
     }
 
+    /// Writes `text` to standard error with every token in it redacted (`Redaction.secrets(in:)`), whatever
+    /// `--show-secrets` says: paths, git's error output, registry messages and quoted values all pass here, and
+    /// CI logs keep standard error.
     static func stderr(_ text: String) {
         var err = OutputStream.standardError
-        err.write(text)
+        err.write(Redaction.secrets(in: text))
     }
 }
 
@@ -371,11 +396,13 @@ public enum MPTScan {
 final class StreamedLines: @unchecked Sendable {
     private let setup: RunSetup
     private let reporter: JSONLinesReporter
+    private let showSecrets: Bool
     private var out: OutputStream
     private(set) var written = 0
 
     init(setup: RunSetup, showSecrets: Bool, out: OutputStream) {
         self.setup = setup
+        self.showSecrets = showSecrets
         self.reporter = JSONLinesReporter(options: ReportOptions(showSecrets: showSecrets))
         self.out = out
     }
@@ -389,6 +416,7 @@ final class StreamedLines: @unchecked Sendable {
         var batch = ScanReport(findings: findings, summary: ScanSummary())
         MPTScan.applyFindingStages(&batch, self.setup)
         _ = RegistryCheck.apply(to: &batch.findings, source: .none)
+        if !self.showSecrets { batch = batch.redactingNames() }
         self.out.write(batch.findings.map(self.reporter.line(for:)).joined())
         self.written += batch.findings.count
     }
@@ -433,41 +461,120 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 }
 
-/// SIGINT handling: the first Ctrl-C asks the scan to stop and print its partial summary; a second exits at
-/// once with 130. The signal is taken by a Dispatch source (not a C handler), so the flag is an ordinary
-/// lock-protected value; readers blocked on a pipe notice it through `ChunkReader`'s 100 ms poll.
+/// Stop signals: SIGINT (Ctrl-C), SIGTERM (a CI runner or supervisor stopping the job) and SIGHUP (the
+/// terminal went away) are handled alike. The first asks the run to stop: a scan stops reading, prints its
+/// partial summary and exits 128 + the signal's number (130, 143, 129); a disable finishes the request in
+/// flight (its outcome is logged), sends no other and exits the same way; git children are stopped at once
+/// (`ChildProcess.terminateAll`), so a read waiting on git ends. A second signal exits at once with 128 + its
+/// number. A signal ignored when mptscan started (`nohup`, a background job of a script) stays ignored.
+///
+/// The signals are taken by Dispatch sources (not C handlers), so the state is an ordinary lock-protected
+/// value; readers blocked on standard input notice it through `ChunkReader`'s 100 ms poll.
 enum Interrupt {
+    /// The signals that stop a run.
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
     private static let state = InterruptState()
 
-    static var requested: Bool { self.state.count > 0 }
+    /// The stop signals that were ignored when the process started (and so stay ignored, here and in children).
+    static let ignoredAtStart: Set<Int32> = Set(Interrupt.signals.filter(Interrupt.isIgnored))
 
-    static func install() {
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            if Interrupt.state.increment() > 1 { _exit(ExitCode.interrupted.rawValue) }
+    /// True once a stop signal arrived.
+    static var requested: Bool { self.state.first != nil }
+
+    /// The first stop signal received, if any.
+    static var signal: Int32? { self.state.first }
+
+    /// The exit code of a run the first signal stopped: 128 + its number (130 for SIGINT, 143 for SIGTERM,
+    /// 129 for SIGHUP); 130 when no signal arrived (a library caller's cancellation).
+    static var exitCode: ExitCode { ExitCode(rawValue: 128 + (self.signal ?? SIGINT)) ?? .interrupted }
+
+    /// The signal's name (`SIGTERM`).
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(number)"
         }
-        source.resume()
-        self.state.source = source
     }
+
+    /// Takes the stop signals (once per process; later calls do nothing).
+    static func install() {
+        _ = self.installed
+    }
+
+    private static let installed: Void = {
+        for number in Interrupt.signals where !Interrupt.ignoredAtStart.contains(number) {
+            ignoreSignal(number)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { Interrupt.received(number) }
+            source.resume()
+            Interrupt.state.sources.append(source)
+        }
+    }()
+
+    private static func received(_ number: Int32) {
+        let (count, atPrompt) = self.state.record(number)
+        if count > 1 { _exit(128 + number) }
+        if let atPrompt {
+            // nothing is in flight while a question waits for its answer: stop now
+            MPTScan.stderr("\nmptscan: \(self.name(number)): \(atPrompt)\n")
+            _exit(128 + number)
+        }
+        MPTScan.stderr("mptscan: \(self.name(number)) received: stopping after the step in progress (a second signal stops at once)\n")
+        ChildProcess.terminateAll()
+    }
+
+    /// Runs `body` (a question waiting for its answer on a terminal, a wait for a lock: nothing in flight) so
+    /// that a stop signal during it exits at once, after printing `message`.
+    static func exitingAtOnce<T>(saying message: String, _ body: () throws -> T) rethrows -> T {
+        self.state.setPrompt(message)
+        defer { self.state.setPrompt(nil) }
+        return try body()
+    }
+
+    private static func isIgnored(_ number: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(number, nil, &current) == 0 else { return false }
+        #if canImport(Glibc)
+        let handler = current.__sigaction_handler.sa_handler
+        #else
+        let handler = current.__sigaction_u.__sa_handler
+        #endif
+        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+}
+
+/// Ignores signal `number` so that only its Dispatch source sees it (a free function: inside `Interrupt`,
+/// `signal` names the first signal received).
+private func ignoreSignal(_ number: Int32) {
+    _ = signal(number, SIG_IGN)
 }
 
 private final class InterruptState: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = 0
-    var source: (any DispatchSourceSignal)?
+    private var signals: [Int32] = []
+    private var prompt: String? = nil
+    var sources: [any DispatchSourceSignal] = []
 
-    var count: Int {
+    var first: Int32? {
         self.lock.lock()
         defer { self.lock.unlock() }
-        return self.value
+        return self.signals.first
     }
 
-    func increment() -> Int {
+    /// Records a signal; returns how many arrived so far and the prompt's message when a question is waiting.
+    func record(_ number: Int32) -> (Int, String?) {
         self.lock.lock()
         defer { self.lock.unlock() }
-        self.value += 1
-        return self.value
+        self.signals.append(number)
+        return (self.signals.count, self.prompt)
+    }
+
+    func setPrompt(_ message: String?) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.prompt = message
     }
 }
 
@@ -520,6 +627,28 @@ struct OutputStream {
             }
         }
         return nil
+    }
+
+    /// Why full token values (`--show-secrets`) must not be written to the existing file `path`, or nil: a
+    /// regular file that its group or others may read. Writing makes it 0600, but whoever opened it before
+    /// keeps reading what is written. A file that does not exist yet is fine: it is created 0600.
+    static func problemWritingSecrets(to path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return Self.problemWritingSecrets(st)
+    }
+
+    /// Why full token values must not go to standard output, or nil: standard output is a regular file its
+    /// group or others may read (`> report.txt` under umask 022 creates one 0644).
+    static func problemWritingSecretsToStandardOutput() -> String? {
+        var st = stat()
+        guard fstat(STDOUT_FILENO, &st) == 0 else { return nil }
+        return Self.problemWritingSecrets(st).map { "standard output \($0)" }
+    }
+
+    private static func problemWritingSecrets(_ st: stat) -> String? {
+        guard st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o044 != 0 else { return nil }
+        return "is a file its group or others may read (mode \(String(st.st_mode & 0o777, radix: 8))): full token values are not written there; remove it, `chmod 600` it, or write to a new file with --output"
     }
 
     /// Creates (or truncates) `path` with mode 0600, never through a symbolic link; nil when it cannot be

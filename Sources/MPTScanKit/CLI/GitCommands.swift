@@ -13,7 +13,7 @@ extension MPTScan {
         OptionSpec(long: "output", short: "o", valueName: "file", help: "Write the report to <file> (mode 0600) instead of standard output."),
         OptionSpec(long: "report", valueName: "format:file", help: "Also write a report in <format> to <file> (mode 0600); repeatable.", repeatable: true),
         OptionSpec(long: "exclude", valueName: "glob", help: "Leave out findings at paths matching a gitignore-style glob (repeatable).", repeatable: true),
-        OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+        OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
         OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
     ] + adoptionOptions + registryOptions
@@ -25,7 +25,7 @@ extension MPTScan {
           2    scan incomplete or failed: not a repository, unknown revision, shallow clone (full history),
                git missing or failing, a missing object
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """
 
     static let history = CommandSpec(
@@ -64,7 +64,7 @@ extension MPTScan {
           1    leaks found: the commit should not be made
           2    failed: not a work tree, git missing or failing, a staged object missing
           64   bad usage
-          130  interrupted
+          130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """)
 
     static let prePush = CommandSpec(
@@ -133,7 +133,7 @@ extension MPTScan {
         options.excludes = setup.excludes
         Interrupt.install()
         let started = Date()
-        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
         return self.deliver(report, parsed: parsed, seconds: Date().timeIntervalSince(started), setup: setup, out: &out)
     }
 
@@ -148,9 +148,9 @@ extension MPTScan {
         let setup = try self.runSetup(parsed, root: repository)
         Interrupt.install()
         let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes)
-        let report = try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
-        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: true)) }
+        if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: true)) }
         return code
     }
 
@@ -206,9 +206,9 @@ extension MPTScan {
         options.pushedObjects = push.objects
         options.excludes = setup.excludes
         Interrupt.install()
-        let report = try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested })
+        let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
-        if code == .leaks && !parsed.has("quiet") { Self.stderr(self.hookAdvice(commit: false)) }
+        if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: false)) }
         return code
     }
 
@@ -240,6 +240,17 @@ extension MPTScan {
     }
 
     // MARK: - helpers
+
+    /// Runs a git scan. A failure while a stop signal is being handled (its git children were stopped, so a
+    /// command failed) is the interruption: an empty report marked interrupted, delivered like any partial one.
+    static func gitScan(_ scan: () throws -> ScanReport) throws -> ScanReport {
+        do { return try scan() } catch {
+            guard Interrupt.requested else { throw error }
+            var summary = ScanSummary.git
+            summary.interrupted = true
+            return ScanReport(findings: [], summary: summary)
+        }
+    }
 
     static func checkOutput(_ parsed: ParsedArguments) throws {
         if let path = parsed.value("output"), let problem = OutputStream.problemWriting(to: path, scanning: []) {

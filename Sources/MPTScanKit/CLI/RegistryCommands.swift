@@ -59,6 +59,8 @@ extension MPTScan {
           0    every planned disable confirmed (or nothing to do)
           2    a disable failed or could not start (registry, audit log, report)
           64   bad usage
+          130  interrupted (143 SIGTERM, 129 SIGHUP): the disable in flight was finished and logged, no
+               other was sent; run again to finish
         """)
 
     static let registryEmulate = CommandSpec(
@@ -150,7 +152,8 @@ extension MPTScan {
             return .incomplete
         }
         Interrupt.install()
-        do { try audit.lockExclusive() } catch {
+        // waiting for another disable run to finish: a stop signal ends this one at once (nothing sent yet)
+        do { try Interrupt.exitingAtOnce(saying: "stopped while waiting for the audit log's lock: nothing was disabled") { try audit.lockExclusive() } } catch {
             Self.stderr("mptscan: error: \(error)\n")
             return .incomplete
         }

@@ -208,7 +208,9 @@ extension MPTScan {
         if dryRun { return [] }
         if !live.isEmpty && !yes {
             Self.stderr("Disable \(live.count) token\(live.count == 1 ? "" : "s")? Type 'yes' to go on: ")
-            guard let answer = readLine(), answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
+            // a stop signal while the question waits ends the run at once: nothing was sent yet
+            let answer = Interrupt.exitingAtOnce(saying: "not confirmed: nothing was disabled") { readLine() }
+            guard let answer, answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { return nil }
         }
         return disabler.execute(plan, isCancelled: { Interrupt.requested }) { result in
             // what was done; items left alone were listed in the plan
@@ -339,7 +341,21 @@ extension MPTScan {
             setup.writeBaseline = path
         }
         setup.registry = try self.registrySetup(parsed, config: config)
+        try self.checkSecretsDestinations(parsed, files: (parsed.value("output").map { [$0] } ?? []) + setup.reports.map(\.path))
         return setup
+    }
+
+    /// With `--show-secrets`, refuses (`UsageError`, exit 64, before anything is scanned) to write full token
+    /// values into an existing file its group or others may read: each of `files` (`--output`, `--report`),
+    /// and standard output when no `--output` is given. New files are created 0600, so they are fine.
+    static func checkSecretsDestinations(_ parsed: ParsedArguments, files: [String]) throws {
+        guard parsed.has("show-secrets") else { return }
+        for path in files {
+            if let problem = OutputStream.problemWritingSecrets(to: path) { throw UsageError("--show-secrets: \(path) \(problem)") }
+        }
+        if parsed.value("output") == nil, let problem = OutputStream.problemWritingSecretsToStandardOutput() {
+            throw UsageError("--show-secrets: \(problem)")
+        }
     }
 
     /// The stages that look at one finding at a time (and so can run on findings streamed during a scan):

@@ -15,7 +15,7 @@ extension MPTScan {
             OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
             OptionSpec(long: "config", valueName: "file", help: "Configuration file for excludes, severities and allowed fingerprints (repositories' own files are not read)."),
             OptionSpec(long: "ignore-file", valueName: "file", help: "Fingerprints of known test tokens to ignore."),
-            OptionSpec(long: "show-secrets", help: "Show full token values instead of redacted ones."),
+            OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads per repository. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no progress lines on standard error (errors are still printed)."),
         ],
@@ -33,7 +33,7 @@ extension MPTScan {
           2    a repository could not be scanned (not a repository, shallow or partial clone, git failing), or
                the list, state directory or output is unusable
           64   bad usage
-          130  interrupted (run the same command again to resume, with --state)
+          130  interrupted (143 SIGTERM, 129 SIGHUP; run the same command again to resume, with --state)
         """)
 
     static let merge = CommandSpec(
@@ -68,6 +68,7 @@ extension MPTScan {
             options.history.jobs = n
         }
         try self.checkOutput(parsed)
+        try self.checkSecretsDestinations(parsed, files: parsed.value("output").map { [$0] } ?? [])
         options.output = parsed.value("output")
         options.stateDirectory = parsed.value("state")
         options.showSecrets = parsed.has("show-secrets")
@@ -109,6 +110,11 @@ extension MPTScan {
         out = stdout
         out.close()
         let code = result.exitCode
+        if result.outputFailed {
+            // a reader that went away (`mptscan sweep | head`) ends the sweep quietly; any other failure is an error
+            if !stdout.brokenPipe { Self.stderr("mptscan: error: writing the sweep's records failed: \(String(cString: strerror(stdout.errorCode)))\n") }
+            return code
+        }
         if !quiet || code == .incomplete || code == .interrupted {
             let failing = result.outcomes.reduce(0) { $0 + $1.failing }
             let failed = result.outcomes.filter { $0.status == .failed }.count

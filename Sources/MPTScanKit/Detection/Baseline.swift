@@ -11,7 +11,7 @@ public struct Baseline: Sendable, Equatable, Codable {
         /// SHA-256, lowercase hex, of the canonical token (`Finding.fingerprint`).
         public var fingerprint: String
         /// The finding's path as reported (relative to the scan root; `a.zip!b.js` for archive members; the
-        /// repository path for git findings).
+        /// repository path for git findings), with any token in it redacted (`Redaction.secrets(in:)`).
         public var path: String
 
         enum CodingKeys: String, CodingKey {
@@ -29,10 +29,12 @@ public struct Baseline: Sendable, Equatable, Codable {
 
     /// The baseline of `findings`: every one not suppressed in the source, one entry per (rule, fingerprint,
     /// path). Findings already baselined or ignored are kept (re-writing a baseline does not drop them).
+    /// A path holding a token (a file or archive member named after one) is written redacted: the file holds
+    /// no secret.
     public init(findings: [Finding]) {
         self.version = Self.currentVersion
         let entries = findings.filter { $0.suppression.map { !$0.isInSource } ?? true }
-            .map { Entry(ruleID: $0.ruleID, fingerprint: $0.fingerprint, path: $0.path) }
+            .map { Entry(ruleID: $0.ruleID, fingerprint: $0.fingerprint, path: Redaction.secrets(in: $0.path)) }
         self.findings = Array(Set(entries)).sorted()
     }
 
@@ -71,7 +73,9 @@ public struct Baseline: Sendable, Equatable, Codable {
         var marked = 0
         for i in findings.indices where findings[i].suppression == nil {
             let f = findings[i]
-            if known.contains(Entry(ruleID: f.ruleID, fingerprint: f.fingerprint, path: f.path)) {
+            // entries hold paths redacted; one written before paths were redacted holds the path as it was
+            if known.contains(Entry(ruleID: f.ruleID, fingerprint: f.fingerprint, path: Redaction.secrets(in: f.path)))
+                || known.contains(Entry(ruleID: f.ruleID, fingerprint: f.fingerprint, path: f.path)) {
                 findings[i].suppression = .baseline
                 marked += 1
             }

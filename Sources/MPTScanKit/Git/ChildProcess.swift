@@ -48,6 +48,15 @@ final class ChildProcess: @unchecked Sendable {
     private let stderrText = ErrorText()
     private var status: Status? = nil
     private static let spawnLock = NSLock()
+    /// Children started and not yet reaped: `terminateAll` stops them when the run is interrupted.
+    private static let running = Locked<Set<pid_t>>([])
+
+    /// Stops every child not yet reaped (SIGTERM): on Ctrl-C or SIGTERM, a scan reading a git that has not
+    /// written yet sees the end of its output at once instead of waiting for it. A pid leaves the set before
+    /// it is reaped (`wait`), so no other process that reuses it is ever signalled.
+    static func terminateAll() {
+        Self.running.withLock { pids in for pid in pids { kill(pid, SIGTERM) } }
+    }
     private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN); return () }()
 
     /// Starts `arguments[0]` (looked up on `PATH`) with `arguments`.
@@ -98,7 +107,8 @@ final class ChildProcess: @unchecked Sendable {
         var defaults = sigset_t()
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
-        sigaddset(&defaults, SIGINT)
+        // nor the stop signals ignored while `Interrupt` takes them: `terminate()` must still stop it
+        for number in Interrupt.signals where !Interrupt.ignoredAtStart.contains(number) { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var none = sigset_t()
         sigemptyset(&none)
@@ -116,6 +126,7 @@ final class ChildProcess: @unchecked Sendable {
             throw SpawnError(program: arguments[0], code: result)
         }
         self.pid = pid
+        Self.running.withLock { _ = $0.insert(pid) }
         self.stdinFD = inPipe[1]
         self.stdoutFD = outPipe[0]
         #if os(Linux)
@@ -170,6 +181,12 @@ final class ChildProcess: @unchecked Sendable {
         if let status = self.status { return status }
         var raw: Int32 = 0
         var result: pid_t = -1
+        // wait for the end without reaping (WNOWAIT), leave `running`, then reap: the pid cannot be reused
+        // while `terminateAll` may still signal it
+        var info = siginfo_t()
+        var waited: Int32 = -1
+        repeat { waited = waitid(P_PID, id_t(self.pid), &info, WEXITED | WNOWAIT) } while waited < 0 && errno == EINTR
+        Self.running.withLock { _ = $0.remove(self.pid) }
         repeat { result = waitpid(self.pid, &raw, 0) } while result < 0 && errno == EINTR
         self.stderrText.done.wait()
         self.stderrText.done.signal() // later calls return at once

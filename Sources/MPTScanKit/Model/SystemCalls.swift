@@ -13,3 +13,38 @@ let systemClose = Glibc.close
 let systemWrite = Darwin.write
 let systemClose = Darwin.close
 #endif
+
+/// Files only their owner may read, written whole: sweep state, the registry emulator's state.
+enum PrivateFile {
+    /// Writes all of `bytes` to `fd`, retrying on EINTR; false on an error (see `errno`).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var done = 0
+        return bytes.withUnsafeBytes { raw in
+            while done < raw.count {
+                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                done += n
+            }
+            return true
+        }
+    }
+
+    /// Writes `bytes` to `path` through a temporary file in the same directory, created with mode 0600
+    /// (`O_EXCL`, never through a symbolic link), fsync'd and renamed over `path`: a reader sees the old file
+    /// or the new one, and the content is never readable by others, not even before a `chmod`.
+    /// - Returns: nil when written, else the `errno` of what failed (the temporary file is removed).
+    static func writeAtomically(_ bytes: [UInt8], to path: String) -> Int32? {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return errno }
+        var ok = Self.writeAll(fd, bytes) && fsync(fd) == 0
+        let code = errno
+        ok = systemClose(fd) == 0 && ok
+        guard ok, rename(temp, path) == 0 else {
+            let failure = ok ? errno : code
+            unlink(temp)
+            return failure
+        }
+        return nil
+    }
+}

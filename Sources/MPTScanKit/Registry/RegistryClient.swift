@@ -417,7 +417,8 @@ public final class RegistryClient: Sendable {
     }
 
     /// `text` with every credential replaced; a text holding any 12-character piece of one, in any case (a
-    /// truncated or case-folded echo), is withheld whole.
+    /// truncated or case-folded echo), is withheld whole. Any other token in it (a registry that echoes a
+    /// token's value) is redacted as in reports (`Redaction.secrets(in:)`).
     static func redact(_ text: String, _ secrets: [String]) -> String {
         var text = text
         for secret in secrets where !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "<redacted>") }
@@ -428,7 +429,7 @@ public final class RegistryClient: Sendable {
                 return "<withheld: the registry's message echoed part of a credential>"
             }
         }
-        return text
+        return Redaction.secrets(in: text)
     }
 
     private static func redact(_ problem: Problem, _ secrets: [String]) -> Problem {

@@ -149,14 +149,10 @@ public final class RegistryEmulator: @unchecked Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(self) + Data("\n".utf8)
-            let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw Failure("cannot write \(temporary): \(String(cString: strerror(errno)))")
-            }
-            guard rename(temporary, path) == 0 else {
-                let message = String(cString: strerror(errno))
-                unlink(temporary)
-                throw Failure("cannot replace \(path): \(message)")
+            // created 0600 before a byte is written: the state holds token values (FileManager's atomic
+            // write creates its temporary file 0644 and changes the mode only after the rename)
+            if let code = PrivateFile.writeAtomically(Array(data), to: path) {
+                throw Failure("cannot write \(path): \(String(cString: strerror(code)))")
             }
         }
     }
@@ -178,6 +174,55 @@ public final class RegistryEmulator: @unchecked Sendable {
             case redirect(status: Int, location: String)
             /// Answer `status` with this body and content type (a broken or hostile registry).
             case body(status: Int, contentType: String, body: String)
+            /// Do what the request asks (a disable applies), then hold the answer until the gate opens: a
+            /// request in flight for as long as a test needs (to signal the client meanwhile).
+            case hold(Gate)
+        }
+
+        /// Holds answers (`Action.hold`) until `open()`: a test waits for `waitUntilHolding`, acts, then opens it.
+        /// A held answer is let go after `maxHold` seconds anyway, so a failing test cannot hang the server.
+        public final class Gate: @unchecked Sendable, Equatable {
+            private let condition = NSCondition()
+            private var isOpen = false
+            private var holding = 0
+            /// The longest an answer is held, in seconds.
+            public let maxHold: TimeInterval
+
+            /// A closed gate.
+            public init(maxHold: TimeInterval = 60) { self.maxHold = maxHold }
+
+            /// Lets every held answer go, and every later one through at once.
+            public func open() {
+                self.condition.lock()
+                self.isOpen = true
+                self.condition.broadcast()
+                self.condition.unlock()
+            }
+
+            /// Waits until `count` answers are held at once (or `timeout` seconds pass); true when they are.
+            public func waitUntilHolding(_ count: Int = 1, timeout: TimeInterval) -> Bool {
+                let deadline = Date().addingTimeInterval(timeout)
+                self.condition.lock()
+                defer { self.condition.unlock() }
+                while self.holding < count {
+                    if !self.condition.wait(until: deadline) { return self.holding >= count }
+                }
+                return true
+            }
+
+            /// Called by the emulator outside its lock: returns when the gate opens (or after `maxHold`).
+            func hold() {
+                let deadline = Date().addingTimeInterval(self.maxHold)
+                self.condition.lock()
+                self.holding += 1
+                self.condition.broadcast()
+                while !self.isOpen && self.condition.wait(until: deadline) {}
+                self.holding -= 1
+                self.condition.unlock()
+            }
+
+            /// Gates are equal when they are the same gate.
+            public static func == (a: Gate, b: Gate) -> Bool { a === b }
         }
 
         /// Which of the matching requests get the fault (counted from 1, per fault).
@@ -354,6 +399,13 @@ public final class RegistryEmulator: @unchecked Sendable {
     }
 
     func handle(_ request: HTTPServerRequest) -> HTTPServerResponse {
+        var gate: Fault.Gate? = nil
+        let response = self.answer(request, gate: &gate)
+        gate?.hold() // outside the lock: other requests go on meanwhile
+        return response
+    }
+
+    private func answer(_ request: HTTPServerRequest, gate: inout Fault.Gate?) -> HTTPServerResponse {
         self.locked {
             self.counts["\(request.method) \(request.path)", default: 0] += 1
             if self.received.count < 10_000 {
@@ -379,6 +431,8 @@ public final class RegistryEmulator: @unchecked Sendable {
                     delay = seconds
                 case .dropAnswer:
                     drop = true
+                case .hold(let held):
+                    gate = held
                 }
             }
             var response = self.route(request)

@@ -66,14 +66,17 @@ public struct RegistrySnapshot: Sendable, Equatable, Codable {
         a.version == b.version && a.takenAt == b.takenAt && a.registry == b.registry && a.tokens == b.tokens
     }
 
-    /// A snapshot of `records` (their values are hashed, never kept), sorted by id.
+    /// A snapshot of `records` (their values are hashed, never kept), sorted by id. Token and account names are
+    /// kept with any token in them redacted (`Redaction.secrets(in:)`: someone may name a token after its value).
     public init(records: [APITokenRecord], registry: String, takenAt: Date) {
         self.version = Self.currentVersion
         self.takenAt = Self.format(takenAt)
         self.registry = registry
         self.tokens = records.map {
-            Entry(id: $0.id, status: $0.status.rawValue, account: $0.account, name: $0.name, lastAccessAt: $0.lastAccessAt,
-                  sha256: $0.valueFingerprint)
+            var account = $0.account
+            if let name = account?.name { account?.name = Redaction.secrets(in: name) }
+            return Entry(id: $0.id, status: $0.status.rawValue, account: account, name: $0.name.map { Redaction.secrets(in: $0) },
+                         lastAccessAt: $0.lastAccessAt, sha256: $0.valueFingerprint)
         }.sorted { $0.id < $1.id }
         self.byID = Self.index(self.tokens)
     }

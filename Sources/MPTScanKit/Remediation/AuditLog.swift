@@ -135,8 +135,15 @@ public final class AuditLog: @unchecked Sendable {
     deinit { _ = close(self.fd) }
 
     /// Appends `record` as one line and waits for it to reach the disk. Throws `AuditLogError` when it did not
-    /// (then no request may follow an intent).
+    /// (then no request may follow an intent). Texts that come from elsewhere (where the token was found, the
+    /// registry's account name and messages, the operator) are written with any token in them redacted
+    /// (`Redaction.secrets(in:)`): the log never holds a secret.
     public func append(_ record: AuditRecord) throws {
+        var record = record
+        record.foundAt = Redaction.secrets(in: record.foundAt)
+        record.accountName = record.accountName.map { Redaction.secrets(in: $0) }
+        record.detail = record.detail.map { Redaction.secrets(in: $0) }
+        record.operator = Redaction.secrets(in: record.operator)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var line = try? encoder.encode(record) else { throw AuditLogError("\(self.path): cannot encode a record") }

@@ -117,12 +117,15 @@ public struct SweepResult: Sendable {
     public var outcomes: [SweepOutcome] = []
     /// True when Ctrl-C stopped the sweep (the repository being scanned is written by the next run).
     public var interrupted = false
+    /// True when the sink refused a repository's records (a closed standard output): the sweep stopped there,
+    /// that repository not recorded as done.
+    public var outputFailed = false
 
-    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed; else 0.
+    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed or records not delivered; else 0.
     public var exitCode: ExitCode {
         if self.interrupted { return .interrupted }
         if self.outcomes.contains(where: { $0.failing > 0 }) { return .leaks }
-        if self.outcomes.contains(where: { $0.status == .failed }) { return .incomplete }
+        if self.outcomes.contains(where: { $0.status == .failed }) || self.outputFailed { return .incomplete }
         return .clean
     }
 }
@@ -172,7 +175,7 @@ public final class Sweep {
     /// Runs the sweep.
     /// - Parameters:
     ///   - sink: receives each repository's records when there is no output file; returns false when they
-    ///     could not be written (the sweep then stops).
+    ///     could not be written (the sweep then stops, with `outputFailed` set).
     ///   - progress: one line per repository, for standard error.
     /// - Throws: `SweepError` for an unusable state directory or output file.
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, sink: (String) -> Bool = { _ in true },
@@ -241,7 +244,11 @@ public final class Sweep {
                 }
                 written += processed.text.utf8.count
             } else if !sink(processed.text) {
-                throw SweepError("writing the sweep's records failed")
+                // the records could not be delivered (the reader went away): stop here, this repository not
+                // recorded as done in the state; its leaks still decide the exit code (1 before 2)
+                result.outputFailed = true
+                result.outcomes.append(processed.outcome)
+                break
             }
             if let state {
                 var record = processed.record
@@ -275,11 +282,14 @@ public final class Sweep {
     /// Scans `path` (or skips it when unchanged); nil when interrupted.
     func process(_ path: String, previous: SweepState.Repository?, state: SweepState?, scanKey: String, isCancelled: @escaping @Sendable () -> Bool) -> Processed? {
         let lines = JSONLinesReporter(options: ReportOptions(showSecrets: self.options.showSecrets))
+        let showSecrets = self.options.showSecrets
+        // the records show names (the repository's path, findings' paths, git's messages) redacted like tokens
+        let shownPath = Redaction.secrets(in: path, showSecrets: showSecrets)
         var record = previous ?? SweepState.Repository(path: path, scanKey: nil, tips: [], objects: nil, objectCount: 0,
                                                        lastRun: "", outputEnd: nil, status: "failed", failing: 0)
         func summaryLine(_ status: SweepOutcome.Status, message: String?, scan: String, known: Int, report: ScanReport) -> String {
-            lines.summaryLine(report, repository: path, extra: [
-                ("status", .string(status.rawValue)), ("message", message.map { .string($0) } ?? .null),
+            lines.summaryLine(showSecrets ? report : report.redactingNames(), repository: shownPath, extra: [
+                ("status", .string(status.rawValue)), ("message", message.map { .string(Redaction.secrets(in: $0, showSecrets: showSecrets)) } ?? .null),
                 ("scan", .string(scan)), ("known_objects", .int(known)),
             ])
         }
@@ -330,7 +340,7 @@ public final class Sweep {
         self.postProcess(&report)
         let failing = report.findings.filter { !$0.isSuppressed }.count
         var text = ""
-        for f in report.findings { text += lines.line(for: f, repository: path) }
+        for f in report.findings { text += lines.line(for: showSecrets ? f : f.redactingNames(), repository: shownPath) }
         let incremental = !known.isEmpty
         text += summaryLine(.ok, message: nil, scan: incremental ? "incremental" : "full", known: known.count, report: report)
         record.status = "ok"
@@ -343,10 +353,12 @@ public final class Sweep {
     }
 
     /// `<refname> <id>` for every ref, and `HEAD <id>`, sorted: what decides whether a repository changed.
+    /// A ref name holding a token (percent-encoded: refs cannot hold `:`) is kept redacted
+    /// (`Redaction.secrets(in:)`), so the state file never holds one.
     /// - Throws: `GitError` when git fails.
     static func tips(_ repository: GitRepository) throws -> [String] {
         let out = try repository.git.run(["for-each-ref", "--format=%(refname) %(objectname)"]).output
-        var tips = Git.lines(out)
+        var tips = Git.lines(out).map { Redaction.secrets(in: $0) }
         if let head = repository.head { tips.append("HEAD " + head) }
         return tips.sorted()
     }

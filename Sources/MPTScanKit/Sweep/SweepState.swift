@@ -208,33 +208,17 @@ public struct SweepState {
         return out
     }
 
-    /// Writes `bytes` to `path` through a temporary file in the same directory (mode 0600, fsync'd, renamed).
+    /// Writes `bytes` to `path` through a temporary file in the same directory (mode 0600, fsync'd, renamed:
+    /// `PrivateFile.writeAtomically`).
     /// - Throws: `SweepError` naming the file.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw SweepError("\(path): cannot write: \(String(cString: strerror(errno)))") }
-        var ok = Self.writeAll(fd, bytes) && fsync(fd) == 0
-        let code = errno
-        ok = systemClose(fd) == 0 && ok
-        guard ok, rename(temp, path) == 0 else {
-            unlink(temp)
-            throw SweepError("\(path): cannot write: \(String(cString: strerror(ok ? errno : code)))")
+        if let code = PrivateFile.writeAtomically(bytes, to: path) {
+            throw SweepError("\(path): cannot write: \(String(cString: strerror(code)))")
         }
     }
 
     /// Writes all of `bytes` to `fd`, retrying on EINTR; false on an error (see `errno`).
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var done = 0
-        return bytes.withUnsafeBytes { raw in
-            while done < raw.count {
-                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                done += n
-            }
-            return true
-        }
-    }
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool { PrivateFile.writeAll(fd, bytes) }
 }
 
 extension ObjectID {
