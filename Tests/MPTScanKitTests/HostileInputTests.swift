@@ -396,6 +396,8 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(report.findings.first?.line, 2)
         XCTAssertEqual(report.summary.bytesScanned, size)
         XCTAssertLessThan(Self.peakMemory() - before, 64 << 20, "memory stays flat: the file is never held")
+        XCTAssertTrue(report.summary.limitsReached.isEmpty, "too large to read whole, but no source map could name an origin")
+        XCTAssertTrue(report.summary.unreadable.isEmpty)
         print("sparse \(size >> 20) MiB scanned in \(Date().timeIntervalSince(started)) s")
     }
 

@@ -194,6 +194,23 @@ public final class TreeScanner: Sendable {
         mapBytes.withUnsafeBufferPointer { SourceMap.annotateGenerated(&findings, bundle: view, mapBytes: $0, label: label) }
     }
 
+    /// Whether a file too large to read whole could have named an original source for its findings: a notebook
+    /// or source map (by name, or by its first 512 bytes), or a bundle with a `sourceMappingURL` in its last
+    /// 64 KiB. Reads at most those bytes; a large file that is none of these loses nothing.
+    static func mayNameAnOrigin(fd: Int32, size: Int, entry: FileEntry) -> Bool {
+        let path = entry.displayPath
+        if path.hasSuffix(".ipynb") || path.hasSuffix(".map") { return true }
+        func read(_ count: Int, at offset: Int) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            return Array(bytes.prefix(max(0, n)))
+        }
+        let head = read(min(size, 512), at: 0)
+        if head.withUnsafeBufferPointer({ SourceMap.looksLikeSourceMap($0, path: nil) }) { return true }
+        let tail = read(min(size, 64 << 10), at: max(0, size - (64 << 10)))
+        return tail.withUnsafeBufferPointer { SourceMapLink.find(in: $0) != nil }
+    }
+
     /// `a/./b/../c` → `a/c` inside a member path (the `!` parts kept).
     static func normalize(_ path: String) -> String {
         var parts: [Substring] = []
@@ -343,7 +360,7 @@ public final class TreeScanner: Sendable {
         if let size = expected, !result.findings.isEmpty {
             if size <= limits.maxSourceMapSize {
                 Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry, limit: limits.maxSourceMapSize)
-            } else {
+            } else if Self.mayNameAnOrigin(fd: fd, size: size, entry: entry) {
                 result.reached[.sourceMapSize, default: 0] += 1 // its findings stand, without an original source
             }
         }

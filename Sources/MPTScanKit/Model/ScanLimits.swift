@@ -246,8 +246,13 @@ public struct LimitCounts: Sendable, Equatable {
         self.reached.map { limit, count in
             let value = limit.describe(self.limits[limit])
             let times = count == 1 ? "once" : "\(count) times"
-            let how = limit == .decodeDepth ? "at most \(ScanLimits.deepestDecoding)" : limit.isSize ? "<size>" : "<n>"
-            return "limit \(limit.flag) \(value) reached \(times): \(limit.consequence); raise it with \(limit.flag) \(how)"
+            var advice = "raise it with \(limit.flag) \(limit.isSize ? "<size>" : "<n>")"
+            if limit == .decodeDepth {
+                advice = self.limits.maxDecodeDepth >= ScanLimits.deepestDecoding
+                    ? "mptscan undoes at most \(ScanLimits.deepestDecoding) layers: decode the content first"
+                    : "raise it with \(limit.flag) <n> (at most \(ScanLimits.deepestDecoding))"
+            }
+            return "limit \(limit.flag) \(value) reached \(times): \(limit.consequence); \(advice)"
         }
     }
 }
