@@ -5,7 +5,8 @@ import Foundation
 /// ustar headers, RFC 1952 gzip), with zlib's deflate. Enough to make real, nested, corrupt and hostile archives.
 public enum ArchiveBuilder {
     /// A zip of `members` (name, bytes); deflated unless `stored`. `flags` sets the general-purpose bits of
-    /// every member (bit 0: encrypted).
+    /// every member (bit 0: encrypted). More than 65,535 members get a ZIP64 end of central directory
+    /// (APPNOTE.TXT 4.3.14, 4.3.15), as `zip` writes it.
     public static func zip(_ members: [(String, [UInt8])], stored: Bool = false, flags: UInt16 = 0) -> [UInt8] {
         var out: [UInt8] = [], central: [UInt8] = []
         func u16(_ v: Int, _ a: inout [UInt8]) { a += [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF)] }
@@ -26,7 +27,15 @@ public enum ArchiveBuilder {
         }
         let cdOffset = out.count
         out += central
-        u32(0x06054B50, &out); u16(0, &out); u16(0, &out); u16(members.count, &out); u16(members.count, &out)
+        if members.count > 0xFFFF {
+            func u64(_ v: Int, _ a: inout [UInt8]) { u32(v & 0xFFFF_FFFF, &a); u32(v >> 32, &a) }
+            let record = out.count
+            u32(0x06064B50, &out); u64(44, &out); u16(45, &out); u16(45, &out); u32(0, &out); u32(0, &out)
+            u64(members.count, &out); u64(members.count, &out); u64(central.count, &out); u64(cdOffset, &out)
+            u32(0x07064B50, &out); u32(0, &out); u64(record, &out); u32(1, &out)
+        }
+        let count = min(members.count, 0xFFFF)
+        u32(0x06054B50, &out); u16(0, &out); u16(0, &out); u16(count, &out); u16(count, &out)
         u32(central.count, &out); u32(cdOffset, &out); u16(0, &out)
         return out
     }

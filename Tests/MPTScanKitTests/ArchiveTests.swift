@@ -58,7 +58,7 @@ final class ArchiveTests: XCTestCase {
         var scanned: [String] = []
         bomb.withUnsafeBufferPointer { walker.walk($0, kind: .zip, name: "bomb.zip") { path, _ in scanned.append(path) } }
         XCTAssertEqual(scanned, ["bomb.zip!zeros.bin", "bomb.zip!ok.txt"], "the bomb's first 1 MiB and the rest of the archive are read")
-        XCTAssertTrue(walker.issues.first?.contains("zip bomb") ?? false, "\(walker.issues)")
+        XCTAssertTrue(walker.issues.first?.message.contains("zip bomb") ?? false, "\(walker.issues)")
         XCTAssertLessThanOrEqual(walker.inflated, (1 << 20) + 100, "the cap plus the small member")
 
         let whole = ArchiveBuilder.zip([("a.txt", bytes("x \(token)\n"))], stored: true)
@@ -95,7 +95,7 @@ final class ArchiveTests: XCTestCase {
         hostile.replaceSubrange((cd + 42)..<(cd + 46), with: [0xFF, 0xFF, 0xFF, 0xFF])
         var walker = ArchiveWalker(limits: ArchiveLimits())
         hostile.withUnsafeBufferPointer { walker.walk($0, kind: .zip, name: "z.zip") { _, _ in } }
-        XCTAssertTrue(walker.issues.first?.contains("local header") ?? false, "\(walker.issues)")
+        XCTAssertTrue(walker.issues.first?.message.contains("local header") ?? false, "\(walker.issues)")
 
         // many central entries pointing at one member's data: read once, reported
         var overlapping = ArchiveBuilder.zip([("a.js", bytes("const k='\(token)';\n"))])
@@ -130,7 +130,7 @@ final class ArchiveTests: XCTestCase {
         for _ in 0..<200 { layers = ArchiveBuilder.gzip(layers) }
         var walker = ArchiveWalker(limits: ArchiveLimits())
         layers.withUnsafeBufferPointer { walker.walk($0, kind: .gzip, name: "deep.gz") { _, _ in } }
-        XCTAssertTrue(walker.issues.contains { $0.contains("nested deeper") }, "\(walker.issues.prefix(2))")
+        XCTAssertTrue(walker.issues.contains { $0.message.contains("nested deeper") }, "\(walker.issues.prefix(2))")
 
         // a CRX (bytes before its zip) inside a zip is opened by its name
         let crx = Array("Cr24".utf8) + [3, 0, 0, 0, 8, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
@@ -144,7 +144,8 @@ final class ArchiveTests: XCTestCase {
         let nested = ArchiveBuilder.zip([("b.zip", ArchiveBuilder.zip([("c.zip", innermost)]))])
         var seen: [String] = []
         nested.withUnsafeBufferPointer { walker.walk($0, kind: .zip, name: "a.zip") { path, _ in seen.append(path) } }
-        XCTAssertEqual(seen, [])
-        XCTAssertTrue(walker.issues.first?.contains("nested deeper than 2") ?? false, "\(walker.issues)")
+        XCTAssertEqual(seen, ["a.zip!b.zip!c.zip"], "not opened, but its bytes are scanned as they are")
+        XCTAssertTrue(walker.issues.first?.message.contains("nested deeper than 2") ?? false, "\(walker.issues)")
+        XCTAssertEqual(walker.issues.first?.limit, .archiveDepth)
     }
 }

@@ -29,16 +29,17 @@ final class Base64TokenTests: XCTestCase {
     /// (worked by hand: `aWR0OlRLTi` is Base64 of `idt:TKN` cut before the character that depends on what
     /// follows), and each is found in real encodings of text that holds the prefix.
     func testAnchorsAreTheFixedCharactersOfEachAlignment() {
-        let plain = Base64Tokens.anchors.filter { !$0.twice }
+        let plain = Base64Tokens.anchors.filter { $0.level == 1 }
         XCTAssertEqual(plain.prefix(3).map(\.literal), ["aWR0OlRLTi", "lkdDpUS04t", "pZHQ6VEtOL"])
         XCTAssertEqual(plain.prefix(3).map(\.back), [0, 2, 3])
-        XCTAssertEqual(Base64Tokens.anchors.filter(\.twice).count, 9)
+        XCTAssertEqual(Base64Tokens.anchors.filter { $0.level == 2 }.count, 9)
+        XCTAssertEqual(Base64Tokens.anchors.filter { $0.level == 3 }.count, 27)
         for prefix in Base64Tokens.prefixes {
             for pad in 0..<3 {
                 let encoded = Data((String(repeating: "z", count: pad) + prefix + "1234").utf8).base64EncodedString()
                 XCTAssertTrue(plain.contains { encoded.contains($0.literal) }, "\(prefix) after \(pad) bytes: \(encoded)")
                 let twice = Data(encoded.utf8).base64EncodedString()
-                XCTAssertTrue(Base64Tokens.anchors.contains { $0.twice && twice.contains($0.literal) } || prefix != Base64Tokens.prefixes[0])
+                XCTAssertTrue(Base64Tokens.anchors.contains { $0.level == 2 && twice.contains($0.literal) } || prefix != Base64Tokens.prefixes[0])
             }
         }
     }

@@ -254,6 +254,32 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(try merged(["all.jsonl", "s0.jsonl", "s1.jsonl", "all.jsonl"]).lines, whole.lines)
     }
 
+    /// A repository scanned with something left out (here a zip bomb committed to it, over the ratio limit)
+    /// exits 2 with no leak, says `"complete": false`, and is not remembered as covered: with the same ref
+    /// tips, the next sweep scans it in full again (and says so again) instead of calling it unchanged.
+    func testAnIncompleteRepositoryExitsTwoAndIsScannedAgain() throws {
+        let repo = try self.repository("bomb", seed: nil)
+        try Data(ArchiveBuilder.zip([("zeros.bin", [UInt8](repeating: 0, count: 16 << 20))])).write(to: repo.directory.appendingPathComponent("bomb.zip"))
+        try repo.commit("a bomb")
+        let state = self.path("state")
+        let first = try self.sweep([repo.path], state: state, output: self.path("one.jsonl"))
+        XCTAssertEqual(first.result.exitCode, .incomplete)
+        XCTAssertEqual(first.result.outcomes.map(\.incomplete), [true])
+        let summary = try XCTUnwrap(try self.object(XCTUnwrap(first.lines.last))["summary"] as? [String: Any])
+        XCTAssertEqual(summary["status"] as? String, "ok")
+        XCTAssertEqual(summary["complete"] as? Bool, false)
+        XCTAssertEqual((summary["limits_reached"] as? [[String: Any]])?.first?["limit"] as? String, "max-archive-ratio")
+
+        let second = try self.sweep([repo.path], state: state, output: self.path("two.jsonl"))
+        XCTAssertEqual(second.result.exitCode, .incomplete, "still incomplete, never unchanged")
+        let again = try XCTUnwrap(try self.object(XCTUnwrap(second.lines.last))["summary"] as? [String: Any])
+        XCTAssertEqual(again["scan"] as? String, "full")
+
+        var merge = SweepMerge()
+        try merge.add(Data((first.lines.joined(separator: "\n") + "\n").utf8), name: "one.jsonl")
+        XCTAssertEqual(merge.exitCode, .incomplete, "merge: a summary that is not complete is never clean")
+    }
+
     func testMergeDeduplicatesOnRepositoryPathRuleAndFingerprint() throws {
         let finding = #"{"repository":"r","rule_id":"mpt-api-token","path":"a.env","line":2,"column":1,"fingerprint":"ff","suppressed":false}"#
         let moved = #"{"repository":"r","rule_id":"mpt-api-token","path":"a.env","line":9,"column":1,"fingerprint":"ff","suppressed":false}"#

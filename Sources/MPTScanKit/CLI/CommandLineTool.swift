@@ -65,15 +65,17 @@ public enum MPTScan {
             OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Worker threads. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-        ] + adoptionOptions + registryOptions,
+        ] + adoptionOptions + registryOptions + limitOptions,
         discussion: """
         EXIT CODES:
           0    scan complete, nothing that fails the --fail-on policy
           1    leaks found that fail the policy (takes precedence over 2)
-          2    scan incomplete: a path missing or unreadable (see --skip-unreadable), bytes left unscanned, a
-               registry that could not answer, a disable that failed
+          2    scan incomplete: a path missing or unreadable (see --skip-unreadable), bytes left unscanned (a
+               limit reached, a damaged archive), a registry that could not answer, a disable that failed
           64   bad usage
           130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
+
+        \(limitsDiscussion)
 
         \(registryDiscussion)
 
@@ -198,6 +200,7 @@ public enum MPTScan {
         var setup = try self.runSetup(parsed, root: options.paths[0], scanning: options.paths)
         setup.setPathPrefix(scanning: options.paths)
         options.excludes = setup.excludes
+        options.limits = setup.limits
         Interrupt.install()
         let started = Date()
         let scanner = TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options)
@@ -320,7 +323,7 @@ public enum MPTScan {
     static func exitCode(_ report: ScanReport, acceptUnreadable: Bool, policy: FailPolicy = .any) -> ExitCode {
         if report.summary.interrupted { return .interrupted }
         if report.findings.contains(where: policy.fails) { return .leaks }
-        if !report.summary.unreadable.isEmpty && !acceptUnreadable { return .incomplete }
+        if report.summary.isIncomplete(acceptUnreadable: acceptUnreadable) { return .incomplete }
         return .clean
     }
 

@@ -16,14 +16,14 @@ extension MPTScan {
         OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
         OptionSpec(long: "no-color", help: "Never colour the text report (NO_COLOR is honoured too)."),
         OptionSpec(long: "quiet", short: "q", help: "Print no summary on standard error (errors are still printed)."),
-    ] + adoptionOptions + registryOptions
+    ] + adoptionOptions + registryOptions + limitOptions
 
     static let gitExitCodes = """
         EXIT CODES:
           0    scan complete, no unsuppressed finding
           1    leaks found
           2    scan incomplete or failed: not a repository, unknown revision, shallow clone (full history),
-               git missing or failing, a missing object
+               git missing or failing, a missing object, a limit reached (see --max-archive-size and the like)
           64   bad usage
           130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """
@@ -62,7 +62,7 @@ extension MPTScan {
         EXIT CODES:
           0    nothing staged adds a token
           1    leaks found: the commit should not be made
-          2    failed: not a work tree, git missing or failing, a staged object missing
+          2    failed: not a work tree, git missing or failing, a staged object missing, a limit reached
           64   bad usage
           130  interrupted (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the partial summary is printed
         """)
@@ -131,6 +131,7 @@ extension MPTScan {
         try self.checkOutput(parsed)
         let setup = try self.runSetup(parsed, root: options.repository)
         options.excludes = setup.excludes
+        options.limits = setup.limits
         Interrupt.install()
         let started = Date()
         let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
@@ -147,7 +148,7 @@ extension MPTScan {
         try self.checkOutput(parsed)
         let setup = try self.runSetup(parsed, root: repository)
         Interrupt.install()
-        let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes)
+        let scanner = StagedScanner(detector: TokenDetector(rules: BuiltinRules.all), excludes: setup.excludes, limits: setup.limits)
         let report = try self.gitScan { try scanner.run(repository: repository, named: !parsed.positionals.isEmpty, isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)
         if code == .leaks && !parsed.has("quiet") && !out.brokenPipe { Self.stderr(self.hookAdvice(commit: true)) }
@@ -205,6 +206,7 @@ extension MPTScan {
         options.revisions = push.revisions
         options.pushedObjects = push.objects
         options.excludes = setup.excludes
+        options.limits = setup.limits
         Interrupt.install()
         let report = try self.gitScan { try HistoryScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: { Interrupt.requested }) }
         let code = self.deliver(report, parsed: parsed, seconds: nil, quietWhenClean: true, advice: false, setup: setup, out: &out)

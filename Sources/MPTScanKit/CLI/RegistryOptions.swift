@@ -236,6 +236,8 @@ struct RunSetup {
     var excludes: [PathGlob] = []
     /// `--report FORMAT:PATH`, in the order given.
     var reports: [(format: String, path: String)] = []
+    /// `--max-…` and `--snippet-context` (command line only).
+    var limits = ScanLimits()
     /// How many findings were written as JSON lines during the scan (nil: none were).
     var streamedFindings: Int? = nil
     /// The scan root as an absolute directory, for SARIF's `%SRCROOT%`.
@@ -277,6 +279,7 @@ extension MPTScan {
     /// `scanning`: the paths a tree scan reads, which no report may overwrite.
     static func runSetup(_ parsed: ParsedArguments, root: String, scanning: [String] = []) throws -> RunSetup {
         var setup = RunSetup()
+        setup.limits = try Self.scanLimits(parsed)
         let fm = FileManager.default
         let rootDirectory: String = {
             var isDirectory: ObjCBool = false

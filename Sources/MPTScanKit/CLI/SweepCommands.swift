@@ -18,7 +18,7 @@ extension MPTScan {
             OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
             OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads per repository. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no progress lines on standard error (errors are still printed)."),
-        ],
+        ] + limitOptions,
         discussion: """
         One record per finding ({"repository": <path as listed>, …the JSON report's finding fields}), then one
         {"repository": …, "summary": {"status": "ok"|"unchanged"|"failed", "message": …, …}} per repository,
@@ -30,8 +30,9 @@ extension MPTScan {
         EXIT CODES:
           0    every repository scanned, no unsuppressed finding
           1    leaks found (in any repository of this run)
-          2    a repository could not be scanned (not a repository, shallow or partial clone, git failing), or
-               the list, state directory or output is unusable
+          2    a repository could not be scanned (not a repository, shallow or partial clone, git failing) or was
+               scanned incompletely (a limit reached, a damaged archive), or the list, state directory or output
+               is unusable
           64   bad usage
           130  interrupted (143 SIGTERM, 129 SIGHUP; run the same command again to resume, with --state)
         """)
@@ -73,6 +74,7 @@ extension MPTScan {
         options.stateDirectory = parsed.value("state")
         options.showSecrets = parsed.has("show-secrets")
         options.history.scanMessages = !parsed.has("no-messages")
+        options.history.limits = try Self.scanLimits(parsed)
         // what would be the run setup of a scan, from named files only (never a swept repository's own)
         var setup = RunSetup()
         if let path = parsed.value("config") { setup.config = try Configuration.load(from: path); setup.configPath = path }
@@ -119,9 +121,11 @@ extension MPTScan {
             let failing = result.outcomes.reduce(0) { $0 + $1.failing }
             let failed = result.outcomes.filter { $0.status == .failed }.count
             let unchanged = result.outcomes.filter { $0.status == .unchanged }.count
+            let incomplete = result.outcomes.filter(\.incomplete).count
             var line = "mptscan: swept \(result.outcomes.count) of \(sweep.repositories.count) repositor\(sweep.repositories.count == 1 ? "y" : "ies")"
             if let shard = options.shard { line += " (shard \(shard))" }
             line += ": \(failing) finding\(failing == 1 ? "" : "s"), \(failed) failed, \(unchanged) unchanged"
+            if incomplete > 0 { line += ", \(incomplete) scanned incompletely (see each one's summary record)" }
             if result.interrupted { line += "; interrupted" + (options.stateDirectory != nil ? " (run the same command to resume)" : "") }
             Self.stderr(line + "\n")
         }

@@ -16,30 +16,52 @@ public enum Base64Tokens {
     /// The token prefixes searched for in Base64: as written, and with JSON's escaped colon (Base64 of a JSON
     /// document whose encoder escaped `:`, once or inside another JSON string).
     static let prefixes = ["idt:TKN-", "idt\\u003aTKN-", "idt\\u003ATKN-", "idt\\\\u003aTKN-"]
-    /// (anchor, characters from the start of its quantum to the anchor, whether it is twice encoded): each
-    /// prefix at byte offsets 0, 1 and 2 modulo 3 of the decoded stream (`Base64Anchors`), and the plain
-    /// prefix's anchors encoded again at each alignment (a token in Base64 of Base64).
-    static let anchors: [(literal: String, back: Int, twice: Bool)] = {
-        var out: [(literal: String, back: Int, twice: Bool)] = []
+    /// (anchor, characters from the start of its quantum to the anchor, Base64 layers over the prefix): each
+    /// prefix at byte offsets 0, 1 and 2 modulo 3 of the decoded stream (`Base64Anchors`) is layer 1; the plain
+    /// prefix's layer-L anchors encoded again at each alignment are layer L + 1, up to one layer more than
+    /// `ScanLimits.deepestDecoding` (that last layer is only recognised, to report it as over the limit).
+    static let anchors: [(literal: String, back: Int, level: Int)] = {
+        var out: [(literal: String, back: Int, level: Int)] = []
         for prefix in Self.prefixes {
-            for form in Base64Anchors.forms(of: Array(prefix.utf8)) { out.append((String(decoding: form.literal, as: UTF8.self), form.back, false)) }
+            for form in Base64Anchors.forms(of: Array(prefix.utf8)) { out.append((String(decoding: form.literal, as: UTF8.self), form.back, 1)) }
         }
-        for level1 in Base64Anchors.forms(of: Array(Self.prefixes[0].utf8)) {
-            for form in Base64Anchors.forms(of: level1.literal) { out.append((String(decoding: form.literal, as: UTF8.self), form.back, true)) }
+        var layer = Base64Anchors.forms(of: Array(Self.prefixes[0].utf8)).map(\.literal)
+        for level in 2...(ScanLimits.deepestDecoding + 1) {
+            var next: [[UInt8]] = []
+            for literal in layer {
+                for form in Base64Anchors.forms(of: literal) {
+                    out.append((String(decoding: form.literal, as: UTF8.self), form.back, level))
+                    next.append(form.literal)
+                }
+            }
+            layer = next
         }
         return out
     }()
-    /// Per anchor: characters from its quantum start, and whether it is a twice-encoded anchor.
+    /// Per anchor: characters from its quantum start, and its layer.
     static let backs: [Int] = Self.anchors.map(\.back)
-    static let twices: [Bool] = Self.anchors.map(\.twice)
-    /// All anchors, searched together (`MultiLiteralSearch`); the level-1 ones alone for the inner layer.
-    static let search = MultiLiteralSearch(Self.anchors.map { Array($0.literal.utf8) })
-    static let innerSearch = MultiLiteralSearch(Self.anchors.filter { !$0.twice }.map { Array($0.literal.utf8) })
-    /// Encoded characters decoded after a hit's quantum start: enough for the longest token and its context.
+    static let levels: [Int] = Self.anchors.map(\.level)
+    /// Per decode depth 0…`ScanLimits.deepestDecoding`: the anchors of layers up to one more than it, searched
+    /// together (`MultiLiteralSearch`), and the anchor index of each of its literals.
+    static let outerSearches: [(search: MultiLiteralSearch, indices: [Int])] = (0...ScanLimits.deepestDecoding).map { depth in
+        let indices = Self.anchors.indices.filter { Self.anchors[$0].level <= depth + 1 }
+        return (MultiLiteralSearch(indices.map { Array(Self.anchors[$0].literal.utf8) }), indices)
+    }
+    /// Per layer L: the anchors of exactly layer L, searched inside text decoded from a layer L + 1 anchor.
+    static let layerSearches: [(search: MultiLiteralSearch, indices: [Int])] = (0...(ScanLimits.deepestDecoding + 1)).map { level in
+        let indices = Self.anchors.indices.filter { Self.anchors[$0].level == level }
+        return (MultiLiteralSearch(indices.map { Array(Self.anchors[$0].literal.utf8) }), indices)
+    }
+    /// Encoded characters decoded after a hit's quantum start: enough for the longest token and its context,
+    /// encoded three times.
     static let window = 512
-    /// How many Base64 layers are followed: a token encoded twice is found (by the second set of anchors);
-    /// deeper nesting is not searched.
-    public static let maxDepth = 2
+    /// Whole characters taken before a layer-L anchor beyond its quantum start, so that the decoded text holds
+    /// the layer below's anchor with its own quantum start (and so on down): 0, 8, 20, … (index L).
+    static let extraBefore: [Int] = {
+        var out = [0, 0]
+        for _ in 2...(ScanLimits.deepestDecoding + 1) { out.append(((out.last! + 3 + 2) / 3) * 4 + 4) }
+        return out
+    }()
 
     /// The name of this decoding in `Candidate.decodings` and reports.
     public static let decoding = "base64"
@@ -48,34 +70,53 @@ public enum Base64Tokens {
     /// candidate whose span is the encoded text in `buffer` (the quanta holding the token, 0-based byte
     /// offsets) and whose `decodings` say how it was reached. `buffer` should hold at least `window` bytes
     /// after `anchorRange` (the caller's look-ahead).
+    /// - Parameters:
+    ///   - maxDepth: Base64 layers decoded, 0…`ScanLimits.deepestDecoding` (`--max-decode-depth`).
+    ///   - overLimit: called with the buffer offset of a prefix found under more layers than `maxDepth`
+    ///     (not decoded).
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
-                               depth: Int = 1, _ body: (Candidate) -> Void) {
-        guard depth <= Self.maxDepth else { return }
+                               maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
+                               _ body: (Candidate) -> Void) {
+        let depth = min(max(0, maxDepth), ScanLimits.deepestDecoding)
+        Self.forEach(in: buffer, anchorRange: anchorRange, detector: detector, searching: Self.outerSearches[depth],
+                     maxLevel: depth, overLimit: overLimit, body)
+    }
+
+    /// One layer: hits of `searching`'s anchors up to layer `maxLevel` are decoded once (and, above layer 1,
+    /// searched again for the layer below); hits of deeper anchors go to `overLimit`.
+    private static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
+                                searching: (search: MultiLiteralSearch, indices: [Int]), maxLevel: Int,
+                                overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
         var decoded: [UInt8] = [] // allocated at the first hit only
         // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
         // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
         // per window, not one per anchor.
+        let count = searching.indices.count
         // (all three allocated at the first hit: most buffers have none)
         var covered: [Int] = []
         // where each covered window began, and whether it held a line break (then alignment is not known)
         var coveredBegin: [Int] = []
         var coveredBroken: [Bool] = []
         var chars: [UInt8] = [], positions: [Int] = []
-        let search = depth < Self.maxDepth ? Self.search : Self.innerSearch
-        search.forEach(in: buffer, starting: anchorRange) { index, hit in
-            let back = Self.backs[index], twice = Self.twices[index]
-            if covered.isEmpty {
-                covered = [Int](repeating: -1, count: Self.anchors.count)
-                coveredBegin = [Int](repeating: 0, count: Self.anchors.count)
-                coveredBroken = [Bool](repeating: true, count: Self.anchors.count)
+        searching.search.forEach(in: buffer, starting: anchorRange) { local, hit in
+            let index = searching.indices[local]
+            let back = Self.backs[index], level = Self.levels[index]
+            if level > maxLevel {
+                overLimit(hit)
+                return
             }
-            if hit + 200 <= covered[index] && !coveredBroken[index] && (hit - back - coveredBegin[index]) % 4 == 0 { return }
+            if covered.isEmpty {
+                covered = [Int](repeating: -1, count: count)
+                coveredBegin = [Int](repeating: 0, count: count)
+                coveredBroken = [Bool](repeating: true, count: count)
+            }
+            if hit + 200 <= covered[local] && !coveredBroken[local] && (hit - back - coveredBegin[local]) % 4 == 0 { return }
             if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
             // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the
             // run (MIME wraps at 76 columns, PEM at 64) are skipped, anything else ends it
             func isBreak(_ c: UInt8) -> Bool { c == 10 || c == 13 }
             var first = hit
-            var needed = back + (twice ? 8 : 0), taken = 0
+            var needed = back + Self.extraBefore[level], taken = 0
             var k = hit - 1
             while k >= 0, taken < needed {
                 if isBreak(buffer[k]) { k -= 1; continue }
@@ -83,7 +124,7 @@ public enum Base64Tokens {
                 first = k; taken += 1; k -= 1
             }
             if taken < back { return } // the quantum's start is not there
-            if twice { needed = back + (taken - back) / 4 * 4 } else { needed = back }
+            needed = back + (taken - back) / 4 * 4
             // start `needed` characters before the hit (whole quanta for the twice-encoded extension)
             positions.removeAll(keepingCapacity: true)
             chars.removeAll(keepingCapacity: true)
@@ -100,9 +141,9 @@ public enum Base64Tokens {
                 i += 1
             }
             guard chars.count >= 12, let last = positions.last else { return }
-            covered[index] = last + 1
-            coveredBegin[index] = begin
-            coveredBroken[index] = last + 1 - begin != chars.count
+            covered[local] = last + 1
+            coveredBegin[local] = begin
+            coveredBroken[local] = last + 1 - begin != chars.count
             let n = chars.withUnsafeBufferPointer { raw in
                 decoded.withUnsafeMutableBufferPointer { Self.decode(raw, into: $0) }
             }
@@ -120,12 +161,13 @@ public enum Base64Tokens {
             }
             decoded.withUnsafeBufferPointer { out in
                 let view = UnsafeBufferPointer(rebasing: out[0..<n])
-                if !twice {
+                if level == 1 {
                     detector.scan(view, anchorRange: 0..<n) { body(relocated($0)) }
                     return
                 }
                 // positions inside the decoded bytes map back to the quantum that holds them
-                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, depth: depth + 1) { body(relocated($0)) }
+                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, searching: Self.layerSearches[level - 1],
+                             maxLevel: level - 1, overLimit: { _ in }) { body(relocated($0)) }
             }
         }
     }

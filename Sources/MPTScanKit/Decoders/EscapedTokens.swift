@@ -4,7 +4,7 @@
 /// `\u0069\u0064…`, any number of backslashes, as JSON inside JSON doubles them; ECMA-262 §12.9.4, RFC 8259 §7).
 ///
 /// Found by anchor search on the escaped forms of `idt` (no escape-looking text is decoded unless it spells the
-/// token prefix), then up to `window` bytes after the anchor are unescaped, up to `maxLevels` times while the
+/// token prefix), then up to `window` bytes after the anchor are unescaped, up to `--max-decode-depth` times while the
 /// result still starts with an escaped `idt`, and the unescaped text goes through the detector. A token whose
 /// separators alone are escaped (`idt%3ATKN-…`) is the plain detector's (`SeparatorEncoding`).
 public enum EscapedTokens {
@@ -16,41 +16,53 @@ public enum EscapedTokens {
         case unicodeEscape = "unicode-escape"
     }
 
-    /// Escaped forms of `idt` that start a decode.
-    static let anchors: [(literal: String, scheme: Scheme)] = [
-        ("%69%64%74", .percent),
-        ("%2569%2564%2574", .percent),
-        ("%252569%252564%252574", .percent),
-        ("&#105;&#100;&#116;", .htmlEntity),
-        ("&#x69;&#x64;&#x74;", .htmlEntity),
-        ("&#X69;&#X64;&#X74;", .htmlEntity),
-        ("&amp;#105;&amp;#100;&amp;#116;", .htmlEntity),
-        ("&amp;#x69;&amp;#x64;&amp;#x74;", .htmlEntity),
-        // zero-padded references
-        ("&#0105;&#0100;&#0116;", .htmlEntity),
-        ("&#x0069;&#x0064;&#x0074;", .htmlEntity),
-        ("\\x69\\x64\\x74", .hexEscape),
-        ("\\u0069\\u0064\\u0074", .unicodeEscape),
-        // JSON inside JSON doubles each backslash (and JSON in a source map's sourcesContent doubles them again)
-        ("\\\\x69\\\\x64\\\\x74", .hexEscape),
-        ("\\\\u0069\\\\u0064\\\\u0074", .unicodeEscape),
-        ("\\\\\\\\x69\\\\\\\\x64\\\\\\\\x74", .hexEscape),
-        ("\\\\\\\\u0069\\\\\\\\u0064\\\\\\\\u0074", .unicodeEscape),
-    ]
+    /// Escaped forms of `idt` that start a decode, with the number of times the escaping was applied: percent
+    /// and HTML references at every level up to one more than `ScanLimits.deepestDecoding` (`%2569` is
+    /// percent-encoding applied twice, `&amp;#105;` a reference escaped again; the deepest level is only
+    /// recognised, to report it as over the limit); backslash escapes at level 1, whatever number of
+    /// backslashes JSON-in-JSON doubled them to.
+    static let anchors: [(literal: String, scheme: Scheme, level: Int)] = {
+        var out: [(literal: String, scheme: Scheme, level: Int)] = []
+        for level in 1...(ScanLimits.deepestDecoding + 1) {
+            let percent = "%" + String(repeating: "25", count: level - 1)
+            out.append((["69", "64", "74"].map { percent + $0 }.joined(), .percent, level))
+            let amp = "&" + String(repeating: "amp;", count: level - 1)
+            // upper-case X and zero-padded references only as written once (what encoders produce)
+            let forms = level == 1 ? [["#105;", "#100;", "#116;"], ["#x69;", "#x64;", "#x74;"], ["#X69;", "#X64;", "#X74;"],
+                                      ["#0105;", "#0100;", "#0116;"], ["#x0069;", "#x0064;", "#x0074;"]]
+                : [["#105;", "#100;", "#116;"], ["#x69;", "#x64;", "#x74;"]]
+            for digits in forms { out.append((digits.map { amp + $0 }.joined(), .htmlEntity, level)) }
+        }
+        out += [
+            ("\\x69\\x64\\x74", .hexEscape, 1),
+            ("\\u0069\\u0064\\u0074", .unicodeEscape, 1),
+            // JSON inside JSON doubles each backslash (and JSON in a source map's sourcesContent doubles them again)
+            ("\\\\x69\\\\x64\\\\x74", .hexEscape, 1),
+            ("\\\\u0069\\\\u0064\\\\u0074", .unicodeEscape, 1),
+            ("\\\\\\\\x69\\\\\\\\x64\\\\\\\\x74", .hexEscape, 1),
+            ("\\\\\\\\u0069\\\\\\\\u0064\\\\\\\\u0074", .unicodeEscape, 1),
+        ]
+        return out
+    }()
     static let search = MultiLiteralSearch(Self.anchors.map { Array($0.literal.utf8) })
-    /// Escaped bytes read after an anchor: a current token is at most 87 characters, each at most 10 bytes
-    /// escaped (`&#x0069;` or `\\\\u0069`, and twice-escaped forms), plus room for the detector's context.
-    static let window = 1024
+    /// Escaped bytes read after an anchor: a current token is at most 87 characters, each at most 17 bytes
+    /// escaped (`&amp;amp;#x0069;`, a reference escaped three times), plus room for the detector's context;
+    /// within the 4 KiB a streaming caller keeps after an anchor.
+    static let window = 2048
     /// Decoded bytes after an anchor whose own escaped anchors this decode covers.
     static let stride = 40
-    /// How many times one escape family is undone (`%252569` is percent-encoding applied three times).
-    public static let maxLevels = 3
 
     /// Calls `body` for every token written with escaped bytes whose escaped `idt` starts in `anchorRange` of
     /// `buffer`, as a candidate whose span is the escaped text (0-based byte offsets into `buffer`) and whose
     /// `decodings` name each level undone (`["percent", "percent"]`). `buffer` should hold `window` bytes after
     /// `anchorRange` (a streaming caller's look-ahead covers it).
+    /// - Parameters:
+    ///   - maxDepth: levels of one escaping undone, 0…`ScanLimits.deepestDecoding` (`--max-decode-depth`;
+    ///     `%252569` is percent-encoding applied three times).
+    ///   - overLimit: called with the buffer offset of an escaped `idt` under more levels than `maxDepth` (not
+    ///     decoded).
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
+                               maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
                                _ body: (Candidate) -> Void) {
         var covered = -1 // escaped text already decoded from an earlier anchor
         var input: [UInt8] = [], output: [UInt8] = []
@@ -64,7 +76,7 @@ public enum EscapedTokens {
             starts = Array(hit..<(hit + input.count))
             ends = starts.map { $0 + 1 }
             var decodings: [String] = []
-            while decodings.count < Self.maxLevels, Self.startsWithAnchor(input, scheme) {
+            while decodings.count < maxDepth, Self.startsWithAnchor(input, scheme) {
                 output.removeAll(keepingCapacity: true)
                 levelStarts.removeAll(keepingCapacity: true)
                 levelEnds.removeAll(keepingCapacity: true)
@@ -78,6 +90,12 @@ public enum EscapedTokens {
                 swap(&starts, &levelStarts)
                 swap(&ends, &levelEnds)
                 decodings.append(scheme.rawValue)
+            }
+            if Self.startsWithAnchor(input, scheme) {
+                // more levels than --max-decode-depth: not decoded, reported; the rest of this run is the same text
+                overLimit(hit)
+                covered = max(covered, starts[min(starts.count - 1, Self.stride)])
+                return
             }
             guard !decodings.isEmpty else { return }
             // escaped anchors in the first `stride` decoded bytes are handled by this decode (a run of escaped

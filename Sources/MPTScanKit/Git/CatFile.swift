@@ -182,7 +182,7 @@ extension ContentScanner {
                 headCount += n
             }
             let isArchive = head.withUnsafeBufferPointer { Self.archiveKind(UnsafeBufferPointer(rebasing: $0[0..<headCount])) != nil }
-            if isArchive && size <= Self.blobArchiveLimit {
+            if isArchive && size <= self.limits.maxArchiveSize {
                 let whole = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, headCount, 1))
                 defer { whole.deallocate() }
                 _ = whole.initialize(from: head[0..<headCount])
@@ -195,9 +195,10 @@ extension ContentScanner {
                 let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(whole)[0..<count])
                 return self.scanArchive(view) ?? self.scan(buffer: view, path: { "" })
             }
-            var tooLarge: [String] = []
+            var tooLarge: [ContentIssue] = []
             if isArchive {
-                tooLarge = ["archive over \(Self.blobArchiveLimit >> 20) MiB not opened: scanned as plain bytes, its compressed members unread"]
+                tooLarge = [ContentIssue("archive over \(ScanLimit.archiveSize.flag) \(ScanLimit.archiveSize.describe(self.limits.maxArchiveSize)) not opened: scanned as plain bytes, its compressed members unread",
+                                         limit: .archiveSize)]
             }
             var served = 0
             var streamed = self.scan(pull: { out in
@@ -209,14 +210,11 @@ extension ContentScanner {
                 }
                 return pull(out)
             }, path: { "" })
-            streamed.archiveIssues = tooLarge
+            streamed.issues = tooLarge + streamed.issues
+            streamed.isArchive = isArchive
             return streamed
         }
     }
-
-    /// Largest archive blob read into memory, in bytes: each history stream may hold one, so this is lower than
-    /// the limit for archive files on disk; a larger one is scanned as plain bytes and reported.
-    static let blobArchiveLimit = 256 << 20
 
     /// The archive kind of blob bytes, by magic only (a blob has no name here): zip, gzip or tar.
     static func archiveKind(_ bytes: UnsafeBufferPointer<UInt8>) -> ArchiveKind? {
@@ -232,10 +230,13 @@ extension ContentScanner {
     /// zip directory, a corrupt gzip) is scanned as plain bytes, with an issue: the scan is incomplete.
     func scanArchive(_ bytes: UnsafeBufferPointer<UInt8>) -> ContentScanResult? {
         guard let kind = Self.archiveKind(bytes) else { return nil }
-        var walker = ArchiveWalker(limits: ArchiveLimits())
+        var walker = ArchiveWalker(limits: self.limits.archive)
         var result = ContentScanResult()
+        var memberIssues: [ContentIssue] = []
         walker.walk(bytes, kind: kind, name: "") { path, member in
-            var found = self.scan(buffer: member, path: { path }).findings
+            let scanned = self.scan(buffer: member, path: { path })
+            var found = scanned.findings
+            memberIssues += scanned.issues.map { ContentIssue(path + ": " + $0.message, limit: $0.limit, count: $0.count) }
             if !found.isEmpty {
                 if path.hasSuffix(".ipynb") {
                     Notebook.annotate(&found, bytes: member)
@@ -246,14 +247,20 @@ extension ContentScanner {
             result.findings += found
         }
         // the walker names its messages after the archive, which is nameless here
-        let issues = walker.issues.map { $0.hasPrefix(": ") ? String($0.dropFirst(2)) : $0 }
+        let issues = (walker.issues + memberIssues).map { issue -> ContentIssue in
+            var named = issue
+            if named.message.hasPrefix(": ") { named.message.removeFirst(2) } else if named.message.hasPrefix("!") { named.message.removeFirst() }
+            return named
+        }
         if walker.unreadable {
             var plain = self.scan(buffer: bytes, path: { "" })
-            plain.archiveIssues = ["archive unreadable, scanned as plain bytes: \(issues.first ?? "damaged")"]
+            plain.issues.insert(ContentIssue("archive unreadable, scanned as plain bytes: \(issues.first?.message ?? "damaged")"), at: 0)
+            plain.isArchive = true
             return plain
         }
         result.bytesRead = bytes.count
-        result.archiveIssues = issues
+        result.issues = issues
+        result.isArchive = true
         return result
     }
 }
@@ -270,6 +277,7 @@ extension ScanSummary {
     /// skipped entries are not merged.
     mutating func addCounts(of other: ScanSummary) {
         self.unreadable += other.unreadable
+        self.limitsReached.add(other.limitsReached)
         self.filesScanned += other.filesScanned
         self.bytesScanned += other.bytesScanned
         self.filesDecoded += other.filesDecoded
@@ -278,15 +286,27 @@ extension ScanSummary {
         self.interrupted = self.interrupted || other.interrupted
     }
 
-    /// Counts one scanned blob; an archive blob with bytes left unscanned (a bomb, truncation) makes the scan
-    /// incomplete, named by the blob's id (its paths are not known yet).
+    /// Counts one scanned blob; a blob with bytes left unscanned or findings unreported (an archive bomb,
+    /// truncation, a limit reached) makes the scan incomplete, named by the blob's id (its paths are not known yet).
     mutating func countBlob(_ result: ContentScanResult, id: ObjectID) {
-        for issue in result.archiveIssues {
-            self.unreadable.append(ScanIssue(path: "blob \(id.description.prefix(12))", message: "archive: \(issue)"))
-        }
+        self.countIssues(result, path: "blob \(id.description.prefix(12))")
         self.fromGit = true
         self.filesScanned += 1
         self.bytesScanned += result.bytesRead
         if result.decodedFrom != nil { self.filesDecoded += 1 }
+    }
+
+    /// Records what scanning `path` (a blob, a message) left out: one issue for an archive's problems (as an
+    /// archive file gets), one for each other, and the limits reached.
+    mutating func countIssues(_ result: ContentScanResult, path: String) {
+        guard !result.issues.isEmpty else { return }
+        for issue in result.issues { if let limit = issue.limit { self.limitsReached.add(limit, count: issue.count) } }
+        if result.isArchive {
+            let shown = result.issues.prefix(5).map(\.message).joined(separator: "; ")
+            let more = result.issues.count > 5 ? " (and \(result.issues.count - 5) more)" : ""
+            self.unreadable.append(ScanIssue(path: path, message: "archive: \(shown)\(more)", limit: result.issues.first { $0.limit != nil }?.limit))
+        } else {
+            for issue in result.issues { self.unreadable.append(ScanIssue(path: path, message: issue.message, limit: issue.limit)) }
+        }
     }
 }

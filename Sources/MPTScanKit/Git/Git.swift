@@ -32,12 +32,18 @@ public struct Git: Sendable {
     /// Git run in `directory` (a work tree, a subdirectory of one, or a git directory).
     public init(directory: String) { self.directory = directory }
 
-    /// Configuration given on every command line; command-line `-c` values override every config file.
+    /// Configuration given on every command line; command-line `-c` values override every config file (the
+    /// repository's `.git/config` and whatever it includes). Most of these name things mptscan never makes git do
+    /// (edit, sign, fetch): set anyway, so that no future command can reach a program the repository names.
+    /// Filter, textconv and external diff drivers named in `.gitattributes` are not listed: no command here
+    /// reads the work tree or makes a patch (`--no-ext-diff --no-textconv` where diffs are listed).
     static let safeConfig: [String] = [
         "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "core.sshCommand=false",
         "core.askPass=false", "credential.helper=", "diff.external=", "log.showSignature=false",
         "core.untrackedCache=false", "protocol.allow=never", "gc.auto=0", "maintenance.auto=false",
         "diff.relative=false", "advice.graftFileDeprecated=false",
+        "core.editor=false", "sequence.editor=false", "gpg.program=false", "gpg.ssh.program=false",
+        "gpg.x509.program=false", "core.alternateRefsCommand=false",
     ]
 
     /// Variables that make git look at another repository, index or object store than `directory`'s.
@@ -75,6 +81,8 @@ public struct Git: Sendable {
         env["GIT_ASKPASS"] = "false"
         env["SSH_ASKPASS"] = "false"
         env["GIT_SSH_COMMAND"] = "false"
+        env["GIT_EDITOR"] = "false"
+        env["GIT_SEQUENCE_EDITOR"] = "false"
         env["GIT_NO_REPLACE_OBJECTS"] = "1"  // refs/replace/ could hide a commit
         env["GIT_GRAFT_FILE"] = "/dev/null"   // so could .git/info/grafts
         env.removeValue(forKey: "GIT_CONFIG_PARAMETERS")

@@ -24,6 +24,8 @@ public struct HistoryOptions: Sendable {
     public var excludes: [PathGlob] = []
     /// Also scan commit and annotated tag messages.
     public var scanMessages = true
+    /// Caps on what is derived from blobs (archives in them, decoding, findings per blob or message).
+    public var limits = ScanLimits()
     /// Parallel `git cat-file` streams (and scanning threads) for a full-history scan.
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// A stream is added for each this many objects, up to `jobs` (small repositories use one).
@@ -63,7 +65,7 @@ public final class HistoryScanner {
     public init(detector: TokenDetector, options: HistoryOptions) {
         self.detector = detector
         self.options = options
-        self.content = ContentScanner(detector: detector)
+        self.content = ContentScanner(detector: detector, limits: options.limits)
     }
 
     /// Runs the scan.
@@ -73,7 +75,9 @@ public final class HistoryScanner {
         let repository = try GitRepository.open(self.options.repository, named: self.options.repositoryNamed,
                                                 gitDirectoryOnly: self.options.gitDirectoryOnly)
         if let revisions = self.options.revisions {
-            return try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
+            var report = try RangeScan(repository: repository, scanner: self, revisions: revisions, isCancelled: isCancelled).run()
+            report.summary.limitsReached.limits = self.options.limits
+            return report
         }
         if repository.isShallow { throw GitError(repository.shallowMessage()) }
         self.scannedObjects = []
@@ -83,6 +87,7 @@ public final class HistoryScanner {
         if self.options.recurseSubmodules && !report.summary.interrupted {
             try self.scanSubmodules(of: repository, into: &report, isCancelled: isCancelled)
         }
+        report.summary.limitsReached.limits = self.options.limits
         return report
     }
 
@@ -164,7 +169,7 @@ public final class HistoryScanner {
                 report.findings.append(f)
             }
             var counts = sub.summary
-            counts.unreadable = sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message) }
+            counts.unreadable = sub.summary.unreadable.map { ScanIssue(path: prefix + "/" + $0.path, message: $0.message, limit: $0.limit) }
             report.summary.addCounts(of: counts)
         }
     }
@@ -174,10 +179,13 @@ public final class HistoryScanner {
     /// Scans one object's content; findings carry `path` "" until attribution names one.
     func scan(_ content: CatFileBatch.Content) -> ContentScanResult { self.content.scan(content) }
 
-    /// Scans a message (the part of a commit or tag object after its header).
-    func scanMessage(_ object: UnsafeBufferPointer<UInt8>, from start: Int, path: String) -> [Finding] {
+    /// Scans a message (the part of a commit or tag object after its header); what a limit left out goes to
+    /// `summary`.
+    func scanMessage(_ object: UnsafeBufferPointer<UInt8>, from start: Int, path: String, summary: inout ScanSummary) -> [Finding] {
         let message = UnsafeBufferPointer(rebasing: object[start...])
-        return self.content.scan(buffer: message, path: { path }).findings
+        let result = self.content.scan(buffer: message, path: { path })
+        summary.countIssues(result, path: path)
+        return result.findings
     }
 
     func isExcluded(_ path: String) -> Bool {
@@ -376,14 +384,14 @@ private final class FullHistoryScan: @unchecked Sendable {
                 p.committerTime[id] = header.committerTime
                 guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
                 p.summary.commitsScanned += 1
-                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
+                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id), summary: &p.summary)
                 if !found.isEmpty { p.messageFindings.append((id, found)) }
             case .tag:
                 guard case .whole(let bytes) = content else { return }
                 let header = TagHeader(bytes)
                 if let target = header.target { p.tagTargets[id] = (target, header.targetKind) }
                 guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
-                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name))
+                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name), summary: &p.summary)
                 if !found.isEmpty { p.tagFindings.append((id, found)) }
             default: break
             }
@@ -848,7 +856,7 @@ final class RangeScan {
             if kind == .commit, case .whole(let bytes) = content {
                 self.summary.commitsScanned += 1
                 let header = CommitHeader(bytes)
-                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id))
+                let found = self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id), summary: &self.summary)
                 if !found.isEmpty { messageFindings[id] = found }
             } else if kind == .blob {
                 let result = self.scanner.scan(content)
@@ -937,7 +945,7 @@ final class RangeScan {
                 case .tag:
                     guard case .whole(let bytes) = content else { return }
                     let header = TagHeader(bytes)
-                    for var f in self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name)) {
+                    for var f in self.scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name), summary: &self.summary) {
                         f.git = GitProvenance(source: .tagMessage, object: id.description)
                         f.git?.tag = header.name
                         findings.append(f)

@@ -13,11 +13,15 @@ public final class StagedScanner {
     private let excludes: [PathGlob]
     private let content: ContentScanner
 
-    /// A scanner matching with `detector`, leaving out paths that match `excludes`.
-    public init(detector: TokenDetector, excludes: [PathGlob] = []) {
+    /// Caps on what is derived from the staged blobs (archives, decoding, findings per blob).
+    public let limits: ScanLimits
+
+    /// A scanner matching with `detector`, leaving out paths that match `excludes`, within `limits`.
+    public init(detector: TokenDetector, excludes: [PathGlob] = [], limits: ScanLimits = ScanLimits()) {
         self.detector = detector
         self.excludes = excludes
-        self.content = ContentScanner(detector: detector)
+        self.limits = limits
+        self.content = ContentScanner(detector: detector, limits: limits)
     }
 
     /// - Parameters:
@@ -50,6 +54,7 @@ public final class StagedScanner {
             changes.append(change)
         }
         var summary = ScanSummary.git
+        summary.limitsReached.limits = self.limits
         guard !changes.isEmpty else { return ScanReport(findings: [], summary: summary) }
 
         var hits: [ObjectID: [Finding]] = [:]

@@ -6,21 +6,23 @@ import Foundation
 /// are named `outer.zip!inner.apk!assets/x.js`; an archive inside an archive is opened up to `maxDepth`.
 ///
 /// Limits against hostile input (`ArchiveLimits`): every size and offset is checked against the bytes held;
-/// inflated bytes are capped per member and in total, and by ratio; member count and name length are capped.
+/// inflated bytes are capped per member and in total, and by ratio; member count and name length are capped;
+/// zip entries whose data overlaps another entry's are not inflated again.
 /// A limit hit or a corrupt archive is reported as an issue (the scan is then incomplete), never a crash and
 /// never more memory than the caps. Member names are only labels: nothing is written, so `../` is harmless.
-public struct ArchiveLimits: Sendable {
-    /// Archives inside archives opened, counting the outermost as 1.
+public struct ArchiveLimits: Sendable, Equatable {
+    /// Archives inside archives opened, counting the outermost as 1 (`--max-archive-depth`); 0 opens none.
     public var maxDepth = 3
-    /// Members read per archive.
+    /// Members read per archive (`--max-archive-members`).
     public var maxMembers = 100_000
-    /// Bytes one member may inflate to (members are held whole while scanned).
+    /// Bytes one member may inflate to; members are held whole while scanned (`--max-archive-member-bytes`).
     public var maxMemberBytes = 128 << 20
-    /// Bytes all members of one outermost archive may inflate to.
+    /// Bytes all members of one outermost archive may inflate to (`--max-archive-bytes`).
     public var maxTotalBytes = 2 << 30
-    /// Inflated : compressed, per member (a larger ratio is a bomb, not data).
+    /// Inflated : compressed, per member: a larger ratio is a bomb, not data (`--max-archive-ratio`). A member
+    /// may always inflate to 64 KiB, whatever its ratio.
     public var maxRatio = 1_000
-    /// Longest member name kept, in bytes.
+    /// Longest member name kept in reports, in bytes (a label only: longer names are cut, nothing is skipped).
     public var maxNameLength = 4096
     /// The defaults above (what `mptscan scan` uses).
     public init() {}
@@ -81,13 +83,17 @@ struct ArchiveWalker {
     let limits: ArchiveLimits
     /// Inflated bytes so far, against `maxTotalBytes`.
     private(set) var inflated = 0
-    /// Problems found: corrupt data, limits hit, unsupported methods. Each makes the scan incomplete.
-    private(set) var issues: [String] = []
+    /// Problems found: corrupt data, limits hit (with the limit), unsupported methods. Each makes the scan
+    /// incomplete.
+    private(set) var issues: [ContentIssue] = []
     /// Members handed over.
     private(set) var members = 0
     /// Set when the archive's own structure cannot be read (no zip directory, a corrupt gzip stream): the
     /// caller then scans the bytes as they are.
     private(set) var unreadable = false
+
+    /// Set by a format reader that found no readable structure, for `walk` to act on.
+    private var notReadable = false
 
     /// Members (and nested archives) to read; the rest are skipped without inflating. Nil reads everything.
     var only: Set<String>? = nil
@@ -100,11 +106,14 @@ struct ArchiveWalker {
         return only.contains(TreeScanner.normalize(path)) || only.contains { $0.hasPrefix(path + "!") }
     }
 
-    /// Walks `bytes` as an archive of `kind` named `name`; `member(path, bytes)` gets every non-archive member.
+    /// Walks `bytes` as an archive of `kind` named `name`; `member(path, bytes)` gets every non-archive member,
+    /// and an archive nested deeper than `maxDepth` as it is (with an issue).
     mutating func walk(_ bytes: UnsafeBufferPointer<UInt8>, kind: ArchiveKind, name: String, depth: Int = 1,
                        member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
         guard depth <= self.limits.maxDepth else {
-            self.issues.append("\(name): archive nested deeper than \(self.limits.maxDepth) levels not opened")
+            // not opened, but its bytes as they are (a stored member shows through) are scanned like a member's
+            self.issue("\(name): archive nested deeper than \(self.limits.maxDepth) level\(self.limits.maxDepth == 1 ? "" : "s") not opened; its bytes scanned as they are", .archiveDepth)
+            member(name, bytes)
             return
         }
         switch kind {
@@ -112,6 +121,12 @@ struct ArchiveWalker {
         case .gzip: self.gzip(bytes, name: name, depth: depth, member: member)
         case .tar: self.tar(bytes, name: name, depth: depth, member: member)
         case .asar: self.asar(bytes, name: name, depth: depth, member: member)
+        }
+        if self.notReadable {
+            // its structure cannot be read (no zip directory, a corrupt gzip stream): the outermost archive is
+            // left to the caller to scan as plain bytes; a nested one is scanned as plain bytes here
+            self.notReadable = false
+            if depth == 1 { self.unreadable = true } else { member(name, bytes) }
         }
     }
 
@@ -135,9 +150,18 @@ struct ArchiveWalker {
         }
     }
 
-    private mutating func budget(_ compressed: Int) -> Int {
-        let byRatio = compressed > Int.max / self.limits.maxRatio ? Int.max : max(1 << 16, compressed * self.limits.maxRatio)
-        return max(0, min(self.limits.maxMemberBytes, self.limits.maxTotalBytes - self.inflated, byRatio))
+    /// The most bytes a member of `compressed` bytes may inflate to, and the limit that sets it.
+    private func budget(_ compressed: Int) -> (bytes: Int, limit: ScanLimit) {
+        let byRatio = compressed > Int.max / max(1, self.limits.maxRatio) ? Int.max : max(1 << 16, compressed * self.limits.maxRatio)
+        var best = (bytes: max(0, self.limits.maxMemberBytes), limit: ScanLimit.archiveMemberBytes)
+        let total = max(0, self.limits.maxTotalBytes - self.inflated)
+        if total < best.bytes { best = (total, .archiveBytes) }
+        if byRatio < best.bytes { best = (byRatio, .archiveRatio) }
+        return best
+    }
+
+    private mutating func issue(_ message: String, _ limit: ScanLimit? = nil) {
+        self.issues.append(ContentIssue(message, limit: limit))
     }
 
     // MARK: - zip
@@ -158,8 +182,8 @@ struct ArchiveWalker {
             i -= 1
         }
         guard eocd >= 0 else {
-            self.issues.append("\(name): not a readable zip (no end of central directory; truncated?)")
-            if depth == 1 { self.unreadable = true }
+            self.issue("\(name): not a readable zip (no end of central directory; truncated?)")
+            self.notReadable = true
             return
         }
         var count = Self.u16(b, eocd + 10)
@@ -180,27 +204,36 @@ struct ArchiveWalker {
             shift = cdEnd - cdSize - cdOffset
         }
         guard cdOffset <= b.count - shift - 1 else {
-            self.issues.append("\(name): central directory outside the file (truncated?)")
-            if depth == 1 { self.unreadable = true }
+            self.issue("\(name): central directory outside the file (truncated?)")
+            self.notReadable = true
             return
         }
         cdOffset += shift
-        var locals = Set<Int>()
+        // First pass: the central directory's entries, each checked against the bytes held; then entries whose
+        // data (local header to the end of the compressed bytes) overlaps another entry's are found in one sort,
+        // so an overlapping bomb (many entries over one deflate stream; Fifield, "A better zip bomb", 2019)
+        // costs one inflation, not thousands.
+        struct Entry {
+            var index: Int, path: String, method: Int, compressed: Int, size: Int
+            var local: Int, dataStart: Int
+            var overlaps = false
+        }
+        var entries: [Entry] = []
         var p = cdOffset
         for index in 0..<count {
             guard index < self.limits.maxMembers else {
-                self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read")
-                return
+                self.issue("\(name): more than \(self.limits.maxMembers) members; the rest not read", .archiveMembers)
+                break
             }
             guard p + 46 <= b.count, Self.u32(b, p) == 0x02014B50 else {
-                self.issues.append("\(name): central directory entry \(index) is corrupt; the rest not read")
-                return
+                self.issue("\(name): central directory entry \(index) is corrupt; the rest not read")
+                break
             }
             let flags = Self.u16(b, p + 8), method = Self.u16(b, p + 10)
             var compressed = Self.u32(b, p + 20), size = Self.u32(b, p + 24)
             let nameLength = Self.u16(b, p + 28), extraLength = Self.u16(b, p + 30), commentLength = Self.u16(b, p + 32)
             var local = Self.u32(b, p + 42)
-            guard p + 46 + nameLength + extraLength <= b.count else { self.issues.append("\(name): entry \(index) runs past the end"); return }
+            guard p + 46 + nameLength + extraLength <= b.count else { self.issue("\(name): entry \(index) runs past the end"); break }
             let rawName = String(decoding: b[(p + 46)..<(p + 46 + min(nameLength, self.limits.maxNameLength))], as: UTF8.self)
             // ZIP64 extended information: the fields that were 0xFFFFFFFF, in order
             var e = p + 46 + nameLength
@@ -220,39 +253,67 @@ struct ArchiveWalker {
             p = extraEnd + commentLength
             let path = name + "!" + rawName
             if rawName.hasSuffix("/") || !self.wanted(path) { continue } // a directory, or not asked for
-            if flags & 1 != 0 { self.issues.append("\(path): encrypted member not scanned"); continue }
+            if flags & 1 != 0 { self.issue("\(path): encrypted member not scanned"); continue }
             guard local >= 0, b.count >= 30, local <= b.count - 30, Self.u32(b, local) == 0x04034B50 else {
-                self.issues.append("\(path): local header missing or outside the file"); continue
-            }
-            guard locals.insert(local).inserted else {
-                self.issues.append("\(path): shares its data with another entry (overlapping entries: a zip bomb); not scanned again"); continue
+                self.issue("\(path): local header missing or outside the file"); continue
             }
             let dataStart = local + 30 + Self.u16(b, local + 26) + Self.u16(b, local + 28)
             guard compressed >= 0, dataStart <= b.count, compressed <= b.count - dataStart else {
-                self.issues.append("\(path): member data runs past the end of the archive (truncated?)"); continue
+                self.issue("\(path): member data runs past the end of the archive (truncated?)"); continue
             }
-            let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + compressed)])
-            switch method {
+            entries.append(Entry(index: index, path: path, method: method, compressed: compressed, size: size, local: local, dataStart: dataStart))
+        }
+        // overlap: in order of where each entry's bytes start (its local header), an entry starting before the
+        // end of an earlier one's data shares bytes with it; of each overlapping group, the entry that starts first
+        // is read, the others are named in one issue
+        var order = Array(entries.indices)
+        order.sort { (entries[$0].local, entries[$0].index) < (entries[$1].local, entries[$1].index) }
+        var reach = -1, overlapping = 0
+        for k in order {
+            if entries[k].local < reach {
+                entries[k].overlaps = true
+                overlapping += 1
+            } else {
+                reach = max(reach, entries[k].dataStart + entries[k].compressed)
+            }
+        }
+        var overlapNames: [String] = []
+        for entry in entries {
+            let path = entry.path
+            if entry.overlaps {
+                if overlapNames.count < 3 { overlapNames.append(path) }
+                continue
+            }
+            let data = UnsafeBufferPointer(rebasing: b[entry.dataStart..<(entry.dataStart + entry.compressed)])
+            switch entry.method {
             case 0:
-                guard compressed <= self.limits.maxTotalBytes - self.inflated else {
-                    self.issues.append("\(path): over the \(self.limits.maxTotalBytes)-byte total for one archive; not scanned"); continue
+                guard entry.compressed <= self.limits.maxTotalBytes - self.inflated else {
+                    self.issue("\(path): over the \(self.limits.maxTotalBytes)-byte total for one archive; not scanned", .archiveBytes); continue
                 }
-                self.inflated += compressed
+                self.inflated += entry.compressed
                 self.emit(path, data, depth: depth, member: member)
             case 8:
-                let cap = self.budget(compressed)
-                let (bytes, outcome) = Inflate.inflate(data, limit: cap, gzip: false)
+                let cap = self.budget(entry.compressed)
+                if cap.bytes == 0 {
+                    self.issue("\(path): not inflated: the archive's \(ScanLimit.archiveBytes.flag) total of \(self.limits.maxTotalBytes) bytes is spent", .archiveBytes)
+                    continue
+                }
+                let (bytes, outcome) = Inflate.inflate(data, limit: cap.bytes, gzip: false)
                 self.inflated += bytes.count
                 switch outcome {
                 case .complete: break
                 case .overLimit:
-                    self.issues.append("\(path): inflates past \(cap) bytes (declared \(size)): a zip bomb or over the limits; only the first \(cap) bytes scanned")
-                case .corrupt(let why): self.issues.append("\(path): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
+                    self.issue("\(path): inflates past \(cap.bytes) bytes (declared \(entry.size)): a zip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
+                case .corrupt(let why): self.issue("\(path): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
                 }
                 if !bytes.isEmpty { bytes.withUnsafeBufferPointer { self.emit(path, $0, depth: depth, member: member) } }
             default:
-                self.issues.append("\(path): compression method \(method) not supported; not scanned")
+                self.issue("\(path): compression method \(entry.method) not supported; not scanned")
             }
+        }
+        if overlapping > 0 {
+            let more = overlapping > overlapNames.count ? " and \(overlapping - overlapNames.count) more" : ""
+            self.issue("\(overlapNames.joined(separator: ", "))\(more): data shared with another entry (overlapping entries: a zip bomb); read once, under the first name")
         }
     }
 
@@ -260,7 +321,7 @@ struct ArchiveWalker {
 
     private mutating func gzip(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
         let cap = self.budget(b.count)
-        let (bytes, outcome) = Inflate.inflate(b, limit: cap, gzip: true)
+        let (bytes, outcome) = Inflate.inflate(b, limit: cap.bytes, gzip: true)
         self.inflated += bytes.count
         // the member's name: the file name without .gz (.tgz → .tar), after the last '!' and '/'
         let last = name.split(separator: "!").last.map(String.init) ?? name
@@ -270,10 +331,10 @@ struct ArchiveWalker {
         }
         switch outcome {
         case .complete: break
-        case .overLimit: self.issues.append("\(name): inflates past \(cap) bytes: a gzip bomb or over the limits; only the first \(cap) bytes scanned")
+        case .overLimit: self.issue("\(name): inflates past \(cap.bytes) bytes: a gzip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
         case .corrupt(let why):
-            self.issues.append("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
-            if depth == 1 && bytes.isEmpty { self.unreadable = true }
+            self.issue("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
+            if bytes.isEmpty { self.notReadable = true }
         }
         // a .tar.gz is one level of nesting, not two: a tar inside counts at the gzip's depth (anything else,
         // a gzip in a gzip included, one level deeper, so nesting always ends)
@@ -292,12 +353,12 @@ struct ArchiveWalker {
     /// (`{"files": {name: {"size", "offset"} | {"files": …}}}`), then file data at `8 + header size` + offset
     /// (offsets are decimal strings). Files marked `"unpacked"` live beside the archive and are not here.
     private mutating func asar(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
-        guard b.count >= 16 else { self.issues.append("\(name): not a readable asar (too short)"); self.unreadable = depth == 1; return }
+        guard b.count >= 16 else { self.issue("\(name): not a readable asar (too short)"); self.notReadable = true; return }
         let headerSize = Self.u32(b, 4), jsonLength = Self.u32(b, 12)
         guard jsonLength <= headerSize, 16 + jsonLength <= b.count, 8 + headerSize <= b.count,
               let json = try? JSONSerialization.jsonObject(with: Data(b[16..<(16 + jsonLength)])) as? [String: Any] else {
-            self.issues.append("\(name): not a readable asar (bad header)")
-            if depth == 1 { self.unreadable = true }
+            self.issue("\(name): not a readable asar (bad header)")
+            self.notReadable = true
             return
         }
         let base = 8 + headerSize
@@ -311,11 +372,11 @@ struct ArchiveWalker {
                 if entry["files"] != nil { stack.append((path, entry)); continue }
                 if entry["unpacked"] as? Bool == true || entry["link"] != nil { continue }
                 seen += 1
-                guard seen <= self.limits.maxMembers else { self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read"); return }
+                guard seen <= self.limits.maxMembers else { self.issue("\(name): more than \(self.limits.maxMembers) members; the rest not read", .archiveMembers); return }
                 let size = (entry["size"] as? NSNumber)?.intValue ?? -1
                 let offset = Int(entry["offset"] as? String ?? "") ?? -1
                 guard size >= 0, offset >= 0, offset <= b.count - base, size <= b.count - base - offset else {
-                    self.issues.append("\(name)!\(path): data outside the archive (truncated?)"); continue
+                    self.issue("\(name)!\(path): data outside the archive (truncated?)"); continue
                 }
                 self.emit(name + "!" + String(path.prefix(self.limits.maxNameLength)),
                           UnsafeBufferPointer(rebasing: b[(base + offset)..<(base + offset + size)]), depth: depth, member: member)
@@ -350,8 +411,8 @@ struct ArchiveWalker {
 
     private mutating func tar(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
         guard Self.isTarHeader(b) else {
-            self.issues.append("\(name): not a tar archive (no valid header)")
-            if depth == 1 { self.unreadable = true }
+            self.issue("\(name): not a tar archive (no valid header)")
+            self.notReadable = true
             return
         }
         var p = 0
@@ -359,7 +420,7 @@ struct ArchiveWalker {
         var index = 0
         while p + 512 <= b.count {
             if b[p] == 0 { return } // end-of-archive blocks
-            guard index < self.limits.maxMembers else { self.issues.append("\(name): more than \(self.limits.maxMembers) members; the rest not read"); return }
+            guard index < self.limits.maxMembers else { self.issue("\(name): more than \(self.limits.maxMembers) members; the rest not read", .archiveMembers); return }
             index += 1
             func field(_ offset: Int, _ length: Int) -> String {
                 var end = offset
@@ -367,12 +428,12 @@ struct ArchiveWalker {
                 return String(decoding: b[(p + offset)..<(p + end)], as: UTF8.self)
             }
             guard let size = Int(field(124, 12).trimmingCharacters(in: .whitespaces), radix: 8), size >= 0 else {
-                self.issues.append("\(name): tar header \(index) is corrupt; the rest not read"); return
+                self.issue("\(name): tar header \(index) is corrupt; the rest not read"); return
             }
             let type = b[p + 156]
             let dataStart = p + 512
             let available = min(size, b.count - dataStart)
-            if available < size { self.issues.append("\(name): member \(index) runs past the end (truncated?); its first \(available) bytes scanned") }
+            if available < size { self.issue("\(name): member \(index) runs past the end (truncated?); its first \(available) bytes scanned") }
             let data = UnsafeBufferPointer(rebasing: b[dataStart..<(dataStart + available)])
             var memberName = field(0, 100)
             if field(257, 5) == "ustar" { let prefix = field(345, 155); if !prefix.isEmpty { memberName = prefix + "/" + memberName } }

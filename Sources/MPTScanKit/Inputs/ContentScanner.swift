@@ -16,9 +16,13 @@ public struct ContentScanResult: Sendable {
     public var decodedFrom: TextEncoding? = nil
     /// True when scanning stopped early because the scan was cancelled.
     public var cancelled = false
-    /// Archive problems (a bomb, truncation, an encrypted member) when the content was an archive whose members
-    /// were scanned: bytes left unscanned, so the scan is incomplete. Never file content.
-    public var archiveIssues: [String] = []
+    /// What was left unscanned or unreported: a limit reached (`--max-findings-per-file`, `--max-decode-depth`,
+    /// an archive limit) or damage (a truncated archive, an encrypted member). Each makes the scan incomplete.
+    /// Never file content.
+    public var issues: [ContentIssue] = []
+    /// True when the content was an archive (opened, or too large or damaged to open): `issues` are then about
+    /// its members.
+    public var isArchive = false
 }
 
 /// How the characters of a match were stored in the bytes searched.
@@ -47,14 +51,20 @@ public final class ContentScanner {
     public static let defaultChunkSize = 1 << 20
 
     private let detector: TokenDetector
+    /// Caps on findings kept, decoding layers, archives and snippets (`ScanLimits`).
+    public let limits: ScanLimits
     private let chunkSize: Int
     private let capacity: Int
     private let buffer: UnsafeMutablePointer<UInt8>
     private let staging: UnsafeMutablePointer<UInt8>
 
-    /// - Parameter chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
-    public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize) {
+    /// - Parameters:
+    ///   - chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
+    ///   - limits: findings kept per stream, decoding layers, snippet context; archive limits for the callers
+    ///     that open archives with this scanner.
+    public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize, limits: ScanLimits = ScanLimits()) {
         self.detector = detector
+        self.limits = limits
         self.chunkSize = max(chunkSize, 64)
         self.capacity = self.chunkSize + TokenDetector.lookBehind + TokenDetector.lookAhead + 64
         self.buffer = .allocate(capacity: self.capacity)
@@ -87,7 +97,7 @@ public final class ContentScanner {
     /// nothing to find: the detector first runs over the bytes in place, and only content with a candidate (or
     /// that looks like UTF-16, which is decoded first) goes through the full streaming path.
     public func scan(buffer: UnsafeBufferPointer<UInt8>, path: () -> String) -> ContentScanResult {
-        if !Self.mayHoldFindings(buffer, detector: self.detector) {
+        if !Self.mayHoldFindings(buffer, detector: self.detector, maxDecodeDepth: self.limits.maxDecodeDepth) {
             var result = ContentScanResult()
             result.bytesRead = buffer.count
             return result
@@ -104,17 +114,17 @@ public final class ContentScanner {
     }
 
     /// False only when no finding is possible: no candidate in the raw bytes, in Base64, escaped byte by byte or across joined
-    /// literals, and no sign of UTF-16 text.
-    static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector) -> Bool {
+    /// literals, no encoded prefix under more layers than `maxDecodeDepth` (to be reported), and no sign of UTF-16 text.
+    static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector, maxDecodeDepth: Int = ScanLimits().maxDecodeDepth) -> Bool {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
         if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
         var found = false
         var idPrefixHits: [Int] = []
         detector.scan(b, anchorRange: 0..<b.count, idPrefixHits: &idPrefixHits) { _ in found = true }
         if found { return true }
-        Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
+        Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector, maxDepth: maxDecodeDepth, overLimit: { _ in found = true }) { _ in found = true }
         if found { return true }
-        EscapedTokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector) { _ in found = true }
+        EscapedTokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector, maxDepth: maxDecodeDepth, overLimit: { _ in found = true }) { _ in found = true }
         if found { return true }
         JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector, stringDepth: 0,
                                idPrefixHits: detector.findsIDPrefix ? idPrefixHits : nil) { _ in found = true }
@@ -135,6 +145,11 @@ public final class ContentScanner {
         var firstChunk = true
         let findsIDPrefix = self.detector.findsIDPrefix
         var idPrefixHits: [Int] = [] // `TKN-` offsets the detector saw, for the joined-literal decoder
+        let maxFindings = max(1, self.limits.maxFindingsPerFile)
+        var droppedFindings = 0
+        // encoded token prefixes under more layers than --max-decode-depth: how many, and the first's offset
+        var overDecoded = 0, firstOverDecoded = 0
+        let decodeDepth = self.limits.maxDecodeDepth
 
         while true {
             if isCancelled() { result.cancelled = true; break }
@@ -153,8 +168,12 @@ public final class ContentScanner {
             idPrefixHits.removeAll(keepingCapacity: true)
             self.detector.scan(view, anchorRange: anchorsDone..<limit, idPrefixHits: &idPrefixHits) { batch.append($0) }
             // tokens written in Base64 or with every byte escaped (reported at the encoded text) and split across joined literals
-            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
-            EscapedTokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector) { batch.append($0) }
+            // (closure literals, not a stored closure: nothing the loop uses gets boxed)
+            let base = bufferOffset
+            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, maxDepth: decodeDepth,
+                                 overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
+            EscapedTokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, maxDepth: decodeDepth,
+                                  overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
             JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, stringDepth: 0,
                                    idPrefixHits: findsIDPrefix ? idPrefixHits : nil) { batch.append($0) }
             anchorsDone = limit
@@ -173,6 +192,8 @@ public final class ContentScanner {
             let markers = batch.isEmpty ? [] : InlineAllow.markers(in: view)
             for candidate in batch {
                 guard reported.insert(SpanKey(offset: bufferOffset + candidate.start, rule: candidate.ruleIndex)).inserted else { continue }
+                // --max-findings-per-file: the rest are counted, not kept (a file of a million tokens costs no memory)
+                guard pending.count < maxFindings else { droppedFindings += 1; continue }
                 if cachedPath == nil { cachedPath = path() }
                 pending.append(self.finding(candidate, view: view, path: cachedPath!, offset: bufferOffset, decodedFrom: reader.encoding,
                                             markers: markers, state: &state))
@@ -197,6 +218,15 @@ public final class ContentScanner {
         // a legacy keyed secret can precede its id, which may arrive in a later chunk: restore offset order
         pending.sort { ($0.byteOffset, $0.ruleID) < ($1.byteOffset, $1.ruleID) }
         result.findings = pending
+        if droppedFindings > 0 {
+            result.issues.append(ContentIssue("\(droppedFindings) more finding\(droppedFindings == 1 ? "" : "s") past \(ScanLimit.findingsPerFile.flag) \(maxFindings) not reported", limit: .findingsPerFile))
+        }
+        if overDecoded > 0 {
+            let layers = "\(decodeDepth) layer\(decodeDepth == 1 ? "" : "s")"
+            let what = overDecoded == 1 ? "an encoded token prefix" : "\(overDecoded) encoded token prefixes"
+            result.issues.append(ContentIssue("\(what) under more than \(layers) of Base64 or escaping (\(ScanLimit.decodeDepth.flag)) not decoded, the first at byte \(firstOverDecoded)",
+                                              limit: .decodeDepth, count: overDecoded))
+        }
         return result
     }
 
@@ -206,7 +236,7 @@ public final class ContentScanner {
         let line = state.line(view, at: c.start)
         let column = state.column(view, at: c.start)
         // UTF-16 found inside raw bytes: no readable context around it; line and column count the raw bytes
-        let (before, after) = c.form == .bytes ? Snippet.context(view, span: c.start..<c.end) : ("", "")
+        let (before, after) = c.form == .bytes ? Snippet.context(view, span: c.start..<c.end, bytes: self.limits.snippetContext) : ("", "")
         let textEncoding: TextEncoding? = c.form == .utf16LE ? .utf16LE : c.form == .utf16BE ? .utf16BE : decodedFrom
         // an expired platform JWT no longer opens anything by itself
         let severity = c.claims?.expired == true ? (rule.jwt?.expiredSeverity ?? rule.severity) : rule.severity
@@ -315,12 +345,12 @@ struct LineState {
 
 /// Short, redacted context around a finding, safe to print to a terminal.
 enum Snippet {
-    /// Bytes of context kept on each side of the token.
-    static let contextBytes = 40
     /// Alphanumeric runs at least this long in the context are cut to 4 characters: they may be other secrets.
     static let maskRunLength = 20
 
-    static func context(_ b: UnsafeBufferPointer<UInt8>, span: Range<Int>) -> (String, String) {
+    /// Up to `contextBytes` bytes of the line on each side of `span` (default `ScanLimits().snippetContext`),
+    /// cut at a character boundary; a cut side starts or ends with `…`.
+    static func context(_ b: UnsafeBufferPointer<UInt8>, span: Range<Int>, bytes contextBytes: Int = ScanLimits().snippetContext) -> (String, String) {
         var lo = span.lowerBound
         while lo > 0 && span.lowerBound - lo < contextBytes && b[lo - 1] != 0x0A { lo -= 1 }
         let cutBefore = lo > 0 && b[lo - 1] != 0x0A

@@ -56,12 +56,25 @@ public struct SkippedEntry: Codable, Sendable, Equatable {
     public var reason: SkipReason
 }
 
-/// A path that could not be read: scanning it failed, so the scan is incomplete (exit 2) unless unreadable
-/// paths are accepted with `--skip-unreadable`.
+/// A path that could not be read, or was read only in part: scanning it failed or a limit left some of it out,
+/// so the scan is incomplete (exit 2). Unreadable paths can be accepted with `--skip-unreadable`; a limit reached
+/// cannot (raise the limit instead).
 public struct ScanIssue: Codable, Sendable, Equatable {
     public var path: String
-    /// What failed and why, from `strerror(3)`; never file content.
+    /// What failed and why (from `strerror(3)`, or which limit and what it left out); never file content.
     public var message: String
+    /// The limit that left part of the path unscanned, or nil when it could not be read (or was damaged).
+    public var limit: ScanLimit? = nil
+
+    public init(path: String, message: String, limit: ScanLimit? = nil) {
+        self.path = path
+        self.message = message
+        self.limit = limit
+    }
+
+    /// Whether `--skip-unreadable` (`acceptUnreadable`) turns this issue into a warning: an unreadable path
+    /// yes, a limit reached no.
+    public func isAccepted(acceptUnreadable: Bool) -> Bool { acceptUnreadable && self.limit == nil }
 }
 
 /// Walks directory trees with `opendir`/`readdir` and `d_type` (`lstat` only when `d_type` is unknown), not `FileManager` (see

@@ -17,6 +17,9 @@ public struct ScanOptions: Sendable {
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Bytes read per chunk (tests lower it to exercise chunk boundaries).
     public var chunkSize = ContentScanner.defaultChunkSize
+    /// Caps on what is derived from the input (archives, decoding, findings per file); reached ones are counted
+    /// in `ScanSummary.limitsReached`.
+    public var limits = ScanLimits()
 
     public init() {}
 }
@@ -41,8 +44,17 @@ public struct ScanSummary: Sendable, Equatable {
     public var commitsScanned = 0
     /// Hits in objects no ref reaches, left out of a history scan without `--all-objects`.
     public var unreachableHits = 0
+    /// How often each `ScanLimit` was reached, and the limits in force.
+    public var limitsReached = LimitCounts()
 
     public init() {}
+
+    /// True when the scan left something out that `acceptUnreadable` (`--skip-unreadable`) does not accept: an
+    /// interruption, an unreadable path (unless accepted), or a limit that leaves input unscanned.
+    public func isIncomplete(acceptUnreadable: Bool) -> Bool {
+        self.interrupted || self.limitsReached.makeScanIncomplete
+            || self.unreadable.contains { !$0.isAccepted(acceptUnreadable: acceptUnreadable) }
+    }
 }
 
 /// The result of a scan: findings in deterministic order (walk order of files, then byte offset) and the summary.
@@ -77,7 +89,7 @@ public final class TreeScanner: Sendable {
         let jobs = max(1, self.options.jobs)
         var walker: FileTreeWalker
         if jobs == 1 {
-            let worker = ContentScanner(detector: self.detector, chunkSize: self.options.chunkSize)
+            let worker = ContentScanner(detector: self.detector, chunkSize: self.options.chunkSize, limits: self.options.limits)
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
                 guard !isCancelled() else { return }
                 collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
@@ -91,8 +103,9 @@ public final class TreeScanner: Sendable {
                 group.enter()
                 let detector = self.detector
                 let chunkSize = self.options.chunkSize
+                let limits = self.options.limits
                 let thread = Thread {
-                    let worker = ContentScanner(detector: detector, chunkSize: chunkSize)
+                    let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
                     while let entry = queue.pop() {
                         if isCancelled() { continue }
                         collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
@@ -117,12 +130,14 @@ public final class TreeScanner: Sendable {
         summary.bytesScanned = snapshot.bytes
         summary.filesDecoded = snapshot.decoded
         summary.skipped = walker.skipped
+        summary.limitsReached.limits = self.options.limits
         var issues = walker.issues
         var findings: [Finding] = []
         for r in results {
             findings.append(contentsOf: r.findings)
             if let skip = r.skipped { summary.skipped.append(skip) }
-            if let issue = r.issue { issues.append((r.sequence, issue)) }
+            issues += r.issues.map { (r.sequence, $0) }
+            for (limit, n) in r.reached { summary.limitsReached.add(limit, count: n) }
         }
         issues.sort { $0.sequence < $1.sequence }
         summary.unreadable = issues.map(\.issue)
@@ -137,17 +152,24 @@ public final class TreeScanner: Sendable {
         var scanned = false
         var decoded = false
         var skipped: SkippedEntry? = nil
-        var issue: ScanIssue? = nil
-    }
+        /// What could not be read, or was left unscanned by a limit (one line each on stderr).
+        var issues: [ScanIssue] = []
+        /// Limits reached and how often (also those that leave no issue, such as `--max-source-map-size`).
+        var reached: [ScanLimit: Int] = [:]
 
-    /// Files (and linked source maps) up to this size, in bytes, are read whole when they hold a hit, to name the
-    /// original source.
-    static let sourceMapLimit = 256 << 20
+        /// Adds the issues of scanning the content of `path` (one each), counting the limits among them.
+        mutating func add(_ contentIssues: [ContentIssue], path: String) {
+            for issue in contentIssues {
+                self.issues.append(ScanIssue(path: path, message: issue.message, limit: issue.limit))
+                if let limit = issue.limit { self.reached[limit, default: 0] += issue.count }
+            }
+        }
+    }
 
     /// Reads a regular file that holds hits again, whole, to say where they came from: in a source map, the
     /// embedded source that holds each (`SourceMap.annotate`); in a bundle whose last `sourceMappingURL` names
     /// a sibling map or an inline `data:` map, the original position its `mappings` give.
-    static func annotateOrigins(_ findings: inout [Finding], fd: Int32, size: Int, entry: FileEntry) {
+    static func annotateOrigins(_ findings: inout [Finding], fd: Int32, size: Int, entry: FileEntry, limit: Int) {
         let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: size)
         defer { bytes.deallocate() }
         var done = 0
@@ -168,8 +190,25 @@ public final class TreeScanner: Sendable {
         }
         guard let link = SourceMapLink.find(in: view) else { return }
         let directory = entry.rawPath.lastIndex(of: UInt8(ascii: "/")).map { Array(entry.rawPath[..<$0]) } ?? Array(".".utf8)
-        guard let (mapBytes, label) = link.load(relativeTo: String(decoding: directory, as: UTF8.self), limit: Self.sourceMapLimit) else { return }
+        guard let (mapBytes, label) = link.load(relativeTo: String(decoding: directory, as: UTF8.self), limit: limit) else { return }
         mapBytes.withUnsafeBufferPointer { SourceMap.annotateGenerated(&findings, bundle: view, mapBytes: $0, label: label) }
+    }
+
+    /// Whether a file too large to read whole could have named an original source for its findings: a notebook
+    /// or source map (by name, or by its first 512 bytes), or a bundle with a `sourceMappingURL` in its last
+    /// 64 KiB. Reads at most those bytes; a large file that is none of these loses nothing.
+    static func mayNameAnOrigin(fd: Int32, size: Int, entry: FileEntry) -> Bool {
+        let path = entry.displayPath
+        if path.hasSuffix(".ipynb") || path.hasSuffix(".map") { return true }
+        func read(_ count: Int, at offset: Int) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            return Array(bytes.prefix(max(0, n)))
+        }
+        let head = read(min(size, 512), at: 0)
+        if head.withUnsafeBufferPointer({ SourceMap.looksLikeSourceMap($0, path: nil) }) { return true }
+        let tail = read(min(size, 64 << 10), at: max(0, size - (64 << 10)))
+        return tail.withUnsafeBufferPointer { SourceMapLink.find(in: $0) != nil }
     }
 
     /// `a/./b/../c` → `a/c` inside a member path (the `!` parts kept).
@@ -182,10 +221,6 @@ public final class TreeScanner: Sendable {
         }
         return parts.joined(separator: "/")
     }
-
-    /// Archives up to this size, in bytes, are read into memory and scanned member by member; larger ones are
-    /// scanned as plain bytes, with an issue saying their members were not opened.
-    static let archiveFileLimit = 2 << 30
 
     /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). Returns false when the
     /// file is not an archive after all (no zip directory, not gzip): the caller then scans its raw bytes.
@@ -204,13 +239,18 @@ public final class TreeScanner: Sendable {
         if kind == .gzip && ArchiveKind.byMagic(view) != .gzip { return false }
         if kind == .tar && !ArchiveWalker.isTarHeader(view) { return false } // named .tar, but not one: plain bytes
         if kind == .zip && !ArchiveWalker.looksLikeZip(view) { return false }
-        var walker = ArchiveWalker(limits: ArchiveLimits())
+        let limits = worker.limits
+        var walker = ArchiveWalker(limits: limits.archive)
         var findings: [Finding] = []
         var scannedBytes = 0
+        // what members left unscanned or unreported (a findings limit, encoded prefixes too deep), by member
+        var memberIssues: [ContentIssue] = []
         // bundles whose map is another member: (map member path, finding positions), resolved in a second walk
         var wanted: [String: [(index: Int, line: Int, column: Int)]] = [:]
         walker.walk(view, kind: kind, name: entry.displayPath) { path, content in
-            var found = worker.scan(buffer: content, path: { path }).findings
+            let scanned = worker.scan(buffer: content, path: { path })
+            var found = scanned.findings
+            memberIssues += scanned.issues.map { ContentIssue(path + ": " + $0.message, limit: $0.limit, count: $0.count) }
             scannedBytes += content.count
             guard !found.isEmpty else { return }
             if path.hasSuffix(".ipynb") {
@@ -219,7 +259,7 @@ public final class TreeScanner: Sendable {
                 SourceMap.annotate(&found, mapBytes: content)
             } else if let link = SourceMapLink.find(in: content) {
                 if link.url.hasPrefix("data:") {
-                    if let (map, label) = link.load(relativeTo: "", limit: Self.sourceMapLimit) {
+                    if let (map, label) = link.load(relativeTo: "", limit: limits.maxSourceMapSize) {
                         map.withUnsafeBufferPointer { SourceMap.annotateGenerated(&found, bundle: content, mapBytes: $0, label: label) }
                     }
                 } else if !link.url.contains("://") {
@@ -236,7 +276,7 @@ public final class TreeScanner: Sendable {
             findings += found
         }
         if !wanted.isEmpty {
-            var again = ArchiveWalker(limits: ArchiveLimits())
+            var again = ArchiveWalker(limits: limits.archive)
             again.only = Set(wanted.keys)
             again.walk(view, kind: kind, name: entry.displayPath) { path, content in
                 guard let positions = wanted[Self.normalize(path)] else { return }
@@ -246,18 +286,26 @@ public final class TreeScanner: Sendable {
         }
         if walker.unreadable {
             // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
-            result.issue = ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0])")
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0].message)"))
             return false
         }
         result.findings = findings
         result.scanned = true
-        if !walker.issues.isEmpty {
-            let shown = walker.issues.prefix(5).joined(separator: "; ")
-            let more = walker.issues.count > 5 ? " (and \(walker.issues.count - 5) more)" : ""
-            result.issue = ScanIssue(path: entry.displayPath, message: "archive partly unscanned: \(shown)\(more)")
+        if let issue = Self.archiveIssue(walker.issues + memberIssues, path: entry.displayPath) {
+            result.issues.append(issue)
+            for case let (limit?, n) in (walker.issues + memberIssues).map({ ($0.limit, $0.count) }) { result.reached[limit, default: 0] += n }
         }
         result.bytes = max(done, scannedBytes)
         return true
+    }
+
+    /// One issue for all the problems of one archive (the first five, and how many more), carrying the first limit
+    /// among them; nil when there are none.
+    static func archiveIssue(_ issues: [ContentIssue], path: String) -> ScanIssue? {
+        guard !issues.isEmpty else { return nil }
+        let shown = issues.prefix(5).map(\.message).joined(separator: "; ")
+        let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
+        return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit)
     }
 
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
@@ -273,12 +321,15 @@ public final class TreeScanner: Sendable {
             if !entry.viaSymlink { flags |= O_NOFOLLOW }
             fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
             guard fd >= 0 else {
-                result.issue = ScanIssue(path: entry.displayPath, message: "cannot open: \(FileTreeWalker.describe(errno))")
+                let code = errno
+                // listed by the walk, gone before it was opened: a file that vanished during the scan
+                let vanished = code == ENOENT ? " (it vanished during the scan)" : ""
+                result.issues.append(ScanIssue(path: entry.displayPath, message: "cannot open: \(FileTreeWalker.describe(code))\(vanished)"))
                 return result
             }
             var st = stat()
             guard fstat(fd, &st) == 0 else {
-                result.issue = ScanIssue(path: entry.displayPath, message: "cannot stat: \(FileTreeWalker.describe(errno))")
+                result.issues.append(ScanIssue(path: entry.displayPath, message: "cannot stat: \(FileTreeWalker.describe(errno))"))
                 close(fd)
                 return result
             }
@@ -291,11 +342,14 @@ public final class TreeScanner: Sendable {
             }
             if type == S_IFREG { expected = Int(st.st_size) }
         }
+        let limits = worker.limits
         let archiveKind = entry.isStandardInput ? nil : ArchiveKind.byName(bytes: entry.rawPath)
-        if let size = expected, archiveKind != nil, size > Self.archiveFileLimit {
-            result.issue = ScanIssue(path: entry.displayPath, message: "archive over \(Self.archiveFileLimit >> 30) GiB not opened: scanned as plain bytes, its compressed members unread")
+        if let size = expected, archiveKind != nil, size > limits.maxArchiveSize {
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive over \(ScanLimit.archiveSize.flag) \(ScanLimit.archiveSize.describe(limits.maxArchiveSize)) not opened: scanned as plain bytes, its compressed members unread",
+                                           limit: .archiveSize))
+            result.reached[.archiveSize, default: 0] += 1
         }
-        if let size = expected, let kind = archiveKind, size <= Self.archiveFileLimit {
+        if let size = expected, let kind = archiveKind, size <= limits.maxArchiveSize {
             if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
                 close(fd)
                 return result
@@ -303,14 +357,19 @@ public final class TreeScanner: Sendable {
         }
         let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         result.findings = scanned.findings
-        if let size = expected, !result.findings.isEmpty, size <= Self.sourceMapLimit {
-            Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry)
+        result.add(scanned.issues, path: entry.displayPath)
+        if let size = expected, !result.findings.isEmpty {
+            if size <= limits.maxSourceMapSize {
+                Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry, limit: limits.maxSourceMapSize)
+            } else if Self.mayNameAnOrigin(fd: fd, size: size, entry: entry) {
+                result.reached[.sourceMapSize, default: 0] += 1 // its findings stand, without an original source
+            }
         }
         if !entry.isStandardInput { close(fd) }
         result.bytes = scanned.bytesRead
         result.decoded = scanned.decodedFrom != nil
         if let code = scanned.readError {
-            result.issue = ScanIssue(path: entry.displayPath, message: "read failed after \(scanned.bytesRead) bytes: \(FileTreeWalker.describe(code))")
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "read failed after \(scanned.bytesRead) bytes: \(FileTreeWalker.describe(code))"))
         } else if !scanned.cancelled {
             result.scanned = true
         }
@@ -342,7 +401,7 @@ final class ResultCollector: @unchecked Sendable {
         if r.scanned { self.filesScanned += 1 }
         self.bytes += r.bytes
         if r.decoded { self.decoded += 1 }
-        if !r.findings.isEmpty || r.skipped != nil || r.issue != nil { self.items.append(r) }
+        if !r.findings.isEmpty || r.skipped != nil || !r.issues.isEmpty || !r.reached.isEmpty { self.items.append(r) }
         if self.stream != nil { self.finish(r.sequence, r.findings) }
         self.lock.unlock()
         self.progress?.add(files: r.scanned ? 1 : 0, bytes: r.bytes, findings: r.findings.count)

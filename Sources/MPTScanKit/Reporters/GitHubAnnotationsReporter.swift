@@ -39,9 +39,12 @@ public struct GitHubAnnotationsReporter: Reporter {
             if let line = self.command(for: f) { out += line }
         }
         for issue in report.summary.unreadable {
-            out += Self.command(self.options.acceptUnreadable ? "warning" : "error",
-                                properties: [("title", "mptscan: unreadable path")],
+            out += Self.command(issue.isAccepted(acceptUnreadable: self.options.acceptUnreadable) ? "warning" : "error",
+                                properties: [("title", issue.limit == nil ? "mptscan: unreadable path" : "mptscan: limit reached")],
                                 message: "\(issue.path): \(issue.message): the scan is incomplete")
+        }
+        for (limit, line) in zip(report.summary.limitsReached.reached.map(\.limit), report.summary.limitsReached.lines) where !limit.makesScanIncomplete {
+            out += Self.command("notice", properties: [("title", "mptscan: limit reached")], message: line)
         }
         if report.summary.interrupted {
             out += Self.command("error", properties: [("title", "mptscan: interrupted")], message: "the scan is incomplete")

@@ -52,7 +52,7 @@ public struct GitLabReporter: Reporter {
         let s = report.summary
         let start = self.options.startTime ?? self.options.endTime ?? Date(timeIntervalSince1970: 0)
         let end = self.options.endTime ?? start
-        let failed = s.interrupted || (!s.unreadable.isEmpty && !self.options.acceptUnreadable)
+        let failed = s.isIncomplete(acceptUnreadable: self.options.acceptUnreadable)
         let component: JSONValue = .object([
             ("id", .string(ToolInfo.name)),
             ("name", .string(ToolInfo.name)),
@@ -69,8 +69,9 @@ public struct GitLabReporter: Reporter {
             ("status", .string(failed ? "failure" : "success")),
         ]
         var messages: [JSONValue] = s.unreadable.map {
-            .object([("level", .string(self.options.acceptUnreadable ? "warn" : "fatal")), ("value", .string("\($0.path): \($0.message)"))])
+            .object([("level", .string($0.isAccepted(acceptUnreadable: self.options.acceptUnreadable) ? "warn" : "fatal")), ("value", .string("\($0.path): \($0.message)"))])
         }
+        messages += s.limitsReached.lines.map { .object([("level", .string("info")), ("value", .string($0))]) }
         if s.interrupted { messages.append(.object([("level", .string("fatal")), ("value", .string("interrupted: the scan is incomplete"))])) }
         let suppressed = report.findings.filter(\.isSuppressed).count
         if suppressed > 0 {

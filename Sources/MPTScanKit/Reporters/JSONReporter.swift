@@ -37,7 +37,7 @@ public struct JSONReporter: Sendable {
         let s = report.summary
         let suppressed = report.findings.filter(\.isSuppressed).count
         return .object([
-                ("complete", .bool(s.unreadable.isEmpty && !s.interrupted)),
+                ("complete", .bool(s.unreadable.isEmpty && !s.interrupted && !s.limitsReached.makeScanIncomplete)),
                 ("interrupted", .bool(s.interrupted)),
                 ("files_scanned", .int(s.filesScanned)),
                 ("bytes_scanned", .int(s.bytesScanned)),
@@ -47,7 +47,14 @@ public struct JSONReporter: Sendable {
                 ("findings", .int(report.findings.count - suppressed)),
                 ("suppressed", .int(suppressed)),
                 ("skipped", .array(s.skipped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason.rawValue))]) })),
-                ("unreadable", .array(s.unreadable.map { .object([("path", .string($0.path)), ("message", .string($0.message))]) })),
+                ("unreadable", .array(s.unreadable.map { issue in
+                    .object([("path", .string(issue.path)), ("message", .string(issue.message))]
+                            + (issue.limit.map { [("limit", .string($0.rawValue))] } ?? []))
+                })),
+                ("limits_reached", .array(s.limitsReached.reached.map { limit, count in
+                    .object([("limit", .string(limit.rawValue)), ("flag", .string(limit.flag)), ("value", .int(s.limitsReached.limits[limit])),
+                             ("count", .int(count)), ("incomplete", .bool(limit.makesScanIncomplete))])
+                })),
             ])
     }
 

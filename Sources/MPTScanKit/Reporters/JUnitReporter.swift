@@ -48,9 +48,9 @@ public struct JUnitReporter: Reporter {
             cases.append(c)
         }
         let s = report.summary
-        for issue in s.unreadable where !self.options.acceptUnreadable {
+        for issue in s.unreadable where !issue.isAccepted(acceptUnreadable: self.options.acceptUnreadable) {
             cases.append(Case(classname: issue.path, name: "read \(issue.path)", file: issue.path,
-                              outcome: ("error", "\(issue.path): \(issue.message)", "unreadable", nil)))
+                              outcome: ("error", "\(issue.path): \(issue.message)", issue.limit == nil ? "unreadable" : "limit", nil)))
         }
         if s.interrupted {
             cases.append(Case(classname: "mptscan", name: "scan complete", outcome: ("error", "interrupted: the scan is incomplete", "interrupted", nil)))

@@ -118,7 +118,7 @@ public struct SARIFReporter: Reporter {
         let s = report.summary
         var notifications: [JSONValue] = s.unreadable.map { issue in
             .object([
-                ("level", .string(self.options.acceptUnreadable ? "warning" : "error")),
+                ("level", .string(issue.isAccepted(acceptUnreadable: self.options.acceptUnreadable) ? "warning" : "error")),
                 ("message", .object([("text", .string("\(issue.path): \(issue.message)"))])),
                 ("locations", .array([.object([("physicalLocation", .object([("artifactLocation", Self.artifactLocation(issue.path))]))])])),
             ])
@@ -126,7 +126,8 @@ public struct SARIFReporter: Reporter {
         if s.interrupted {
             notifications.append(.object([("level", .string("error")), ("message", .object([("text", .string("interrupted: the scan is incomplete"))]))]))
         }
-        let successful = !s.interrupted && (s.unreadable.isEmpty || self.options.acceptUnreadable)
+        notifications += s.limitsReached.lines.map { .object([("level", .string("note")), ("message", .object([("text", .string($0))]))]) }
+        let successful = !s.isIncomplete(acceptUnreadable: self.options.acceptUnreadable)
         var pairs: [(String, JSONValue)] = [("executionSuccessful", .bool(successful))]
         if let start = self.options.startTime { pairs.append(("startTimeUtc", .string(ReportSupport.timestamp(start, zulu: true)))) }
         if let end = self.options.endTime { pairs.append(("endTimeUtc", .string(ReportSupport.timestamp(end, zulu: true)))) }

@@ -138,8 +138,9 @@ public struct TextReporter: Sendable {
     /// - Parameter advice: end with how to fix or allow a finding (hooks print their own advice instead).
     public func summary(_ report: ScanReport, seconds: Double?, acceptUnreadable: Bool, quiet: Bool, advice: Bool = true) -> String {
         let s = report.summary
-        let level = acceptUnreadable ? "warning" : "error"
-        var lines = s.unreadable.map { "mptscan: \(level): \(Printable.text($0.path)): \($0.message)" }
+        var lines = s.unreadable.map {
+            "mptscan: \($0.isAccepted(acceptUnreadable: acceptUnreadable) ? "warning" : "error"): \(Printable.text($0.path)): \($0.message)"
+        }
         if !quiet {
             lines += self.counts(report, seconds: seconds, advice: advice)
         }
@@ -185,12 +186,20 @@ public struct TextReporter: Sendable {
             if counts[.symlink] != nil { line += "; symlinks are not followed without --follow-symlinks" }
             lines.append(line)
         }
+        lines += s.limitsReached.lines.map { "mptscan: " + $0 }
         if s.interrupted { lines.append("mptscan: interrupted: the scan is incomplete") }
         if s.unreachableHits > 0 {
             lines.append("mptscan: \(s.unreachableHits) hit\(s.unreachableHits == 1 ? "" : "s") in objects no ref reaches left out; --all-objects reports them")
         }
-        if !s.unreadable.isEmpty {
-            lines.append("mptscan: \(s.unreadable.count) path\(s.unreadable.count == 1 ? "" : "s") could not be read: the scan is incomplete")
+        let limited = s.unreadable.filter { $0.limit != nil }.count, unread = s.unreadable.count - limited
+        if limited > 0 {
+            var line = "mptscan: \(limited) path\(limited == 1 ? "" : "s") left partly unscanned at a limit"
+            if unread > 0 { line += ", \(unread) could not be read" }
+            lines.append(line + ": the scan is incomplete")
+        } else if unread > 0 {
+            lines.append("mptscan: \(unread) path\(unread == 1 ? "" : "s") could not be read: the scan is incomplete")
+        } else if s.limitsReached.makeScanIncomplete {
+            lines.append("mptscan: a limit was reached: the scan is incomplete")
         }
         if !open.isEmpty && advice {
             lines.append("mptscan: fix: disable each token in the Marketplace Platform, then remove it from the code and its history;")

@@ -106,6 +106,9 @@ public struct SweepOutcome: Sendable, Equatable {
     public var status: Status
     /// Unsuppressed findings reported for it.
     public var failing: Int
+    /// True when it was scanned but something was left out (a limit reached, a damaged archive, a missing
+    /// object): exit 2 unless leaks were found, and the next sweep scans it in full again.
+    public var incomplete = false
     /// True when done by an earlier, interrupted invocation of the same run (nothing written this time).
     public var resumed = false
 }
@@ -121,11 +124,12 @@ public struct SweepResult: Sendable {
     /// that repository not recorded as done.
     public var outputFailed = false
 
-    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed or records not delivered; else 0.
+    /// 130 interrupted; 1 any unsuppressed finding; 2 any repository failed or scanned incompletely, or records
+    /// not delivered; else 0.
     public var exitCode: ExitCode {
         if self.interrupted { return .interrupted }
         if self.outcomes.contains(where: { $0.failing > 0 }) { return .leaks }
-        if self.outcomes.contains(where: { $0.status == .failed }) || self.outputFailed { return .incomplete }
+        if self.outcomes.contains(where: { $0.status == .failed || $0.incomplete }) || self.outputFailed { return .incomplete }
         return .clean
     }
 }
@@ -169,6 +173,9 @@ public final class Sweep {
         for file in BuiltinRuleData.files { text += file.name + " " + file.hex.filter { !$0.isWhitespace } + "\n" }
         text += "excludes " + self.options.history.excludes.map(\.pattern).joined(separator: "\u{0}") + "\n"
         text += "messages \(self.options.history.scanMessages)\n"
+        // a limit raised or lowered changes what blobs yield: scan in full again
+        let limits = self.options.history.limits
+        text += "limits " + ScanLimit.allCases.map { "\($0.rawValue)=\(limits[$0])" }.joined(separator: " ") + "\n"
         return SHA256.hexDigest(of: Array(text.utf8))
     }
 
@@ -227,8 +234,10 @@ public final class Sweep {
         let key = self.scanKey
         for (i, path) in list.enumerated() {
             if let record = done[path] {
+                // an incomplete scan is recorded without its scan key (so that it is never trusted later)
                 result.outcomes.append(SweepOutcome(repository: path, status: SweepOutcome.Status(rawValue: record.status) ?? .failed,
-                                                    failing: record.failing, resumed: true))
+                                                    failing: record.failing, incomplete: record.status == "ok" && record.scanKey == nil,
+                                                    resumed: true))
                 continue
             }
             if isCancelled() { result.interrupted = true; break }
@@ -339,17 +348,22 @@ public final class Sweep {
         if report.summary.interrupted || isCancelled() { return nil }
         self.postProcess(&report)
         let failing = report.findings.filter { !$0.isSuppressed }.count
+        // something left out (a limit, a damaged archive, a missing object): exit 2, and never remembered as
+        // covered, so the next sweep scans this repository in full again rather than calling it unchanged
+        let incomplete = report.summary.isIncomplete(acceptUnreadable: false)
         var text = ""
         for f in report.findings { text += lines.line(for: showSecrets ? f : f.redactingNames(), repository: shownPath) }
         let incremental = !known.isEmpty
         text += summaryLine(.ok, message: nil, scan: incremental ? "incremental" : "full", known: known.count, report: report)
         record.status = "ok"
         record.failing = failing
-        record.scanKey = scanKey
+        record.scanKey = incomplete ? nil : scanKey
         record.tips = tips
         return Processed(text: text, record: record, objects: scanner.scannedObjects,
-                         outcome: SweepOutcome(repository: path, status: .ok, failing: failing),
-                         note: incremental ? "incremental: \(report.summary.filesScanned) new blob\(report.summary.filesScanned == 1 ? "" : "s")" : nil)
+                         outcome: SweepOutcome(repository: path, status: .ok, failing: failing, incomplete: incomplete),
+                         note: [incremental ? "incremental: \(report.summary.filesScanned) new blob\(report.summary.filesScanned == 1 ? "" : "s")" : nil,
+                                incomplete ? "incomplete: \(report.summary.unreadable.count) problem\(report.summary.unreadable.count == 1 ? "" : "s") in its summary record" : nil]
+                               .compactMap { $0 }.joined(separator: "; ").nilIfEmpty)
     }
 
     /// `<refname> <id>` for every ref, and `HEAD <id>`, sorted: what decides whether a repository changed.
@@ -374,3 +388,6 @@ enum SweepStateReader {
     }
 }
 
+private extension String {
+    var nilIfEmpty: String? { self.isEmpty ? nil : self }
+}

@@ -42,7 +42,9 @@ public struct SweepMerge {
             }
             let text = String(decoding: bytes, as: UTF8.self)
             if let summary = object["summary"] as? [String: Any] {
-                let record = Record(repository: Array(repository.utf8), summary: true, failed: summary["status"] as? String == "failed", text: text)
+                // failed, or scanned with something left out (`complete` false): never a clean merge
+                let failed = summary["status"] as? String == "failed" || summary["complete"] as? Bool == false
+                let record = Record(repository: Array(repository.utf8), summary: true, failed: failed, text: text)
                 self.summaries[record.repository] = record
                 continue
             }
@@ -77,7 +79,8 @@ public struct SweepMerge {
         return out
     }
 
-    /// 1 when a kept finding is not suppressed, else 2 when a kept summary says `failed`, else 0.
+    /// 1 when a kept finding is not suppressed, else 2 when a kept summary says `failed` or is not `complete`,
+    /// else 0.
     public var exitCode: ExitCode {
         if self.findings.contains(where: { !$0.suppressed }) { return .leaks }
         if self.summaries.values.contains(where: \.failed) { return .incomplete }
