@@ -251,6 +251,58 @@ final class PackReaderTests: XCTestCase {
         try self.assertSameHistory(repo.path, known: known)
     }
 
+    /// A large real repository, when `MPTSCAN_VERIFY_PACKS_REPO` names one (e.g. the curl history of the
+    /// benchmark): every blob, commit and tag, compared by kind, size and a 64-bit hash of the content with what
+    /// `git cat-file --batch` gives for git's own listing.
+    func testARealRepositoryNamedByTheEnvironment() throws {
+        guard let path = ProcessInfo.processInfo.environment["MPTSCAN_VERIFY_PACKS_REPO"] else {
+            throw XCTSkip("set MPTSCAN_VERIFY_PACKS_REPO to a repository to compare the pack reader with git on it")
+        }
+        func hash(_ content: CatFileBatch.Content) -> (Int, UInt64) {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325, count = 0
+            func add(_ b: UnsafeBufferPointer<UInt8>) {
+                for byte in b { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+                count += b.count
+            }
+            switch content {
+            case .whole(let b): add(b)
+            case .stream(_, let pull):
+                var piece = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = piece.withUnsafeMutableBufferPointer { pull($0) }
+                    if n <= 0 { break }
+                    piece.withUnsafeBufferPointer { add(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+                }
+            }
+            return (count, h)
+        }
+        final class Seen: @unchecked Sendable { var objects: [ObjectID: (ObjectKind, Int, UInt64)] = [:] }
+        let store = try self.store(path)
+        let seen = (0..<2).map { _ in Seen() }
+        let outcome = store.forEach(threads: 2, isCancelled: { false }) { thread, id, kind, content in
+            let (count, h) = hash(content)
+            XCTAssertNil(seen[thread].objects[id])
+            seen[thread].objects[id] = (kind, count, h)
+        }
+        XCTAssertEqual(outcome.leftToGit, [])
+        var mine = seen[0].objects
+        mine.merge(seen[1].objects) { a, _ in XCTFail("handed over twice"); return a }
+        let git = Git(directory: path)
+        let listing = Git.lines(try git.run(["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"]).output)
+        let ids = listing.filter { !$0.hasSuffix(" tree") }.map { ObjectID(String($0.prefix(40)))! }
+        XCTAssertEqual(Set(ids), Set(mine.keys))
+        XCTAssertEqual(Set(store.listed + outcome.listedLoose), Set(ids))
+        var compared = 0
+        try CatFileBatch(git: git, ids: ids).forEach(isCancelled: { false }, missing: { XCTFail("\($0) missing") }) { id, kind, content in
+            let (count, h) = hash(content)
+            guard let m = mine[id] else { return XCTFail("\(id) not handed over") }
+            XCTAssertTrue(m.0 == kind && m.1 == count && m.2 == h, "\(id): git \(String(describing: kind)) \(count) bytes, the store \(m.0) \(m.1) bytes")
+            compared += 1
+        }
+        XCTAssertEqual(compared, ids.count)
+        print("compared \(compared) objects in \(store.packs.count) packs and \(store.loose.count) loose objects")
+    }
+
     // MARK: - Damage
 
     func copyOfPackedRepository(_ name: String) throws -> (GitRecipe, URL) {
