@@ -39,6 +39,11 @@ public struct HistoryOptions: Sendable {
     /// rename of an old file) is not reported there. Full-history scans only; ignored for ranges and
     /// submodules.
     public var knownObjects: Set<ObjectID> = []
+    /// Read a full history's objects through `git cat-file` even when the pack reader could (tests, comparisons;
+    /// the environment variable `MPTSCAN_GIT_OBJECTS=cat-file` does the same).
+    var objectsThroughGit = false
+    /// Memory limits of the pack reader (tests lower them to exercise what is left to git).
+    var packLimits = ObjectStore.Limits()
     public init() {}
 }
 
@@ -60,6 +65,8 @@ public final class HistoryScanner {
     /// ref reaches (left out of the report without `allObjects`) are not included, so they are reported once a
     /// ref reaches them. Empty after a range scan, an interrupted scan or a failure; trees are never listed.
     public private(set) var scannedObjects: [ObjectID] = []
+    /// How the last full-history scan read its objects (nil before one ran).
+    var objectSource: ObjectSource? = nil
 
     /// A scanner for `options`, matching with `detector` (its rules).
     public init(detector: TokenDetector, options: HistoryOptions) {
@@ -82,6 +89,7 @@ public final class HistoryScanner {
         if repository.isShallow { throw GitError(repository.shallowMessage()) }
         self.scannedObjects = []
         let scan = FullHistoryScan(repository: repository, scanner: self, isCancelled: isCancelled)
+        defer { self.objectSource = scan.objectSource }
         var report = try scan.run()
         if !report.summary.interrupted { self.scannedObjects = scan.covered }
         if self.options.recurseSubmodules && !report.summary.interrupted {
@@ -216,6 +224,22 @@ public final class HistoryScanner {
     static func display(_ path: [UInt8]) -> String { String(decoding: path, as: UTF8.self) }
 }
 
+/// How a full-history scan read its objects.
+enum ObjectSource: Equatable, CustomStringConvertible {
+    /// From the pack and loose files in process (`ObjectStore`): how many packs and loose objects, and how many
+    /// objects it left to `git cat-file`.
+    case packs(packs: Int, loose: Int, leftToGit: Int)
+    /// Listed and streamed through `git cat-file`, and why.
+    case catFile(reason: String)
+
+    var description: String {
+        switch self {
+        case .packs(let packs, let loose, let left): return "\(packs) packs and \(loose) loose objects read directly, \(left) objects through git cat-file"
+        case .catFile(let reason): return "git cat-file (\(reason))"
+        }
+    }
+}
+
 /// A token at a path: the unit a history finding is reported for.
 struct TokenAtPath: Hashable {
     var rule: String
@@ -243,6 +267,8 @@ private final class FullHistoryScan: @unchecked Sendable {
     var leftOut = Set<ObjectID>()
     /// After `run`: `listed` without `leftOut`, sorted (`HistoryScanner.scannedObjects`).
     var covered: [ObjectID] = []
+    /// How the objects were read (tests and measurements).
+    var objectSource = ObjectSource.catFile(reason: "not read yet")
     private let lock = NSLock()
 
     init(repository: GitRepository, scanner: HistoryScanner, isCancelled: @escaping @Sendable () -> Bool) {
@@ -265,6 +291,11 @@ private final class FullHistoryScan: @unchecked Sendable {
         var tagTargets: [ObjectID: (ObjectID, ObjectKind?)] = [:]
         var missing = 0
         var error: Error? = nil
+        /// Objects the pack reader left to git without knowing their kind: those git reads as blobs, commits or
+        /// tags go to `listed`.
+        var unlisted: Set<ObjectID> = []
+        /// Blobs, commits and tags of `unlisted`.
+        var listed: [ObjectID] = []
 
         /// Adds what `other` produced.
         func absorb(_ other: Partial) {
@@ -288,55 +319,11 @@ private final class FullHistoryScan: @unchecked Sendable {
            partial.status == 0, Git.lines(partial.output).contains(where: { !$0.hasSuffix(" false") }) {
             throw GitError("history incomplete: this is a partial clone (objects are fetched from a promisor remote on demand, so much of history is not here); clone without --filter to scan all of it, or scan a range with --range A..B")
         }
-        // 1. every object in the repository, in pack order (fast), trees left out
-        var ids: [ObjectID] = []
-        var sizes: [Int] = []
-        let lister = try git.start(["cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype) %(objectsize)"])
-        let list = ByteStream(fd: lister.stdoutFD)
-        while let line = list.next(until: 10) {
-            let parts = line.split(separator: 32)
-            guard parts.count == 3, let id = ObjectID(hex: parts[0]), let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
-                lister.terminate()
-                throw GitError("git cat-file --batch-all-objects: cannot read object '\(String(decoding: line.prefix(100), as: UTF8.self))' (a corrupt repository): the history scan is incomplete")
-            }
-            if parts[1].elementsEqual("tree".utf8) { continue }
-            self.listed.append(id)
-            // an incremental scan reads no known blob (commits and tags are still read for the graph)
-            if parts[1].elementsEqual("blob".utf8) && self.scanner.options.knownObjects.contains(id) { continue }
-            ids.append(id)
-            sizes.append(size)
-        }
-        if let error = list.error { throw GitError("reading git cat-file output failed: \(String(cString: strerror(error)))") }
-        guard lister.wait().succeeded else { throw git.failure(["cat-file", "--batch-all-objects"], lister) }
-
-        // 2. stream them through `jobs` cat-file processes, each a contiguous run of the pack order (so each git
-        //    keeps its delta bases cached) of about equal bytes: scan blobs and messages, keep the commit graph
-        let jobs = max(1, min(self.scanner.options.jobs, ids.count / self.scanner.options.objectsPerJob + 1))
-        let total = sizes.reduce(0, +)
-        var slices: [Range<Int>] = []
-        var from = 0, acc = 0
-        for (i, size) in sizes.enumerated() {
-            acc += size
-            if slices.count < jobs - 1 && acc >= total / jobs * (slices.count + 1) { slices.append(from..<(i + 1)); from = i + 1 }
-        }
-        slices.append(from..<ids.count)
-        let partials = slices.map { _ in Partial() }
-        let group = DispatchGroup()
-        for (k, slice) in slices.enumerated() {
-            let partial = partials[k], part = Array(ids[slice])
-            let thread = Thread { [self] in
-                do { try self.stream(part, into: partial) } catch { partial.error = error }
-                group.leave()
-            }
-            thread.stackSize = 1 << 22
-            group.enter()
-            thread.start()
-        }
-        group.wait()
-        for p in partials {
-            if let error = p.error { throw error }
-            self.objects.absorb(p)
-        }
+        // 1-2. every blob, commit and annotated tag once: read from the pack and loose files in this process, or
+        //      listed and streamed through `git cat-file` (MPTSCAN_GIT_OBJECTS=cat-file, or a store not read here)
+        try self.readObjects()
+        // issues (archive blobs) in object id order, whatever the order objects were read in
+        self.objects.summary.unreadable.sort { ($0.path, $0.message) < ($1.path, $1.message) }
         self.summary.addCounts(of: self.objects.summary)
         let missing = self.objects.missing
         if self.isCancelled() { self.summary.interrupted = true }
@@ -365,36 +352,148 @@ private final class FullHistoryScan: @unchecked Sendable {
         return ScanReport(findings: findings, summary: self.summary)
     }
 
+    /// How the objects of a full-history scan are read: `MPTSCAN_GIT_OBJECTS=cat-file` in the environment forces
+    /// the listing and `git cat-file --batch` streams; otherwise (or with `packs`) the pack and loose files are read
+    /// in process, falling back to `cat-file` when the object store is not one this reader handles.
+    static let objectsVariable = "MPTSCAN_GIT_OBJECTS"
+
+    /// Reads every blob, commit and tag into `objects` and `listed`, from the object store directly or
+    /// through git (see `objectsVariable`); records which in `objectSource`.
+    func readObjects() throws {
+        let known = self.scanner.options.knownObjects
+        if ProcessInfo.processInfo.environment[Self.objectsVariable] == "cat-file" || self.scanner.options.objectsThroughGit {
+            self.objectSource = .catFile(reason: "\(Self.objectsVariable)=cat-file")
+            return try self.streamListed()
+        }
+        let store: ObjectStore
+        do {
+            store = try ObjectStore.open(repository: self.repository, known: known, limits: self.scanner.options.packLimits)
+        } catch {
+            self.objectSource = .catFile(reason: "\(error)")
+            return try self.streamListed()
+        }
+        try self.readPacked(store)
+    }
+
+    /// Reads the objects from `store` on `jobs` threads, each scanning with a content scanner of its own into a
+    /// `Partial` of its own, then what the store left to git through `git cat-file --batch`.
+    func readPacked(_ store: ObjectStore) throws {
+        let options = self.scanner.options
+        let jobs = max(1, min(options.jobs, store.objectCount / options.objectsPerJob + 1))
+        let scanners = (0..<jobs).map { _ in HistoryScanner(detector: self.scanner.detector, options: options) }
+        let partials = (0..<jobs).map { _ in Partial() }
+        let outcome = store.forEach(threads: jobs, isCancelled: self.isCancelled) { thread, id, kind, content in
+            self.handle(id, kind, content, scanner: scanners[thread], into: partials[thread])
+        }
+        self.listed = store.listed + outcome.listedLoose
+        for p in partials { self.objects.absorb(p) }
+        let leftToGit = outcome.leftToGit.sorted()
+        self.objectSource = .packs(packs: store.packs.count, loose: store.loose.count, leftToGit: leftToGit.count)
+        if !leftToGit.isEmpty && !self.isCancelled() {
+            let p = Partial()
+            p.unlisted = outcome.unlisted
+            try self.stream(leftToGit, into: p)
+            self.objects.absorb(p)
+            self.listed += p.listed
+        }
+    }
+
+    /// Lists every object with `git cat-file --batch-all-objects --unordered` (pack order) and streams blobs,
+    /// commits and tags through `jobs` `git cat-file --batch` processes, each a contiguous run of the pack order
+    /// (so each git keeps its delta bases cached) of about equal bytes.
+    func streamListed() throws {
+        let git = self.repository.git
+        // 1. every object in the repository, in pack order (fast), trees left out
+        var ids: [ObjectID] = []
+        var sizes: [Int] = []
+        let lister = try git.start(["cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype) %(objectsize)"])
+        let list = ByteStream(fd: lister.stdoutFD)
+        while let line = list.next(until: 10) {
+            let parts = line.split(separator: 32)
+            guard parts.count == 3, let id = ObjectID(hex: parts[0]), let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
+                lister.terminate()
+                throw GitError("git cat-file --batch-all-objects: cannot read object '\(String(decoding: line.prefix(100), as: UTF8.self))' (a corrupt repository): the history scan is incomplete")
+            }
+            if parts[1].elementsEqual("tree".utf8) { continue }
+            self.listed.append(id)
+            // an incremental scan reads no known blob (commits and tags are still read for the graph)
+            if parts[1].elementsEqual("blob".utf8) && self.scanner.options.knownObjects.contains(id) { continue }
+            ids.append(id)
+            sizes.append(size)
+        }
+        if let error = list.error { throw GitError("reading git cat-file output failed: \(String(cString: strerror(error)))") }
+        guard lister.wait().succeeded else { throw git.failure(["cat-file", "--batch-all-objects"], lister) }
+
+        // stream them through `jobs` cat-file processes, each a contiguous run of the pack order (so each git
+        //    keeps its delta bases cached) of about equal bytes: scan blobs and messages, keep the commit graph
+        let jobs = max(1, min(self.scanner.options.jobs, ids.count / self.scanner.options.objectsPerJob + 1))
+        let total = sizes.reduce(0, +)
+        var slices: [Range<Int>] = []
+        var from = 0, acc = 0
+        for (i, size) in sizes.enumerated() {
+            acc += size
+            if slices.count < jobs - 1 && acc >= total / jobs * (slices.count + 1) { slices.append(from..<(i + 1)); from = i + 1 }
+        }
+        slices.append(from..<ids.count)
+        let partials = slices.map { _ in Partial() }
+        let group = DispatchGroup()
+        for (k, slice) in slices.enumerated() {
+            let partial = partials[k], part = Array(ids[slice])
+            let thread = Thread { [self] in
+                do { try self.stream(part, into: partial) } catch { partial.error = error }
+                group.leave()
+            }
+            thread.stackSize = 1 << 22
+            group.enter()
+            thread.start()
+        }
+        group.wait()
+        for p in partials {
+            if let error = p.error { throw error }
+            self.objects.absorb(p)
+        }
+    }
+
     /// Reads `ids` through one `git cat-file --batch`, scanning with a content scanner of its own.
     func stream(_ ids: [ObjectID], into p: Partial) throws {
         let scanner = HistoryScanner(detector: self.scanner.detector, options: self.scanner.options)
         try CatFileBatch(git: self.repository.git, ids: ids).forEach(isCancelled: self.isCancelled, missing: { _ in p.missing += 1 }) { id, kind, content in
-            switch kind {
-            case .blob:
-                let result = scanner.scan(content)
-                p.summary.countBlob(result, id: id)
-                if !result.findings.isEmpty {
-                    p.hits[id] = result.findings
-                    self.startAttribution()
-                }
-            case .commit:
-                guard case .whole(let bytes) = content else { return }
-                let header = CommitHeader(bytes)
-                p.parents[id] = header.parents
-                p.committerTime[id] = header.committerTime
-                guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
-                p.summary.commitsScanned += 1
-                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id), summary: &p.summary)
-                if !found.isEmpty { p.messageFindings.append((id, found)) }
-            case .tag:
-                guard case .whole(let bytes) = content else { return }
-                let header = TagHeader(bytes)
-                if let target = header.target { p.tagTargets[id] = (target, header.targetKind) }
-                guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
-                let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name), summary: &p.summary)
-                if !found.isEmpty { p.tagFindings.append((id, found)) }
-            default: break
+            guard let kind else { return }
+            if kind != .tree && p.unlisted.contains(id) { p.listed.append(id) }
+            self.handle(id, kind, content, scanner: scanner, into: p)
+        }
+    }
+
+    /// One object read: a blob scanned (unless known from an earlier scan), a commit's parents and date kept and
+    /// its message scanned, a tag's target kept and its message scanned; trees ignored.
+    func handle(_ id: ObjectID, _ kind: ObjectKind, _ content: CatFileBatch.Content, scanner: HistoryScanner, into p: Partial) {
+        switch kind {
+        case .blob:
+            guard !self.scanner.options.knownObjects.contains(id) else { return }
+            let result = scanner.scan(content)
+            p.summary.countBlob(result, id: id)
+            if !result.findings.isEmpty {
+                p.hits[id] = result.findings
+                self.startAttribution()
             }
+        case .commit:
+            guard case .whole(let bytes) = content else { return }
+            let header = CommitHeader(bytes)
+            p.parents[id] = header.parents
+            p.committerTime[id] = header.committerTime
+            guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
+            p.summary.commitsScanned += 1
+            let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.messagePath(commit: id), summary: &p.summary)
+            if !found.isEmpty { p.messageFindings.append((id, found)) }
+        case .tag:
+            guard case .whole(let bytes) = content else { return }
+            let header = TagHeader(bytes)
+            if let target = header.target { p.tagTargets[id] = (target, header.targetKind) }
+            guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
+            let found = scanner.scanMessage(bytes, from: header.messageStart, path: HistoryScanner.tagPath(header.name), summary: &p.summary)
+            if !found.isEmpty { p.tagFindings.append((id, found)) }
+        case .tree:
+            break
         }
     }
 
