@@ -140,7 +140,7 @@ final class CatFileBatch {
                 throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
             if parts.count == 2 { seen += 1; missing(id); continue } // "<id> missing"
-            guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
+            guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)), size >= 0 else {
                 throw GitError("git cat-file: unexpected header '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
             let kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
