@@ -108,6 +108,9 @@ public enum EscapedTokens {
                     var moved = candidate
                     moved.start = starts[candidate.start]
                     moved.end = ends[candidate.end - 1]
+                    // a token written as such after the escaped text (its span holds no escape, so it is as long
+                    // as written as decoded) is the plain scan's: reported here, it would be labelled decoded
+                    guard moved.end - moved.start > candidate.end - candidate.start else { return }
                     moved.spanIsSecretOnly = false
                     moved.decodings = decodings + candidate.decodings
                     covered = max(covered, moved.end)

@@ -102,15 +102,37 @@ final class CatFileBatch {
         }
         writer.start()
         let stream = ByteStream(fd: child.stdoutFD, coalesceMicroseconds: Self.coalesceMicroseconds)
-        var seen = 0 // objects read completely, trailing newline included
         var finished = false
         defer {
             if !finished { child.terminate() }
             stream.drain()
             child.wait()
         }
-        while seen < ids.count {
-            if isCancelled() { return }
+        let seen = try Self.read(stream, count: ids.count, isCancelled: isCancelled, missing: missing, body)
+        if isCancelled() { return }
+        // every object read, then git must end cleanly: a truncated stream or a failing git is never a clean scan
+        child.closeInput()
+        stream.drain()
+        let status = child.wait()
+        finished = true
+        if seen < ids.count || !status.succeeded || stream.error != nil {
+            let why = !child.errorText.isEmpty ? child.errorText
+                : stream.error.map { String(cString: strerror($0)) } ?? (status.exitCode.map { "exit \($0)" } ?? "killed by signal \(status.signal ?? 0)")
+            throw GitError("git cat-file stopped after \(seen) of \(self.ids.count) objects: \(why); the scan is incomplete")
+        }
+    }
+
+    /// Reads the `git cat-file --batch` output for `count` requested objects from `stream`: per object a header
+    /// `<id> <type> <size>\n` (or `<id> missing\n`), the content and a newline. Objects up to `wholeObjectLimit`
+    /// bytes are handed to `body` whole, larger ones as a stream.
+    /// - Returns: the objects read completely, trailing newline included: fewer than `count` when the output ends
+    ///   early (truncated or corrupt) or `isCancelled` became true.
+    /// - Throws: `GitError` for a header that is not git's; whatever `body` throws.
+    static func read(_ stream: ByteStream, count: Int, isCancelled: () -> Bool, missing: (ObjectID) -> Void,
+                     _ body: (ObjectID, ObjectKind?, Content) throws -> Void) throws -> Int {
+        var seen = 0 // objects read completely, trailing newline included
+        while seen < count {
+            if isCancelled() { break }
             guard let header = stream.next(until: 10) else { break }
             let parts = header.split(separator: 32)
             if stream.atEnd { break } // the header had no newline: the stream was cut inside it
@@ -118,7 +140,7 @@ final class CatFileBatch {
                 throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
             if parts.count == 2 { seen += 1; missing(id); continue } // "<id> missing"
-            guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
+            guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)), size >= 0 else {
                 throw GitError("git cat-file: unexpected header '\(String(decoding: header.prefix(80), as: UTF8.self))'")
             }
             let kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
@@ -144,17 +166,7 @@ final class CatFileBatch {
             guard let newline = stream.bytes(1), newline.first == 10 else { break }
             seen += 1
         }
-        if isCancelled() { return }
-        // every object read, then git must end cleanly: a truncated stream or a failing git is never a clean scan
-        child.closeInput()
-        stream.drain()
-        let status = child.wait()
-        finished = true
-        if seen < ids.count || !status.succeeded || stream.error != nil {
-            let why = !child.errorText.isEmpty ? child.errorText
-                : stream.error.map { String(cString: strerror($0)) } ?? (status.exitCode.map { "exit \($0)" } ?? "killed by signal \(status.signal ?? 0)")
-            throw GitError("git cat-file stopped after \(seen) of \(self.ids.count) objects: \(why); the scan is incomplete")
-        }
+        return seen
     }
 }
 

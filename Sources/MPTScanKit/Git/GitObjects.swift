@@ -137,6 +137,44 @@ struct RawChange {
         let new = ids.removeLast()
         return (ids, new, String(decoding: parts[colons], as: UTF8.self), String(decoding: parts[parts.count - 1], as: UTF8.self))
     }
+
+    /// Parses `git diff-index --raw -z` output (no combined diffs): per change a meta field, the source path of
+    /// a rename or copy, and the path, each NUL-terminated. Every change is returned, deletions and submodules
+    /// included; a listing cut after a meta field ends the list.
+    /// - Throws: `GitError` for a field that is not a raw diff meta field.
+    static func list(_ listing: [UInt8]) throws -> [RawChange] {
+        var changes: [RawChange] = []
+        var fields = Git.fields(listing)[...]
+        while let meta = fields.popFirst() {
+            guard let m = RawChange.meta(meta) else { throw GitError("git diff-index: unexpected output") }
+            let source = RawChange.hasTwoPaths(m.status) ? fields.popFirst().map(Array.init) : nil
+            guard let path = fields.popFirst() else { break }
+            changes.append(RawChange(oldBlobs: m.old, newBlob: m.new, newMode: m.mode, status: m.status, sourcePath: source, path: Array(path)))
+        }
+        return changes
+    }
+}
+
+/// One entry of `git ls-tree -r -z` output: `<mode> SP <type> SP <object> TAB <path>`, NUL-terminated.
+/// Reference: git-ls-tree(1), "OUTPUT FORMAT".
+struct TreeEntry {
+    /// `blob`, or `commit` for a submodule; nil for a type git does not list.
+    var kind: ObjectKind?
+    var id: ObjectID
+    /// The path from the tree's root, raw bytes as git stores them.
+    var path: [UInt8]
+
+    /// The entries of a listing; malformed entries (no tab, not three fields, a bad id) are skipped.
+    static func list(_ listing: [UInt8]) -> [TreeEntry] {
+        var entries: [TreeEntry] = []
+        for entry in Git.fields(listing) {
+            guard let tab = entry.firstIndex(of: 9) else { continue }
+            let meta = entry[..<tab].split(separator: 32)
+            guard meta.count == 3, let id = ObjectID(hex: meta[2]) else { continue }
+            entries.append(TreeEntry(kind: ObjectKind(rawValue: String(decoding: meta[1], as: UTF8.self)), id: id, path: Array(entry[(tab + 1)...])))
+        }
+        return entries
+    }
 }
 
 /// Reads `git log --raw -z --format=%x01…` output: a commit line starting with \u{1}, then NUL-separated raw

@@ -544,11 +544,8 @@ private final class FullHistoryScan: @unchecked Sendable {
         }
         for ref in refs where ref.kind == .tree {
             let listing = try self.repository.git.run(["ls-tree", "-r", "-z", "--full-tree", ref.commit.description]).output
-            for entry in Git.fields(listing) {
-                guard let tab = entry.firstIndex(of: 9) else { continue }
-                let meta = entry[..<tab].split(separator: 32)
-                guard meta.count == 3, let id = ObjectID(hex: meta[2]), self.objects.hits[id] != nil else { continue }
-                self.refBlobs[id, default: []].append((HistoryScanner.display(Array(entry[(tab + 1)...])), ref.name))
+            for entry in TreeEntry.list(listing) where self.objects.hits[entry.id] != nil {
+                self.refBlobs[entry.id, default: []].append((HistoryScanner.display(entry.path), ref.name))
             }
         }
     }
@@ -1055,12 +1052,9 @@ final class RangeScan {
                 case .tree:
                     // every blob under a pushed tree, at its path
                     let listing = try self.repository.git.run(["ls-tree", "-r", "-z", "--full-tree", id.description]).output
-                    for entry in Git.fields(listing) {
-                        guard let tab = entry.firstIndex(of: 9) else { continue }
-                        let meta = entry[..<tab].split(separator: 32)
-                        guard meta.count == 3, meta[1].elementsEqual("blob".utf8), let blob = ObjectID(hex: meta[2]) else { continue }
-                        treePaths[blob] = HistoryScanner.display(Array(entry[(tab + 1)...]))
-                        if seen.insert(blob).inserted { queue.append(blob) }
+                    for entry in TreeEntry.list(listing) where entry.kind == .blob {
+                        treePaths[entry.id] = HistoryScanner.display(entry.path)
+                        if seen.insert(entry.id).inserted { queue.append(entry.id) }
                     }
                 case .blob:
                     let result = self.scanner.scan(content)

@@ -42,16 +42,9 @@ public final class StagedScanner {
         let args = ["diff-index", "--cached", "--raw", "-z", "--no-abbrev", "-M", "--no-ext-diff", "--no-textconv",
                     "--ignore-submodules=all", base, "--"]
         let listing = try git.run(args).output
-        var changes: [RawChange] = []
-        var fields = Git.fields(listing)[...]
-        while let meta = fields.popFirst() {
-            guard let m = RawChange.meta(meta) else { throw GitError("git diff-index: unexpected output") }
-            let source = RawChange.hasTwoPaths(m.status) ? fields.popFirst().map(Array.init) : nil
-            guard let path = fields.popFirst() else { break }
-            let change = RawChange(oldBlobs: m.old, newBlob: m.new, newMode: m.mode, status: m.status, sourcePath: source, path: Array(path))
-            guard change.hasScannableBlob, !m.status.hasPrefix("U") else { continue }
-            if self.excludes.contains(where: { $0.matchesFileOrParent(HistoryScanner.display(change.path)) }) { continue }
-            changes.append(change)
+        let changes = try RawChange.list(listing).filter { change in
+            change.hasScannableBlob && !change.status.hasPrefix("U")
+                && !self.excludes.contains(where: { $0.matchesFileOrParent(HistoryScanner.display(change.path)) })
         }
         var summary = ScanSummary.git
         summary.limitsReached.limits = self.limits
