@@ -54,7 +54,8 @@ import _MPTScanTestSupport
             """
         try Data(script.utf8).write(to: bin.appendingPathComponent("git"))
         chmod(bin.appendingPathComponent("git").path, 0o755)
-        let env = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")]
+        // the git object streams (a full-history scan reads packs and loose objects itself unless told not to)
+        let env = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""), "MPTSCAN_GIT_OBJECTS": "cat-file"]
         for command in [["history", repo.path], ["history", "--range", "HEAD~2..HEAD", repo.path]] {
             let run = try CLITests.run(command, environment: env)
             #expect(run.status == 2, "\(command): \(run.stderr)")

@@ -112,8 +112,9 @@ extension ScanReport {
     public func redactingNames() -> ScanReport {
         var r = self
         r.findings = r.findings.map { $0.redactingNames() }
-        r.summary.skipped = r.summary.skipped.map { SkippedEntry(path: Redaction.secrets(in: $0.path), reason: $0.reason) }
-        r.summary.unreadable = r.summary.unreadable.map { ScanIssue(path: Redaction.secrets(in: $0.path), message: Redaction.secrets(in: $0.message)) }
+        r.summary.skipped = r.summary.skipped.map { var entry = $0; entry.path = Redaction.secrets(in: entry.path); return entry }
+        // every other field (the limit an issue hit) kept as it is
+        r.summary.unreadable = r.summary.unreadable.map { var issue = $0; issue.path = Redaction.secrets(in: issue.path); issue.message = Redaction.secrets(in: issue.message); return issue }
         return r
     }
 }
