@@ -149,8 +149,11 @@ struct FileTreeWalker {
     private mutating func walkDirectory(raw: [UInt8], relativeStart: Int, prefix: String) {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         guard let dir = Self.withCPath(raw, { opendir($0) }) else {
+            let code = errno
             let rel = raw.count > relativeStart ? String(relative(raw).dropLast()) : "."
-            self.issue(prefix + rel, "cannot open directory: \(Self.describe(errno))")
+            // listed by its parent, gone before it was opened
+            let vanished = code == ENOENT && raw.count > relativeStart ? " (it vanished during the scan)" : ""
+            self.issue(prefix + rel, "cannot open directory: \(Self.describe(code))\(vanished)")
             return
         }
         var entries: [(name: [UInt8], type: UInt8)] = []
