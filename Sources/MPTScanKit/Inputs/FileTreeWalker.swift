@@ -66,6 +66,7 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     /// The limit that left part of the path unscanned, or nil when it could not be read (or was damaged).
     public var limit: ScanLimit? = nil
 
+    /// An issue about `path` (as shown in reports) saying `message`; `limit` when a limit caused it.
     public init(path: String, message: String, limit: ScanLimit? = nil) {
         self.path = path
         self.message = message

@@ -52,7 +52,7 @@ public struct ScanSummary: Sendable, Equatable {
     /// True when the scan left something out that `acceptUnreadable` (`--skip-unreadable`) does not accept: an
     /// interruption, an unreadable path (unless accepted), or a limit that leaves input unscanned.
     public func isIncomplete(acceptUnreadable: Bool) -> Bool {
-        self.interrupted || self.limitsReached.makeScanIncomplete
+        self.interrupted || self.limitsReached.makesScanIncomplete
             || self.unreadable.contains { !$0.isAccepted(acceptUnreadable: acceptUnreadable) }
     }
 }
