@@ -359,6 +359,15 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(vanished.issues.map(\.path), ["gone.txt"])
         XCTAssertTrue(vanished.issues.first?.message.contains("vanished during the scan") ?? false, "\(vanished.issues)")
 
+        // a directory listed by its parent and removed before the walk reaches it
+        try self.write("walk/a.txt", bytes("x\n"))
+        try self.write("walk/b-dir/c.txt", bytes("y\n"))
+        let doomed = self.directory.appendingPathComponent("walk/b-dir")
+        var walker = FileTreeWalker(excludes: [], followSymlinks: false) { _ in try? FileManager.default.removeItem(at: doomed) }
+        walker.walk(roots: [self.directory.appendingPathComponent("walk").path])
+        XCTAssertEqual(walker.issues.map(\.issue.path), ["b-dir"])
+        XCTAssertTrue(walker.issues.first?.issue.message.contains("vanished during the scan") ?? false, "\(walker.issues)")
+
         // unlinked after open: read through the descriptor
         try self.write("unlinked.txt", bytes("k=\(token)\n"))
         let fd = open(self.directory.appendingPathComponent("unlinked.txt").path, O_RDONLY)
@@ -378,11 +387,11 @@ final class HostileInputTests: XCTestCase {
     }
 
     /// A sparse file is an ordinary file: no size limit, streamed in 1 MiB chunks with flat memory, a token at
-    /// its very end found. (The 10 GB case runs in scripts/hostile-tree.py; this one is 512 MiB to stay quick.)
+    /// its very end found. (The 10 GiB case runs in scripts/hostile-tree.py; this one is 256 MiB to stay quick.)
     func testAHugeSparseFileIsStreamedWithFlatMemory() throws {
         let token = SyntheticTokens.token(seed: 1011)
         let url = self.directory.appendingPathComponent("sparse.img")
-        let size = 512 << 20
+        let size = 256 << 20
         XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: nil))
         let handle = try FileHandle(forWritingTo: url)
         try handle.truncate(atOffset: UInt64(size))

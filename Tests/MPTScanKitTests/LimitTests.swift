@@ -175,10 +175,10 @@ final class LimitTests: XCTestCase {
             "limit --max-archive-depth 3 reached 2 times: archive(s) nested deeper not opened; raise it with --max-archive-depth <n>",
             "limit --max-source-map-size 256 MiB reached once: file(s) with findings over it: original sources not looked up; raise it with --max-source-map-size <size>",
         ])
-        XCTAssertTrue(counts.makeScanIncomplete)
+        XCTAssertTrue(counts.makesScanIncomplete)
         var outputOnly = LimitCounts()
         outputOnly.add(.sourceMapSize)
-        XCTAssertFalse(outputOnly.makeScanIncomplete)
+        XCTAssertFalse(outputOnly.makesScanIncomplete)
 
         var summary = ScanSummary()
         summary.limitsReached = counts

@@ -295,7 +295,8 @@ struct ArchiveWalker {
             case 8:
                 let cap = self.budget(entry.compressed)
                 if cap.bytes == 0 {
-                    self.issue("\(path): not inflated: the archive's \(ScanLimit.archiveBytes.flag) total of \(self.limits.maxTotalBytes) bytes is spent", .archiveBytes)
+                    let why = cap.limit == .archiveBytes ? "the archive's \(cap.limit.flag) total of \(self.limits.maxTotalBytes) bytes is spent" : "\(cap.limit.flag) is 0"
+                    self.issue("\(path): not inflated: \(why)", cap.limit)
                     continue
                 }
                 let (bytes, outcome) = Inflate.inflate(data, limit: cap.bytes, gzip: false)

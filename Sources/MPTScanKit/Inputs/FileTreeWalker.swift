@@ -66,6 +66,7 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     /// The limit that left part of the path unscanned, or nil when it could not be read (or was damaged).
     public var limit: ScanLimit? = nil
 
+    /// An issue about `path` (as shown in reports) saying `message`; `limit` when a limit caused it.
     public init(path: String, message: String, limit: ScanLimit? = nil) {
         self.path = path
         self.message = message
@@ -149,8 +150,11 @@ struct FileTreeWalker {
     private mutating func walkDirectory(raw: [UInt8], relativeStart: Int, prefix: String) {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         guard let dir = Self.withCPath(raw, { opendir($0) }) else {
+            let code = errno
             let rel = raw.count > relativeStart ? String(relative(raw).dropLast()) : "."
-            self.issue(prefix + rel, "cannot open directory: \(Self.describe(errno))")
+            // listed by its parent, gone before it was opened
+            let vanished = code == ENOENT && raw.count > relativeStart ? " (it vanished during the scan)" : ""
+            self.issue(prefix + rel, "cannot open directory: \(Self.describe(code))\(vanished)")
             return
         }
         var entries: [(name: [UInt8], type: UInt8)] = []

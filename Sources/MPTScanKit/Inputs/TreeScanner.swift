@@ -52,7 +52,7 @@ public struct ScanSummary: Sendable, Equatable {
     /// True when the scan left something out that `acceptUnreadable` (`--skip-unreadable`) does not accept: an
     /// interruption, an unreadable path (unless accepted), or a limit that leaves input unscanned.
     public func isIncomplete(acceptUnreadable: Bool) -> Bool {
-        self.interrupted || self.limitsReached.makeScanIncomplete
+        self.interrupted || self.limitsReached.makesScanIncomplete
             || self.unreadable.contains { !$0.isAccepted(acceptUnreadable: acceptUnreadable) }
     }
 }
@@ -194,9 +194,13 @@ public final class TreeScanner: Sendable {
         mapBytes.withUnsafeBufferPointer { SourceMap.annotateGenerated(&findings, bundle: view, mapBytes: $0, label: label) }
     }
 
-    /// Whether a file too large to read whole could have named an original source for its findings: a notebook
-    /// or source map (by name, or by its first 512 bytes), or a bundle with a `sourceMappingURL` in its last
-    /// 64 KiB. Reads at most those bytes; a large file that is none of these loses nothing.
+    /// Files with findings up to this size, in bytes, are read whole to look for an origin without checking
+    /// first whether they could name one.
+    static let wholeReadWithoutLooking = 8 << 20
+
+    /// Whether a large file could name an original source for its findings: a notebook or source map (by name,
+    /// or by its first 512 bytes), or a bundle with a `sourceMappingURL` in its last 64 KiB. Reads at most those
+    /// bytes; a large file that is none of these loses nothing by not being read whole.
     static func mayNameAnOrigin(fd: Int32, size: Int, entry: FileEntry) -> Bool {
         let path = entry.displayPath
         if path.hasSuffix(".ipynb") || path.hasSuffix(".map") { return true }
@@ -359,9 +363,12 @@ public final class TreeScanner: Sendable {
         result.findings = scanned.findings
         result.add(scanned.issues, path: entry.displayPath)
         if let size = expected, !result.findings.isEmpty {
+            // a large file is read whole only when it could name an origin (memory stays flat for a big log
+            // with a token in it); small ones are simply read
+            let mayName = size <= Self.wholeReadWithoutLooking || Self.mayNameAnOrigin(fd: fd, size: size, entry: entry)
             if size <= limits.maxSourceMapSize {
-                Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry, limit: limits.maxSourceMapSize)
-            } else if Self.mayNameAnOrigin(fd: fd, size: size, entry: entry) {
+                if mayName { Self.annotateOrigins(&result.findings, fd: fd, size: size, entry: entry, limit: limits.maxSourceMapSize) }
+            } else if mayName {
                 result.reached[.sourceMapSize, default: 0] += 1 // its findings stand, without an original source
             }
         }

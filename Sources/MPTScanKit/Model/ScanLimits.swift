@@ -177,20 +177,6 @@ public struct ScanLimits: Sendable, Equatable {
     }
 }
 
-/// A limit reached while scanning one file, archive member, blob or message: which, and what it left out
-/// (`"zeros.bin: inflates past 134217728 bytes"`). Never file content.
-public struct LimitEvent: Sendable, Equatable {
-    /// The limit reached.
-    public var limit: ScanLimit
-    /// What was left out, where.
-    public var message: String
-
-    public init(_ limit: ScanLimit, _ message: String) {
-        self.limit = limit
-        self.message = message
-    }
-}
-
 /// A problem met while scanning one stream of bytes that leaves part of it unscanned (a limit reached, a corrupt
 /// or encrypted archive member), reported against the file (or blob) it belongs to. Never file content.
 public struct ContentIssue: Sendable, Equatable {
@@ -201,6 +187,7 @@ public struct ContentIssue: Sendable, Equatable {
     /// How many places the limit cut (encoded prefixes left undecoded); 1 for a member, an archive, a file.
     public var count: Int
 
+    /// An issue saying `message`, reached through `limit` (nil for damage) `count` times.
     public init(_ message: String, limit: ScanLimit? = nil, count: Int = 1) {
         self.message = message
         self.limit = limit
@@ -216,6 +203,7 @@ public struct LimitCounts: Sendable, Equatable {
     /// The limits in force (for the summary's "raise it" advice).
     public var limits = ScanLimits()
 
+    /// No limit reached yet, with the default limits.
     public init() {}
 
     /// Counts one time `limit` was reached.
@@ -234,7 +222,7 @@ public struct LimitCounts: Sendable, Equatable {
     }
 
     /// True when a limit that leaves input unscanned was reached.
-    public var makeScanIncomplete: Bool { self.counts.keys.contains(where: \.makesScanIncomplete) }
+    public var makesScanIncomplete: Bool { self.counts.keys.contains(where: \.makesScanIncomplete) }
 
     /// True when nothing was reached.
     public var isEmpty: Bool { self.counts.isEmpty }

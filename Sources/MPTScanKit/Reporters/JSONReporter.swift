@@ -37,7 +37,7 @@ public struct JSONReporter: Sendable {
         let s = report.summary
         let suppressed = report.findings.filter(\.isSuppressed).count
         return .object([
-                ("complete", .bool(s.unreadable.isEmpty && !s.interrupted && !s.limitsReached.makeScanIncomplete)),
+                ("complete", .bool(s.unreadable.isEmpty && !s.interrupted && !s.limitsReached.makesScanIncomplete)),
                 ("interrupted", .bool(s.interrupted)),
                 ("files_scanned", .int(s.filesScanned)),
                 ("bytes_scanned", .int(s.bytesScanned)),

@@ -198,7 +198,7 @@ public struct TextReporter: Sendable {
             lines.append(line + ": the scan is incomplete")
         } else if unread > 0 {
             lines.append("mptscan: \(unread) path\(unread == 1 ? "" : "s") could not be read: the scan is incomplete")
-        } else if s.limitsReached.makeScanIncomplete {
+        } else if s.limitsReached.makesScanIncomplete {
             lines.append("mptscan: a limit was reached: the scan is incomplete")
         }
         if !open.isEmpty && advice {
