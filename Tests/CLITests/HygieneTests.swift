@@ -66,6 +66,9 @@ import Darwin
         env["PATH"] = self.path("gitenv/bin") + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         env.removeValue(forKey: "MPT_REGISTRY_URL")
         env.removeValue(forKey: "GITHUB_ACTIONS")
+        // URLSession's debug switch would log the Authorization header; TLS keys would decrypt it
+        env["URLSessionDebugLibcurl"] = "1"
+        env["SSLKEYLOGFILE"] = self.path("out/tls-keys.txt")
         return env
     }
 
