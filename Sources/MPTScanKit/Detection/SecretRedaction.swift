@@ -58,6 +58,32 @@ extension Redaction {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Runs of letters and digits at least this long are cut by `quote` (as snippets cut them).
+    static let quotedRunLimit = 20
+
+    /// Text from outside quoted in an error message (git's unexpected output, an id that is not one, an input
+    /// line): tokens redacted (`secrets(in:)`), then every other run of `quotedRunLimit` or more letters and
+    /// digits cut to its first 4 characters and `…` (a piece of a secret that no rule recognises once cut), then
+    /// at most `limit` characters (`…` marks the cut), terminal-safe (`Printable.text`). Only the first 4 KiB of
+    /// `text` are looked at.
+    public static func quote(_ text: String, limit: Int) -> String {
+        let window = String(decoding: text.utf8.prefix(4096), as: UTF8.self)
+        var out = String.UnicodeScalarView()
+        var run = String.UnicodeScalarView()
+        func flush() {
+            if run.count >= self.quotedRunLimit { out.append(contentsOf: run.prefix(4)); out.append("…") } else { out.append(contentsOf: run) }
+            run = String.UnicodeScalarView()
+        }
+        for scalar in self.secrets(in: window).unicodeScalars {
+            if scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) { run.append(scalar); continue }
+            flush()
+            out.append(scalar)
+        }
+        flush()
+        let quoted = Printable.text(String(out))
+        return quoted.count > limit ? String(quoted.prefix(max(0, limit - 1))) + "…" : quoted
+    }
+
     /// `text` through `secrets(in:)`, or unchanged when `showSecrets`.
     public static func secrets(in text: String, showSecrets: Bool) -> String {
         showSecrets ? text : self.secrets(in: text)
