@@ -97,34 +97,39 @@ extension Finding {
     /// token and the snippet are left as they are (they are redacted when displayed, unless secrets are shown);
     /// the fingerprint and positions do not change.
     public func redactingNames() -> Finding {
+        self.redactingNames(with: { Redaction.secrets(in: $0) })
+    }
+
+    /// `redactingNames()` with `redact` for each text (a cache, for a report's many findings in few files).
+    func redactingNames(with redact: (String) -> String) -> Finding {
         var f = self
-        f.path = Redaction.secrets(in: f.path)
+        f.path = redact(f.path)
         if var o = f.original {
-            o.source = Redaction.secrets(in: o.source)
-            o.via = Redaction.secrets(in: o.via)
+            o.source = redact(o.source)
+            o.via = redact(o.via)
             f.original = o
         }
         if var g = f.git {
-            g.exampleRef = g.exampleRef.map { Redaction.secrets(in: $0) }
-            g.tag = g.tag.map { Redaction.secrets(in: $0) }
-            g.authorName = g.authorName.map { Redaction.secrets(in: $0) }
-            g.authorEmail = g.authorEmail.map { Redaction.secrets(in: $0) }
-            g.submodule = g.submodule.map { Redaction.secrets(in: $0) }
+            g.exampleRef = g.exampleRef.map { redact($0) }
+            g.tag = g.tag.map { redact($0) }
+            g.authorName = g.authorName.map { redact($0) }
+            g.authorEmail = g.authorEmail.map { redact($0) }
+            g.submodule = g.submodule.map { redact($0) }
             f.git = g
         }
         if var r = f.registry {
-            r.accountName = r.accountName.map { Redaction.secrets(in: $0) }
-            r.tokenName = r.tokenName.map { Redaction.secrets(in: $0) }
-            r.detail = r.detail.map { Redaction.secrets(in: $0) }
-            r.status = r.status.map { Redaction.secrets(in: $0) }
-            r.lastAccessAt = r.lastAccessAt.map { Redaction.secrets(in: $0) }
+            r.accountName = r.accountName.map { redact($0) }
+            r.tokenName = r.tokenName.map { redact($0) }
+            r.detail = r.detail.map { redact($0) }
+            r.status = r.status.map { redact($0) }
+            r.lastAccessAt = r.lastAccessAt.map { redact($0) }
             f.registry = r
         }
         if var c = f.claims {
-            c.issuer = c.issuer.map { Redaction.secrets(in: $0) }
-            c.userID = c.userID.map { Redaction.secrets(in: $0) }
-            c.accountID = c.accountID.map { Redaction.secrets(in: $0) }
-            c.extensionID = c.extensionID.map { Redaction.secrets(in: $0) }
+            c.issuer = c.issuer.map { redact($0) }
+            c.userID = c.userID.map { redact($0) }
+            c.accountID = c.accountID.map { redact($0) }
+            c.extensionID = c.extensionID.map { redact($0) }
             f.claims = c
         }
         return f
@@ -137,7 +142,14 @@ extension ScanReport {
     /// can quote git's error output, which can name a ref or a path).
     public func redactingNames() -> ScanReport {
         var r = self
-        r.findings = r.findings.map { $0.redactingNames() }
+        var cache: [String: String] = [:]
+        func redact(_ text: String) -> String {
+            if let known = cache[text] { return known }
+            let shown = Redaction.secrets(in: text)
+            cache[text] = shown
+            return shown
+        }
+        r.findings = r.findings.map { $0.redactingNames(with: redact) }
         r.summary.skipped = r.summary.skipped.map { SkippedEntry(path: Redaction.secrets(in: $0.path), reason: $0.reason) }
         r.summary.unreadable = r.summary.unreadable.map { ScanIssue(path: Redaction.secrets(in: $0.path), message: Redaction.secrets(in: $0.message)) }
         return r
