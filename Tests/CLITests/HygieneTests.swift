@@ -66,6 +66,9 @@ import Darwin
         env["PATH"] = self.path("gitenv/bin") + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         env.removeValue(forKey: "MPT_REGISTRY_URL")
         env.removeValue(forKey: "GITHUB_ACTIONS")
+        // URLSession's debug switch would log the Authorization header; TLS keys would decrypt it
+        env["URLSessionDebugLibcurl"] = "1"
+        env["SSLKEYLOGFILE"] = self.path("out/tls-keys.txt")
         return env
     }
 
@@ -265,5 +268,19 @@ import Darwin
         chmod(self.path("out/sweep.jsonl"), 0o644)
         try self.write("repos.txt", "\(self.path("tree"))\n")
         #expect(try self.mptscan(["sweep", "--repos", "repos.txt", "--show-secrets", "-o", "out/sweep.jsonl"]).status == 64)
+        // and for merge, when the records it passes on hold full values (a sweep run with --show-secrets)
+        let repo = try GitRecipe()
+        try repo.write("a.env", "K=\(token)\n")
+        try repo.commit("leak")
+        try self.write("repos.txt", "\(repo.path)\n")
+        #expect(try self.mptscan(["sweep", "--repos", "repos.txt", "--show-secrets", "-o", "out/shown.jsonl"]).status == 1)
+        #expect(try self.mptscan(["sweep", "--repos", "repos.txt", "-o", "out/redacted.jsonl"]).status == 1)
+        try self.write("out/merged.jsonl", "")
+        chmod(self.path("out/merged.jsonl"), 0o644)
+        let refused = try self.mptscan(["merge", "-o", "out/merged.jsonl", "out/shown.jsonl"])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(try self.mptscan(["merge", "-o", "out/merged.jsonl", "out/redacted.jsonl"]).status == 1, "redacted records go anywhere")
+        #expect(try self.mptscan(["merge", "-o", "out/merged-new.jsonl", "out/shown.jsonl"]).status == 1)
+        #expect((try String(contentsOfFile: self.path("out/merged-new.jsonl"), encoding: .utf8)).contains(token))
     }
 }

@@ -215,6 +215,9 @@ import Darwin
         let down = try self.mptscan(["scan", "tree", "--registry", self.emulator.baseURL, "--fail-on", "live"])
         #expect(down.status == 2, "\(down.stderr)")
         #expect(down.stderr.contains("mptscan: error: registry: 20 tokens could not be checked"), "\(down.stderr)")
+        // --skip-unreadable accepts unreadable paths, never an outage: the verdicts are still unknown
+        let skipping = try self.mptscan(["scan", "tree", "--skip-unreadable", "--registry", self.emulator.baseURL, "--fail-on", "live"])
+        #expect(skipping.status == 2, "\(skipping.stderr)")
     }
 
     @Test func aRunKilledBetweenIntentAndOutcomeIsCompletedByTheNextOne() throws {

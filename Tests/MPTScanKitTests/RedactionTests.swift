@@ -48,6 +48,17 @@ final class RedactionTests: XCTestCase {
         XCTAssertTrue(shown.contains("MPT_API_TOKEN=\(SyntheticTokens.secret(seed: 1724).prefix(4))…"), shown)
     }
 
+    func testQuotedInputShowsNoSecretNotEvenAPiece() {
+        let token = SyntheticTokens.token(seed: 1731), secret = SyntheticTokens.secret(seed: 1731)
+        // a whole token is redacted; a cut one (which no rule recognises) loses its long run
+        for text in ["\(token) blob 12", String(token.prefix(70)), "x" + String(secret.prefix(40))] {
+            let quoted = Redaction.quote(text, limit: 80)
+            XCTAssertFalse(quoted.contains(String(secret.prefix(8))), quoted)
+        }
+        XCTAssertEqual(Redaction.quote("refs/heads/main 1234 \u{1B}[2J", limit: 80), "refs/heads/main 1234 \u{FFFD}[2J")
+        XCTAssertEqual(Redaction.quote(String(repeating: "a-", count: 50), limit: 10), "a-a-a-a-a…")
+    }
+
     func testAReportsNamesAreRedactedButNotItsFingerprints() throws {
         let inName = SyntheticTokens.token(seed: 1726)
         let dir = try TestPaths.makeTemporaryDirectory()

@@ -102,6 +102,9 @@ public enum MPTScan {
         arguments: [("<dir>", "A directory of rule files (*.json) to check instead of the built-in rules.")],
         options: [])
 
+    /// Environment variables removed at start: each would make a library print or store the registry credential.
+    static let credentialLeakingVariables = ["URLSessionDebugLibcurl", "SSLKEYLOGFILE"]
+
     /// Runs the command line `args` (without the program name) and returns the exit code.
     public static func main(_ args: [String]) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
@@ -112,6 +115,10 @@ public enum MPTScan {
             if null >= 0 && null != fd { dup2(null, fd); _ = systemClose(null) }
         }
         _ = Interrupt.ignoredAtStart // read before any handler changes them
+        // debugging switches that would hand out the registry credential: swift-corelibs-foundation's URLSession
+        // logs every request header (Authorization included) to stderr when URLSessionDebugLibcurl is set, and
+        // libcurl writes TLS session keys (which decrypt it on the wire) to SSLKEYLOGFILE
+        for name in Self.credentialLeakingVariables { unsetenv(name) }
         var out = OutputStream.standardOutput
         do {
             let code = try self.dispatch(args, out: &out)

@@ -298,7 +298,7 @@ enum PrePush {
             guard seen.insert(String(line)).inserted else { continue }
             let parts = line.split(separator: " ")
             guard parts.count == 4, let local = ObjectID(String(parts[1])), let remote = ObjectID(String(parts[3])) else {
-                throw GitError("pre-push: unexpected input line '\(line.prefix(200))' (expected <local ref> <local sha> <remote ref> <remote sha>)")
+                throw GitError("pre-push: unexpected input line '\(Redaction.quote(String(line), limit: 200))' (expected <local ref> <local sha> <remote ref> <remote sha>)")
             }
             if local.isZero { continue } // deleting a remote ref sends nothing
             locals.append(local)

@@ -163,18 +163,18 @@ extension MPTScan {
         guard !targets.isEmpty else { return }
         let audit: AuditLog
         do { audit = try AuditLog(path: disable.auditPath) } catch {
-            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled", isPath: false))
             return
         }
         do { try audit.lockExclusive() } catch {
-            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled"))
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(error); nothing was disabled", isPath: false))
             return
         }
         let disabler = Disabler(client: disable.client, audit: audit, operatorName: disable.operatorName)
         let plan = disabler.plan(targets)
         let results = self.confirmAndExecute(plan, disabler: disabler, yes: disable.yes, dryRun: false)
         guard let results else {
-            report.summary.unreadable.append(ScanIssue(path: "disable", message: "not confirmed: nothing was disabled"))
+            report.summary.unreadable.append(ScanIssue(path: "disable", message: "not confirmed: nothing was disabled", isPath: false))
             return
         }
         if Interrupt.requested { report.summary.interrupted = true }
@@ -186,7 +186,7 @@ extension MPTScan {
                     report.findings[i].registry?.detail = result.outcome == "disabled" ? "disabled by this run (audit log: \(disable.auditPath))" : "disabled meanwhile"
                 }
             } else if !result.succeeded {
-                report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(result.item.target.tokenID): \(result.detail ?? "failed")"))
+                report.summary.unreadable.append(ScanIssue(path: "disable", message: "\(result.item.target.tokenID): \(result.detail ?? "failed")", isPath: false))
             }
         }
     }
@@ -401,13 +401,13 @@ extension MPTScan {
         if let path = setup.writeBaseline {
             let baseline = Baseline(findings: report.findings)
             guard var file = OutputStream(creatingFile: path) else {
-                report.summary.unreadable.append(ScanIssue(path: path, message: "cannot write the baseline: \(String(cString: strerror(errno)))"))
+                report.summary.unreadable.append(ScanIssue(path: path, message: "cannot write the baseline: \(String(cString: strerror(errno)))", isPath: false))
                 return
             }
             file.write(baseline.serialized())
             file.close()
             if file.failed {
-                report.summary.unreadable.append(ScanIssue(path: path, message: "writing the baseline failed: \(String(cString: strerror(file.errorCode)))"))
+                report.summary.unreadable.append(ScanIssue(path: path, message: "writing the baseline failed: \(String(cString: strerror(file.errorCode)))", isPath: false))
                 return
             }
             baseline.apply(to: &report.findings)

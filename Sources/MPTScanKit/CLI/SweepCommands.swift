@@ -144,12 +144,23 @@ extension MPTScan {
             }
             try merge.add(data, name: path)
         }
+        // records of sweeps run with --show-secrets hold full token values: the same rule as --show-secrets
+        // (never into an existing file its group or others may read)
+        let lines = merge.lines
+        if lines.contains(where: { Redaction.secrets(in: $0) != $0 }) {
+            if let path = parsed.value("output"), let problem = OutputStream.problemWritingSecrets(to: path) {
+                throw UsageError("merge: the records hold full token values (a sweep run with --show-secrets), and \(path) \(problem)")
+            }
+            if parsed.value("output") == nil, let problem = OutputStream.problemWritingSecretsToStandardOutput() {
+                throw UsageError("merge: the records hold full token values (a sweep run with --show-secrets), and \(problem)")
+            }
+        }
         if let path = parsed.value("output") {
             guard let file = OutputStream(creatingFile: path) else { throw SweepError("--output \(path): cannot write: \(String(cString: strerror(errno)))") }
             out = file
         }
         var pending = ""
-        for line in merge.lines {
+        for line in lines {
             pending += line
             if pending.utf8.count >= 1 << 16 { out.write(pending); pending = "" }
         }

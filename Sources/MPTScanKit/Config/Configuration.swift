@@ -113,7 +113,7 @@ public struct Configuration: Sendable, Equatable {
         if let text = root["fail_on"] as? String, let policy = FailPolicy(rawValue: text) { c.failOn = policy }
         for (rule, value) in root["severity"] as? [String: String] ?? [:] {
             guard BuiltinRules.all.contains(where: { $0.id == rule }) else {
-                throw ConfigError("\(file): severity.\(Printable.text(String(rule.prefix(60)))): no rule with this id (rules: \(BuiltinRules.all.map(\.id).joined(separator: ", ")))")
+                throw ConfigError("\(file): severity.\(Redaction.quote(rule, limit: 60)): no rule with this id (rules: \(BuiltinRules.all.map(\.id).joined(separator: ", ")))")
             }
             if let severity = Severity(rawValue: value) { c.severity[rule] = severity }
         }
@@ -143,7 +143,7 @@ public struct Configuration: Sendable, Equatable {
             guard let setting = settings.first(where: { $0.key == key }) else {
                 let known = settings.map(\.key)
                 let hint = known.min { Self.distance($0, key) < Self.distance($1, key) }.flatMap { Self.distance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
-                throw ConfigError("\(file): \(here): unknown key\(hint); known keys here: \(known.joined(separator: ", "))")
+                throw ConfigError("\(file): \(Redaction.quote(here, limit: 100)): unknown key\(hint); known keys here: \(known.joined(separator: ", "))")
             }
             try Self.check(object[key]!, setting.kind, path: here, file: file)
         }
@@ -163,7 +163,7 @@ public struct Configuration: Sendable, Equatable {
             for (i, item) in array.enumerated() where !(item is String) { throw ConfigError("\(file): \(path)[\(i)]: expected a string") }
         case .choice(let choices):
             guard let s = value as? String else { try fail("expected one of \(choices.joined(separator: ", "))") }
-            guard choices.contains(s) else { try fail("'\(Printable.text(s))' is not one of \(choices.joined(separator: ", "))") }
+            guard choices.contains(s) else { try fail("'\(Redaction.quote(s, limit: 60))' is not one of \(choices.joined(separator: ", "))") }
         case .object(let settings):
             guard let object = value as? [String: Any] else { try fail("expected an object") }
             try Self.check(object, against: settings, path: path, file: file)
@@ -171,7 +171,7 @@ public struct Configuration: Sendable, Equatable {
             guard let object = value as? [String: Any] else { try fail("expected an object") }
             for (key, item) in object {
                 guard let s = item as? String, choices.contains(s) else {
-                    throw ConfigError("\(file): \(path).\(key): expected one of \(choices.joined(separator: ", "))")
+                    throw ConfigError("\(file): \(path).\(Redaction.quote(key, limit: 60)): expected one of \(choices.joined(separator: ", "))")
                 }
             }
         }

@@ -58,6 +58,32 @@ extension Redaction {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Runs of letters and digits at least this long are cut by `quote` (as snippets cut them).
+    static let quotedRunLimit = 20
+
+    /// Text from outside quoted in an error message (git's unexpected output, an id that is not one, an input
+    /// line): tokens redacted (`secrets(in:)`), then every other run of `quotedRunLimit` or more letters and
+    /// digits cut to its first 4 characters and `…` (a piece of a secret that no rule recognises once cut), then
+    /// at most `limit` characters (`…` marks the cut), terminal-safe (`Printable.text`). Only the first 4 KiB of
+    /// `text` are looked at.
+    public static func quote(_ text: String, limit: Int) -> String {
+        let window = String(decoding: text.utf8.prefix(4096), as: UTF8.self)
+        var out = String.UnicodeScalarView()
+        var run = String.UnicodeScalarView()
+        func flush() {
+            if run.count >= self.quotedRunLimit { out.append(contentsOf: run.prefix(4)); out.append("…") } else { out.append(contentsOf: run) }
+            run = String.UnicodeScalarView()
+        }
+        for scalar in self.secrets(in: window).unicodeScalars {
+            if scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) { run.append(scalar); continue }
+            flush()
+            out.append(scalar)
+        }
+        flush()
+        let quoted = Printable.text(String(out))
+        return quoted.count > limit ? String(quoted.prefix(max(0, limit - 1))) + "…" : quoted
+    }
+
     /// `text` through `secrets(in:)`, or unchanged when `showSecrets`.
     public static func secrets(in text: String, showSecrets: Bool) -> String {
         showSecrets ? text : self.secrets(in: text)
@@ -71,34 +97,39 @@ extension Finding {
     /// token and the snippet are left as they are (they are redacted when displayed, unless secrets are shown);
     /// the fingerprint and positions do not change.
     public func redactingNames() -> Finding {
+        self.redactingNames(with: { Redaction.secrets(in: $0) })
+    }
+
+    /// `redactingNames()` with `redact` for each text (a cache, for a report's many findings in few files).
+    func redactingNames(with redact: (String) -> String) -> Finding {
         var f = self
-        f.path = Redaction.secrets(in: f.path)
+        f.path = redact(f.path)
         if var o = f.original {
-            o.source = Redaction.secrets(in: o.source)
-            o.via = Redaction.secrets(in: o.via)
+            o.source = redact(o.source)
+            o.via = redact(o.via)
             f.original = o
         }
         if var g = f.git {
-            g.exampleRef = g.exampleRef.map { Redaction.secrets(in: $0) }
-            g.tag = g.tag.map { Redaction.secrets(in: $0) }
-            g.authorName = g.authorName.map { Redaction.secrets(in: $0) }
-            g.authorEmail = g.authorEmail.map { Redaction.secrets(in: $0) }
-            g.submodule = g.submodule.map { Redaction.secrets(in: $0) }
+            g.exampleRef = g.exampleRef.map { redact($0) }
+            g.tag = g.tag.map { redact($0) }
+            g.authorName = g.authorName.map { redact($0) }
+            g.authorEmail = g.authorEmail.map { redact($0) }
+            g.submodule = g.submodule.map { redact($0) }
             f.git = g
         }
         if var r = f.registry {
-            r.accountName = r.accountName.map { Redaction.secrets(in: $0) }
-            r.tokenName = r.tokenName.map { Redaction.secrets(in: $0) }
-            r.detail = r.detail.map { Redaction.secrets(in: $0) }
-            r.status = r.status.map { Redaction.secrets(in: $0) }
-            r.lastAccessAt = r.lastAccessAt.map { Redaction.secrets(in: $0) }
+            r.accountName = r.accountName.map { redact($0) }
+            r.tokenName = r.tokenName.map { redact($0) }
+            r.detail = r.detail.map { redact($0) }
+            r.status = r.status.map { redact($0) }
+            r.lastAccessAt = r.lastAccessAt.map { redact($0) }
             f.registry = r
         }
         if var c = f.claims {
-            c.issuer = c.issuer.map { Redaction.secrets(in: $0) }
-            c.userID = c.userID.map { Redaction.secrets(in: $0) }
-            c.accountID = c.accountID.map { Redaction.secrets(in: $0) }
-            c.extensionID = c.extensionID.map { Redaction.secrets(in: $0) }
+            c.issuer = c.issuer.map { redact($0) }
+            c.userID = c.userID.map { redact($0) }
+            c.accountID = c.accountID.map { redact($0) }
+            c.extensionID = c.extensionID.map { redact($0) }
             f.claims = c
         }
         return f
@@ -111,10 +142,17 @@ extension ScanReport {
     /// can quote git's error output, which can name a ref or a path).
     public func redactingNames() -> ScanReport {
         var r = self
-        r.findings = r.findings.map { $0.redactingNames() }
-        r.summary.skipped = r.summary.skipped.map { var entry = $0; entry.path = Redaction.secrets(in: entry.path); return entry }
+        var cache: [String: String] = [:]
+        func redact(_ text: String) -> String {
+            if let known = cache[text] { return known }
+            let shown = Redaction.secrets(in: text)
+            cache[text] = shown
+            return shown
+        }
+        r.findings = r.findings.map { $0.redactingNames(with: redact) }
+        r.summary.skipped = r.summary.skipped.map { var entry = $0; entry.path = redact(entry.path); return entry }
         // every other field (the limit an issue hit) kept as it is
-        r.summary.unreadable = r.summary.unreadable.map { var issue = $0; issue.path = Redaction.secrets(in: issue.path); issue.message = Redaction.secrets(in: issue.message); return issue }
+        r.summary.unreadable = r.summary.unreadable.map { var issue = $0; issue.path = redact(issue.path); issue.message = redact(issue.message); return issue }
         return r
     }
 }

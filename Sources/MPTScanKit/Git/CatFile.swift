@@ -137,11 +137,11 @@ final class CatFileBatch {
             let parts = header.split(separator: 32)
             if stream.atEnd { break } // the header had no newline: the stream was cut inside it
             guard let id = parts.first.flatMap({ ObjectID(hex: $0) }) else {
-                throw GitError("git cat-file: unexpected output '\(String(decoding: header.prefix(80), as: UTF8.self))'")
+                throw GitError("git cat-file: unexpected output '\(Redaction.quote(String(decoding: header.prefix(4096), as: UTF8.self), limit: 80))'")
             }
             if parts.count == 2 { seen += 1; missing(id); continue } // "<id> missing"
             guard parts.count == 3, let size = Int(String(decoding: parts[2], as: UTF8.self)), size >= 0 else {
-                throw GitError("git cat-file: unexpected header '\(String(decoding: header.prefix(80), as: UTF8.self))'")
+                throw GitError("git cat-file: unexpected header '\(Redaction.quote(String(decoding: header.prefix(4096), as: UTF8.self), limit: 80))'")
             }
             let kind = ObjectKind(rawValue: String(decoding: parts[1], as: UTF8.self))
             if size <= Self.wholeObjectLimit {

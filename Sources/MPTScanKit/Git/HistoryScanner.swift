@@ -412,7 +412,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             let parts = line.split(separator: 32)
             guard parts.count == 3, let id = ObjectID(hex: parts[0]), let size = Int(String(decoding: parts[2], as: UTF8.self)) else {
                 lister.terminate()
-                throw GitError("git cat-file --batch-all-objects: cannot read object '\(String(decoding: line.prefix(100), as: UTF8.self))' (a corrupt repository): the history scan is incomplete")
+                throw GitError("git cat-file --batch-all-objects: cannot read object '\(Redaction.quote(String(decoding: line.prefix(4096), as: UTF8.self), limit: 100))' (a corrupt repository): the history scan is incomplete")
             }
             if parts[1].elementsEqual("tree".utf8) { continue }
             self.listed.append(id)

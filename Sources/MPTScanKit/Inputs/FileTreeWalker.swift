@@ -65,17 +65,24 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     public var message: String
     /// The limit that left part of the path unscanned, or nil when it could not be read (or was damaged).
     public var limit: ScanLimit? = nil
+    /// False for a stage after the scan that failed (a registry check, a disable, a baseline that could not be
+    /// written): not a path, so `--skip-unreadable` never accepts it. Not in reports (`path` names the stage).
+    public var isPath = true
 
-    /// An issue about `path` (as shown in reports) saying `message`; `limit` when a limit caused it.
-    public init(path: String, message: String, limit: ScanLimit? = nil) {
+    enum CodingKeys: String, CodingKey { case path, message, limit }
+
+    /// An issue about `path` (as shown in reports) saying `message`; `limit` when a limit caused it; `isPath`
+    /// false when `path` names a stage after the scan (`registry`, `disable`) rather than something read.
+    public init(path: String, message: String, limit: ScanLimit? = nil, isPath: Bool = true) {
         self.path = path
         self.message = message
         self.limit = limit
+        self.isPath = isPath
     }
 
     /// Whether `--skip-unreadable` (`acceptUnreadable`) turns this issue into a warning: an unreadable path
-    /// yes, a limit reached no.
-    public func isAccepted(acceptUnreadable: Bool) -> Bool { acceptUnreadable && self.limit == nil }
+    /// yes; a limit reached, a registry outage or a failed disable no (the run said less than it was asked).
+    public func isAccepted(acceptUnreadable: Bool) -> Bool { acceptUnreadable && self.limit == nil && self.isPath }
 }
 
 /// Walks directory trees with `opendir`/`readdir` and `d_type` (`lstat` only when `d_type` is unknown), not `FileManager` (see

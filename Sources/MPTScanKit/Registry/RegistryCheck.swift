@@ -60,7 +60,7 @@ public enum RegistryCheck {
         let failed = tokenIndices.filter { findings[$0].registry?.verdict == .error }
         guard let first = failed.first else { return [] }
         let ids = Set(failed.map { findings[$0].tokenID })
-        return [ScanIssue(path: "registry", message: "\(ids.count) token\(ids.count == 1 ? "" : "s") could not be checked (\(findings[first].tokenID): \(findings[first].registry?.detail ?? "error")); their findings have the verdict 'error'")]
+        return [ScanIssue(path: "registry", message: "\(ids.count) token\(ids.count == 1 ? "" : "s") could not be checked (\(findings[first].tokenID): \(findings[first].registry?.detail ?? "error")); their findings have the verdict 'error'", isPath: false)]
     }
 
     /// One self-authenticated read per token; the bearer is the found token (legacy pairs as `idt:` + pair).

@@ -168,7 +168,7 @@ public final class RegistryClient: Sendable {
     /// - Returns: the record, or `.notFound`, `.unauthorized`, `.forbidden`, `.http`, `.transport`, `.malformed`,
     ///   `.redirectRefused`, `.invalidRequest` (an id that is not `TKN-dddd-dddd[-dddd]`).
     public func getToken(id: String, bearer: RegistryCredential? = nil) -> Result<APITokenRecord, RegistryFailure> {
-        guard APITokenRecord.isValidID(id) else { return .failure(.invalidRequest("'\(Printable.text(String(id.prefix(40))))' is not a token id (TKN-dddd-dddd)")) }
+        guard APITokenRecord.isValidID(id) else { return .failure(.invalidRequest("'\(Redaction.quote(id, limit: 40))' is not a token id (TKN-dddd-dddd)")) }
         return self.call("GET", "/accounts/api-tokens/\(id)", bearer: bearer).flatMap { self.decode(APITokenRecord.self, $0.body) }
     }
 
@@ -187,7 +187,7 @@ public final class RegistryClient: Sendable {
     }
 
     private func changeStatus(id: String, action: String, target: APITokenRecord.Status) -> Result<APITokenRecord, RegistryFailure> {
-        guard APITokenRecord.isValidID(id) else { return .failure(.invalidRequest("'\(Printable.text(String(id.prefix(40))))' is not a token id (TKN-dddd-dddd)")) }
+        guard APITokenRecord.isValidID(id) else { return .failure(.invalidRequest("'\(Redaction.quote(id, limit: 40))' is not a token id (TKN-dddd-dddd)")) }
         var attempts = 0
         let result = self.call("POST", "/accounts/api-tokens/\(id)/\(action)", attempts: &attempts)
         if case .failure(.http(400, _)) = result, attempts > 1,

@@ -320,8 +320,16 @@ public final class RegistryEmulator: @unchecked Sendable {
     /// `http://<host>:<port>/public/v1`, the base to give `RegistryEndpoint.parse`.
     public var baseURL: String { "http://\(self.server.host):\(self.port)\(Self.basePath)" }
 
-    /// Stops serving: no new connections; those in progress are finished (delays cut short). Idempotent.
-    public func stop() { self.server.stop() }
+    /// Stops serving: no new connections; those in progress are finished (delays cut short, held answers let
+    /// go). Idempotent.
+    public func stop() {
+        let gates = self.locked { self.faults.compactMap { entry -> Fault.Gate? in
+            if case .hold(let gate) = entry.fault.action { return gate }
+            return nil
+        } }
+        gates.forEach { $0.open() }
+        self.server.stop()
+    }
 
     /// A copy of the current state.
     public var state: State { self.locked { self.current } }

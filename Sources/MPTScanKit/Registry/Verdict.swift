@@ -73,7 +73,7 @@ public struct RegistryVerdict: Sendable, Equatable {
             }
         case .success(let record):
             guard record.id == tokenID else {
-                return RegistryVerdict(verdict: .error, source: source, detail: "the registry answered with another token's record (\(Printable.text(String(record.id.prefix(40)))))")
+                return RegistryVerdict(verdict: .error, source: source, detail: "the registry answered with another token's record (\(Redaction.quote(record.id, limit: 40)))")
             }
             var verdict = RegistryVerdict(verdict: .error, source: source)
             verdict.fill(from: record)
