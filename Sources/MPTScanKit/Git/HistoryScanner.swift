@@ -461,7 +461,8 @@ private final class FullHistoryScan: @unchecked Sendable {
     func handle(_ id: ObjectID, _ kind: ObjectKind, _ content: CatFileBatch.Content, scanner: HistoryScanner, into p: Partial) {
         switch kind {
         case .blob:
-            guard !self.scanner.options.knownObjects.contains(id) else { return }
+            let known = self.scanner.options.knownObjects
+            guard known.isEmpty || !known.contains(id) else { return }
             let result = scanner.scan(content)
             p.summary.countBlob(result, id: id)
             if !result.findings.isEmpty {

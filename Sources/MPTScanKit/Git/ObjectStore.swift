@@ -13,8 +13,9 @@ import Darwin
 /// it is applied to its base while the base is held in memory (depth first), so no entry is inflated twice and no
 /// base cache is needed: a thread holds only the chain of bases from the root to the delta being built, at most
 /// `Limits.heldBytes`. Trees are never inflated (a tree's deltas are trees: an entry's kind is its chain root's).
-/// Roots are shared among threads, largest delta tree first. Object ids come from the `.idx` files; no content is
-/// hashed.
+/// Threads take loose objects first (the newest, where fresh leaks usually are, so attribution's `git log` starts
+/// early), then delta trees by pack and offset (pack order is recency order, so large trees come early and the
+/// threads finish together). Object ids come from the `.idx` files; no content is hashed.
 ///
 /// What cannot be read here is left to git rather than lost: an object over `Limits.objectBytes`, a delta tree whose
 /// bases would exceed `Limits.heldBytes`, an entry that fails to inflate or whose delta does not apply (its whole
@@ -35,6 +36,10 @@ final class ObjectStore: @unchecked Sendable {
     let limits: Limits
     /// Buffers a thread keeps between objects (bytes); larger ones are freed after each delta tree.
     static let keptBufferBytes = 16 << 20
+    /// Pack bytes a thread reads between two `MappedFile.dropResidentPages` of every pack: mapped pages count in
+    /// the resident set once touched, so without this a 2 GB pack would make a 2 GB process; the pages stay in
+    /// the page cache and are mapped again when next touched.
+    static let residentPackBytes = 8 << 20
 
     /// Object directories read: the repository's, then its alternates (`objects/info/alternates`, nested).
     let directories: [String]
@@ -50,7 +55,7 @@ final class ObjectStore: @unchecked Sendable {
     /// ..< childStart[r + 1]]`).
     private var childStart: [[Int32]] = []
     private var children: [[Int32]] = []
-    /// Non-delta entries with `needed` set, largest delta tree first: (pack, rank).
+    /// Non-delta entries with `needed` set, by pack and offset: (pack, rank).
     private var roots: [(pack: Int32, rank: Int32)] = []
     /// Packed blobs, commits and tags (known ones included), each once.
     private(set) var listed: [ObjectID] = []
@@ -96,7 +101,6 @@ final class ObjectStore: @unchecked Sendable {
 
     /// Marks what to hand over, links each needed delta to its base and orders the roots.
     private func buildTables() {
-        var rootSizes: [(pack: Int32, rank: Int32, size: Int)] = []
         for (j, pack) in self.packs.enumerated() {
             let n = pack.count
             var flags = [UInt8](repeating: 0, count: n)
@@ -132,24 +136,11 @@ final class ObjectStore: @unchecked Sendable {
                 children[Int(fill[b])] = Int32(k)
                 fill[b] += 1
             }
-            // roots with the number of objects in their delta tree
-            var stack: [Int32] = []
-            for k in 0..<n where flags[k] & Self.needed != 0 && bases[k] == -1 {
-                var size = 0
-                stack.append(Int32(k))
-                while let c = stack.popLast() {
-                    size += 1
-                    stack += children[Int(start[Int(c)])..<Int(start[Int(c) + 1])]
-                }
-                rootSizes.append((Int32(j), Int32(k), size))
-            }
+            for k in 0..<n where flags[k] & Self.needed != 0 && bases[k] == -1 { self.roots.append((Int32(j), Int32(k))) }
             self.flags.append(flags)
             self.childStart.append(start)
             self.children.append(children)
         }
-        // largest trees first, so the threads finish together; then by pack and offset
-        rootSizes.sort { ($1.size, $0.pack, $0.rank) < ($0.size, $1.pack, $1.rank) }
-        self.roots = rootSizes.map { ($0.pack, $0.rank) }
     }
 
     /// What `forEach` did not hand over.
@@ -169,7 +160,7 @@ final class ObjectStore: @unchecked Sendable {
     /// gives them), valid only during the call. Stops early, without error, when `isCancelled` becomes true.
     func forEach(threads: Int, isCancelled: @escaping @Sendable () -> Bool,
                  _ body: @escaping (Int, ObjectID, ObjectKind, CatFileBatch.Content) -> Void) -> Outcome {
-        let units = self.roots.count + self.loose.count
+        let units = self.loose.count + self.roots.count
         let next = Locked(0)
         let count = max(1, min(threads, units))
         let walkers = (0..<count).map { ObjectWalker(store: self, thread: $0) }
@@ -181,10 +172,11 @@ final class ObjectStore: @unchecked Sendable {
                 while !isCancelled() {
                     let u = next.withLock { value -> Int in defer { value += 1 }; return value }
                     guard u < units else { break }
-                    if u < self.roots.count {
-                        walker.walk(pack: Int(self.roots[u].pack), root: Int(self.roots[u].rank), isCancelled: isCancelled, work.value)
+                    if u < self.loose.count {
+                        walker.readLoose(u, work.value)
                     } else {
-                        walker.readLoose(u - self.roots.count, work.value)
+                        let root = self.roots[u - self.loose.count]
+                        walker.walk(pack: Int(root.pack), root: Int(root.rank), isCancelled: isCancelled, work.value)
                     }
                 }
                 group.leave()
@@ -283,6 +275,8 @@ private final class ObjectWalker: @unchecked Sendable {
     let delta = GrowableBuffer()
     let file = GrowableBuffer()
     var leftToGit: [ObjectID] = []
+    /// Pack bytes read since the packs' pages were last given back.
+    var packBytesRead = 0
     /// Loose objects left to git before their kind was known.
     var unlistedLoose: [ObjectID] = []
     var listedLoose: [ObjectID] = []
@@ -303,7 +297,9 @@ private final class ObjectWalker: @unchecked Sendable {
         guard let h = pack.header(rank: rank), h.type >= 1, h.type <= 4, h.size <= UInt64(self.store.limits.objectBytes) else { return nil }
         let size = Int(h.size)
         let out = buffer.reserve(size + 1)
-        return self.inflater.inflate(pack.data(h, rank: rank), into: out, size: size) ? size : nil
+        let data = pack.data(h, rank: rank)
+        self.packBytesRead += data.count
+        return self.inflater.inflate(data, into: out, size: size) ? size : nil
     }
 
     /// Builds the delta entry at `rank` on `base` into `buffer`; the result's size, or nil when the delta is over
@@ -313,7 +309,9 @@ private final class ObjectWalker: @unchecked Sendable {
               h.size <= UInt64(self.store.limits.objectBytes) else { return nil }
         let deltaSize = Int(h.size)
         let d = self.delta.reserve(deltaSize + 1)
-        guard self.inflater.inflate(pack.data(h, rank: rank), into: d, size: deltaSize) else { return nil }
+        let data = pack.data(h, rank: rank)
+        self.packBytesRead += data.count
+        guard self.inflater.inflate(data, into: d, size: deltaSize) else { return nil }
         let instructions = UnsafeRawBufferPointer(start: d, count: deltaSize)
         guard let sizes = Delta.sizes(instructions), sizes.base == UInt64(base.count),
               sizes.result <= UInt64(self.store.limits.objectBytes) else { return nil }
@@ -341,7 +339,13 @@ private final class ObjectWalker: @unchecked Sendable {
     /// Walks the delta tree under the root entry `root` of pack `p` depth first: each entry built once from its
     /// base, handed over when wanted.
     func walk(pack p: Int, root: Int, isCancelled: () -> Bool, _ body: (Int, ObjectID, ObjectKind, CatFileBatch.Content) -> Void) {
-        defer { self.trimBuffers() }
+        defer {
+            self.trimBuffers()
+            if self.packBytesRead > ObjectStore.residentPackBytes {
+                for pack in self.store.packs { pack.file.dropResidentPages() }
+                self.packBytesRead = 0
+            }
+        }
         let pack = self.store.packs[p]
         guard let rootSize = self.inflate(pack, rank: root, into: self.level(0)) else { return self.leaveToGit(p, root) }
         if self.store.isProduced(p, root), let kind = PackEntryType.kind(pack.kinds[root]) {
