@@ -24,7 +24,7 @@ public struct HistoryOptions: Sendable {
     public var excludes: [PathGlob] = []
     /// Also scan commit and annotated tag messages.
     public var scanMessages = true
-    /// Parallel `git cat-file` streams (and scanning threads) for a full-history scan.
+    /// Threads reading and scanning objects (or parallel `git cat-file` streams) for a full-history scan.
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// A stream is added for each this many objects, up to `jobs` (small repositories use one).
     public var objectsPerJob = 1000
@@ -45,11 +45,13 @@ public struct HistoryOptions: Sendable {
     public init() {}
 }
 
-/// Scans what a git repository holds: every distinct blob once (streamed by `git cat-file --batch` in pack
-/// order), every commit and annotated tag message, and attributes each hit to the commit that introduced it.
+/// Scans what a git repository holds: every distinct blob once, every commit and annotated tag message, and
+/// attributes each hit to the commit that introduced it.
 ///
-/// Full history: objects are listed with `git cat-file --batch-all-objects --unordered`; blobs, commits and tags
-/// are streamed through `jobs` parallel `git cat-file --batch` processes; only when a blob holds a hit does
+/// Full history: blobs, commits and tags are read from the pack and loose files on `jobs` threads
+/// (`ObjectStore`; what it leaves over through `git cat-file --batch`), or, when it refuses the object store or
+/// `MPTSCAN_GIT_OBJECTS=cat-file` is set, listed with `git cat-file --batch-all-objects --unordered` and streamed
+/// through `jobs` parallel `git cat-file --batch` processes; only when a blob holds a hit does
 /// `git log --all --raw --diff-merges=first-parent` (no patches) say which commits hold it at which path. Ranges: `git log --raw -c`
 /// over the range lists the blobs the commits introduce; a token counts as introduced at a path when none of
 /// the commit's parents held it at that path.
