@@ -10,28 +10,37 @@ import Darwin
 /// `git cat-file --batch-all-objects` lists, trees left out.
 ///
 /// Packs (`PackFile`) are read as delta trees: each non-delta entry is inflated once, then every delta built on
-/// it is applied to its base while the base is held in memory (depth first), so no entry is inflated twice and no
-/// base cache is needed: a thread holds only the chain of bases from the root to the delta being built, at most
-/// `Limits.heldBytes`. Trees are never inflated (a tree's deltas are trees: an entry's kind is its chain root's).
-/// Threads take loose objects first (the newest, where fresh leaks usually are, so attribution's `git log` starts
-/// early), then delta trees by pack and offset (pack order is recency order, so large trees come early and the
-/// threads finish together). Object ids come from the `.idx` files; no content is hashed.
+/// it is applied to its base while the base is held in memory (depth first), so no entry is inflated twice and
+/// no base cache is needed: a thread holds only the chain of bases from the root to the delta being built, at
+/// most its share of `Limits.heldBytes` (128 MiB in all). Trees are never inflated (a tree's deltas are trees:
+/// an entry's kind is its chain root's). Threads take loose objects first (the newest, where fresh leaks
+/// usually are, so attribution's `git log` starts early), then delta trees by pack and offset (pack order is
+/// recency order, so large trees come early and the threads finish together). Object ids come from the `.idx`
+/// files; no content is hashed.
 ///
-/// What cannot be read here is left to git rather than lost: an object over `Limits.objectBytes`, a delta tree whose
-/// bases would exceed `Limits.heldBytes`, an entry that fails to inflate or whose delta does not apply (its whole
-/// delta tree), a REF_DELTA whose base is outside its pack, a loose object that does not parse. The caller reads
-/// those ids through `git cat-file --batch`, which also gives git's own error for an object that is truly
-/// corrupt. Whatever this type refuses outright (`init` throws) — SHA-256, a promisor pack, an index or pack that
-/// fails its checks, alternates given by environment or quoted — makes the caller read everything through git.
+/// What cannot be read here is left to git rather than lost: an object over `Limits.objectBytes`, the deltas
+/// under a base that would take a thread over its share of `Limits.heldBytes`, an entry that fails to inflate or
+/// whose delta does not apply (with everything built on it), a REF_DELTA whose base is outside its pack, a loose
+/// object that does not parse. The caller reads those ids through `git cat-file --batch`, which also gives git's
+/// own error for an object that is truly corrupt. Whatever this type refuses outright (`init` throws) — SHA-256,
+/// a promisor pack, an index or pack that fails its checks, alternates given by environment or quoted — makes
+/// the caller read everything through git.
+///
+/// Packs are memory-mapped: like git, this assumes pack files are not truncated while they are read (git
+/// replaces packs, it never rewrites one in place).
 final class ObjectStore: @unchecked Sendable {
     /// How much memory the reader may use for objects.
     struct Limits: Sendable {
         /// Largest object built in memory, in bytes (an inflated entry or a delta's result; also the largest
         /// delta instruction stream). A larger object is left to git, which streams it.
         var objectBytes = 64 << 20
-        /// Largest sum of delta bases a thread holds (bytes) while it walks a delta tree; the descendants of a
-        /// base that would go over it are left to git.
-        var heldBytes = 96 << 20
+        /// Largest sum of delta bases all threads together hold (bytes) while they walk delta trees: each thread
+        /// gets its share, but at least 32 MiB (or all of it, when that is less); the descendants of a base that
+        /// would take a thread over its share are left to git. There is no other cache of bases.
+        var heldBytes = 128 << 20
+
+        /// What one of `threads` threads may hold.
+        func heldBytes(perThreadOf threads: Int) -> Int { max(self.heldBytes / max(threads, 1), min(self.heldBytes, 32 << 20)) }
     }
     let limits: Limits
     /// Buffers a thread keeps between objects (bytes); larger ones are freed after each delta tree.
@@ -163,7 +172,8 @@ final class ObjectStore: @unchecked Sendable {
         let units = self.loose.count + self.roots.count
         let next = Locked(0)
         let count = max(1, min(threads, units))
-        let walkers = (0..<count).map { ObjectWalker(store: self, thread: $0) }
+        let held = self.limits.heldBytes(perThreadOf: count)
+        let walkers = (0..<count).map { ObjectWalker(store: self, thread: $0, heldLimit: held) }
         let work = UncheckedSendable(body)
         let group = DispatchGroup()
         for walker in walkers {
@@ -281,9 +291,13 @@ private final class ObjectWalker: @unchecked Sendable {
     var unlistedLoose: [ObjectID] = []
     var listedLoose: [ObjectID] = []
 
-    init(store: ObjectStore, thread: Int) {
+    /// Bytes of delta bases this thread may hold.
+    let heldLimit: Int
+
+    init(store: ObjectStore, thread: Int, heldLimit: Int) {
         self.store = store
         self.thread = thread
+        self.heldLimit = heldLimit
     }
 
     func level(_ depth: Int) -> GrowableBuffer {
@@ -374,7 +388,7 @@ private final class ObjectWalker: @unchecked Sendable {
             }
             let grandchildren = self.store.children(p, c)
             guard !grandchildren.isEmpty else { continue }
-            if held + size > self.store.limits.heldBytes {
+            if held + size > self.heldLimit {
                 for g in grandchildren { self.leaveToGit(p, Int(g)) }
                 continue
             }
