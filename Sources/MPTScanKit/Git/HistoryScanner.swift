@@ -473,7 +473,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         case .commit:
             guard case .whole(let bytes) = content else { return }
-            let header = CommitHeader(bytes)
+            let header = CommitHeader(bytes, authors: false) // authors are read later, for the commits findings name
             p.parents[id] = header.parents
             p.committerTime[id] = header.committerTime
             guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }
