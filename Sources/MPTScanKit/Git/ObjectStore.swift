@@ -121,7 +121,7 @@ final class ObjectStore: @unchecked Sendable {
                 if j > 0 && self.packs[0..<j].contains(where: { $0.index.find(id) != nil }) { continue }
                 if kind == PackFile.unknownKind { self.unresolved.append(id); continue }
                 self.listed.append(id)
-                if kind == PackEntryType.blob && self.known.contains(id) { continue }
+                if kind == PackEntryType.blob && !self.known.isEmpty && self.known.contains(id) { continue }
                 flags[k] = Self.produce
             }
             // `needed` on every entry a produced one is built on
