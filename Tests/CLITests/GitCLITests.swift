@@ -54,13 +54,29 @@ import _MPTScanTestSupport
             """
         try Data(script.utf8).write(to: bin.appendingPathComponent("git"))
         chmod(bin.appendingPathComponent("git").path, 0o755)
-        // the git object streams (a full-history scan reads packs and loose objects itself unless told not to)
+        // the full history reads objects through cat-file only when told to (or when it cannot read the packs)
         let env = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""), "MPTSCAN_GIT_OBJECTS": "cat-file"]
         for command in [["history", repo.path], ["history", "--range", "HEAD~2..HEAD", repo.path]] {
             let run = try CLITests.run(command, environment: env)
             #expect(run.status == 2, "\(command): \(run.stderr)")
             #expect(run.stderr.contains("git cat-file stopped after"), "\(run.stderr)")
         }
+    }
+
+    /// `MPTSCAN_GIT_OBJECTS=cat-file` reads the objects through git instead of the pack files: the same bytes.
+    @Test func readingObjectsThroughGitGivesTheSameReport() throws {
+        let repo = try GitRecipe()
+        for i in 0..<6 {
+            try repo.write("config.env", "KEY=\(SyntheticTokens.token(seed: 410 + i % 2))\nline \(i)\n" + String(repeating: "padding \(i % 3)\n", count: 30))
+            try repo.commit("c\(i)")
+            if i == 2 { try repo.git("gc", "-q") }
+        }
+        let packs = try CLITests.run(["history", "--format", "json", "--show-secrets", repo.path])
+        let git = try CLITests.run(["history", "--format", "json", "--show-secrets", repo.path], environment: ["MPTSCAN_GIT_OBJECTS": "cat-file"])
+        #expect(packs.status == 1, "\(packs.stderr)")
+        #expect(git.status == 1, "\(git.stderr)")
+        #expect(packs.stdout == git.stdout)
+        #expect(packs.stdout.contains(SyntheticTokens.token(seed: 411)))
     }
 
     @Test func theInstalledPreCommitHookBlocksATokenAndLetsACleanCommitThrough() throws {

@@ -539,6 +539,17 @@ final class GitHistoryTests: XCTestCase {
         XCTAssertEqual(ObjectID(long)?.description, long)
         XCTAssertNil(ObjectID("xyz"))
         XCTAssertEqual(CommitHeader.isoDate(0, offset: "+0000"), "1970-01-01T00:00:00+00:00")
+        // the graph-only parse gives the committer time the full parse gives, malformed lines included
+        for committer in ["A <a@x> 1700000000 +0100", "A <a@x>  -42 +0000", "A <a@x> +7", "<> 12", "A a@x> 5",
+                          "A <a@x>", "A <a@x> x1 +0000", "A <a> b> 99 +0000", "A <a@x> 99999999999999999999 +0000", "A <a@x> 17\u{e9} 1"] {
+            let raw = Array("tree 0\nparent 0123456789abcdef0123456789abcdef01234567\ncommitter \(committer)\n\nmessage\n".utf8)
+            raw.withUnsafeBufferPointer { b in
+                let full = CommitHeader(b), graph = CommitHeader(b, authors: false)
+                XCTAssertEqual(full.committerTime, graph.committerTime, committer)
+                XCTAssertEqual(full.parents, graph.parents)
+                XCTAssertEqual(full.messageStart, graph.messageStart)
+            }
+        }
         XCTAssertEqual(CommitHeader.isoDate(1_700_000_000, offset: "-0530"), "2023-11-14T16:43:20-05:30")
         XCTAssertEqual(CommitHeader.isoDate(951_782_400, offset: "+0100"), "2000-02-29T01:00:00+01:00")
     }

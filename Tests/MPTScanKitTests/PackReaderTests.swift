@@ -132,6 +132,7 @@ final class PackReaderTests: XCTestCase {
             if v == versions / 2 + 3 { lines[3] = "key removed" }
             try repo.write("src/big.txt", lines.joined(separator: "\n") + "\n")
             try repo.write("notes/n\(v % 5).md", "note \(v)\n" + String(repeating: "text \(v % 3) ", count: 40) + "\n")
+            if v == 1 { try repo.write("empty.txt", "") }
             try repo.commit("version \(v)")
             if v == versions / 3 { try repo.git("branch", "old") }
         }
@@ -237,6 +238,15 @@ final class PackReaderTests: XCTestCase {
         try self.assertSameHistory(shared.path)
     }
 
+    func testALinkedWorktreeReadsTheCommonObjectStore() throws {
+        let repo = try self.deltaRepository("main", versions: 6)
+        try repo.git("repack", "-ad", "-q")
+        let linked = repo.directory.deletingLastPathComponent().appendingPathComponent("linked")
+        try repo.git("worktree", "add", "-q", "-b", "side", linked.path)
+        try self.assertSameObjectsAsGit(linked.path)
+        XCTAssertEqual(try self.assertSameHistory(linked.path), .packs(packs: 1, loose: 0, leftToGit: 0))
+    }
+
     func testKnownBlobsAreListedButNotHandedOver() throws {
         let repo = try self.deltaRepository("known", versions: 20)
         try repo.git("repack", "-adf", "--depth=50", "--window=250", "-q")
@@ -301,6 +311,22 @@ final class PackReaderTests: XCTestCase {
         }
         XCTAssertEqual(compared, ids.count)
         print("compared \(compared) objects in \(store.packs.count) packs and \(store.loose.count) loose objects")
+    }
+
+    func testSHA256RepositoriesAreReadThroughGit() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("mptscan-sha256-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: base) }
+        let made = try GitRecipe("scratch").run(["init", "-q", "--object-format=sha256", base.appendingPathComponent("r").path], allowFailure: true)
+        guard made.status == 0 else { throw XCTSkip("this git cannot make SHA-256 repositories: \(made.stderr)") }
+        let repo = try GitRecipe.existing(base.appendingPathComponent("r"))
+        try repo.write("a.env", "T=\(SyntheticTokens.token(seed: 930))\n")
+        try repo.commit("a")
+        var options = HistoryOptions()
+        options.repository = repo.path
+        let scanner = HistoryScanner(detector: self.detector, options: options)
+        XCTAssertEqual(try scanner.run().findings.count, 1)
+        XCTAssertEqual(scanner.objectSource, .catFile(reason: "SHA-256 repository (extensions.objectFormat)"))
     }
 
     // MARK: - Damage

@@ -38,7 +38,7 @@ extension MPTScan {
             OptionSpec(long: "since-commit", valueName: "rev", help: "Scan only what the commits after <rev> up to HEAD introduce (<rev>..HEAD)."),
             OptionSpec(long: "no-messages", help: "Do not scan commit and tag messages."),
             OptionSpec(long: "recurse-submodules", help: "Also scan the full history of each submodule (under .git/modules)."),
-            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads. (default: the number of cores)"),
+            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Threads reading and scanning git objects. (default: the number of cores)"),
         ] + gitReportOptions,
         discussion: """
         Full history covers every object reachable from every ref (branches, tags, remote-tracking refs,

@@ -16,7 +16,7 @@ extension MPTScan {
             OptionSpec(long: "config", valueName: "file", help: "Configuration file for excludes, severities and allowed fingerprints (repositories' own files are not read)."),
             OptionSpec(long: "ignore-file", valueName: "file", help: "Fingerprints of known test tokens to ignore."),
             OptionSpec(long: "show-secrets", help: "Show full token values (and names holding one) instead of redacted ones; never on standard error, never into an existing file its group or others may read."),
-            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Parallel git streams and scanning threads per repository. (default: the number of cores)"),
+            OptionSpec(long: "jobs", short: "j", valueName: "n", help: "Threads reading and scanning git objects per repository. (default: the number of cores)"),
             OptionSpec(long: "quiet", short: "q", help: "Print no progress lines on standard error (errors are still printed)."),
         ] + limitOptions,
         discussion: """

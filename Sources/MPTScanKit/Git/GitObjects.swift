@@ -13,13 +13,15 @@ struct CommitHeader {
     var messageStart = 0
 
     /// Parses a raw commit object. Unknown and continuation header lines (`gpgsig`, `mergetag`) are skipped.
-    init(_ raw: UnsafeBufferPointer<UInt8>) {
+    /// - Parameter authors: also the author fields; without them only what the commit graph needs (parents,
+    ///   committer time, message start) is parsed, with no string built (a full-history scan reads every commit).
+    init(_ raw: UnsafeBufferPointer<UInt8>, authors: Bool = true) {
         self.messageStart = forEachHeaderLine(raw) { line in
             if line.starts(with: "parent ".utf8), let id = ObjectID(hex: line.dropFirst(7)) {
                 self.parents.append(id)
             } else if line.starts(with: "committer ".utf8) {
-                self.committerTime = Self.person(line.dropFirst(10)).time
-            } else if line.starts(with: "author ".utf8) {
+                self.committerTime = authors ? Self.person(line.dropFirst(10)).time : Self.time(line.dropFirst(10))
+            } else if authors && line.starts(with: "author ".utf8) {
                 let p = Self.person(line.dropFirst(7))
                 self.authorName = p.name; self.authorEmail = p.email
                 self.authorDate = Self.isoDate(p.time, offset: p.offset)
@@ -39,6 +41,18 @@ struct CommitHeader {
         let time = rest.first.flatMap { Int64($0) } ?? 0
         let offset = rest.count > 1 ? String(rest[1]) : "+0000"
         return (name, email, time, offset)
+    }
+
+    /// The time of `person` (`Name <email> 1700000000 +0100`) as `person(_:).time` gives it, read from the bytes:
+    /// the first space-separated word after the last `>` (when a `<` comes before it) as a signed integer, else 0.
+    static func time(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> Int64 {
+        guard let open = s.firstIndex(of: UInt8(ascii: "<")), let close = s.lastIndex(of: UInt8(ascii: ">")), open < close else { return 0 }
+        var i = close + 1
+        while i < s.endIndex && s[i] == 32 { i += 1 }
+        var j = i
+        while j < s.endIndex && s[j] != 32 { j += 1 }
+        guard i < j else { return 0 }
+        return Int64(String(decoding: s[i..<j], as: UTF8.self)) ?? 0
     }
 
     /// Seconds since the epoch and a `+hhmm` offset → `YYYY-MM-DDTHH:MM:SS+hh:mm` in that offset.

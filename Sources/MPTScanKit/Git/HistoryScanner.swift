@@ -26,7 +26,7 @@ public struct HistoryOptions: Sendable {
     public var scanMessages = true
     /// Caps on what is derived from blobs (archives in them, decoding, findings per blob or message).
     public var limits = ScanLimits()
-    /// Parallel `git cat-file` streams (and scanning threads) for a full-history scan.
+    /// Threads reading and scanning objects (or parallel `git cat-file` streams) for a full-history scan.
     public var jobs = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// A stream is added for each this many objects, up to `jobs` (small repositories use one).
     public var objectsPerJob = 1000
@@ -47,11 +47,13 @@ public struct HistoryOptions: Sendable {
     public init() {}
 }
 
-/// Scans what a git repository holds: every distinct blob once (streamed by `git cat-file --batch` in pack
-/// order), every commit and annotated tag message, and attributes each hit to the commit that introduced it.
+/// Scans what a git repository holds: every distinct blob once, every commit and annotated tag message, and
+/// attributes each hit to the commit that introduced it.
 ///
-/// Full history: objects are listed with `git cat-file --batch-all-objects --unordered`; blobs, commits and tags
-/// are streamed through `jobs` parallel `git cat-file --batch` processes; only when a blob holds a hit does
+/// Full history: blobs, commits and tags are read from the pack and loose files on `jobs` threads
+/// (`ObjectStore`; what it leaves over through `git cat-file --batch`), or, when it refuses the object store or
+/// `MPTSCAN_GIT_OBJECTS=cat-file` is set, listed with `git cat-file --batch-all-objects --unordered` and streamed
+/// through `jobs` parallel `git cat-file --batch` processes; only when a blob holds a hit does
 /// `git log --all --raw --diff-merges=first-parent` (no patches) say which commits hold it at which path. Ranges: `git log --raw -c`
 /// over the range lists the blobs the commits introduce; a token counts as introduced at a path when none of
 /// the commit's parents held it at that path.
@@ -469,7 +471,8 @@ private final class FullHistoryScan: @unchecked Sendable {
     func handle(_ id: ObjectID, _ kind: ObjectKind, _ content: CatFileBatch.Content, scanner: HistoryScanner, into p: Partial) {
         switch kind {
         case .blob:
-            guard !self.scanner.options.knownObjects.contains(id) else { return }
+            let known = self.scanner.options.knownObjects
+            guard known.isEmpty || !known.contains(id) else { return }
             let result = scanner.scan(content)
             p.summary.countBlob(result, id: id)
             if !result.findings.isEmpty {
@@ -478,7 +481,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             }
         case .commit:
             guard case .whole(let bytes) = content else { return }
-            let header = CommitHeader(bytes)
+            let header = CommitHeader(bytes, authors: false) // authors are read later, for the commits findings name
             p.parents[id] = header.parents
             p.committerTime[id] = header.committerTime
             guard self.scanner.options.scanMessages, !self.scanner.options.knownObjects.contains(id) else { return }

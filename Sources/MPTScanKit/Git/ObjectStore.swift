@@ -10,31 +10,45 @@ import Darwin
 /// `git cat-file --batch-all-objects` lists, trees left out.
 ///
 /// Packs (`PackFile`) are read as delta trees: each non-delta entry is inflated once, then every delta built on
-/// it is applied to its base while the base is held in memory (depth first), so no entry is inflated twice and no
-/// base cache is needed: a thread holds only the chain of bases from the root to the delta being built, at most
-/// `Limits.heldBytes`. Trees are never inflated (a tree's deltas are trees: an entry's kind is its chain root's).
-/// Roots are shared among threads, largest delta tree first. Object ids come from the `.idx` files; no content is
-/// hashed.
+/// it is applied to its base while the base is held in memory (depth first), so no entry is inflated twice and
+/// no base cache is needed: a thread holds only the chain of bases from the root to the delta being built, at
+/// most its share of `Limits.heldBytes` (128 MiB in all). Trees are never inflated (a tree's deltas are trees:
+/// an entry's kind is its chain root's). Threads take loose objects first (the newest, where fresh leaks
+/// usually are, so attribution's `git log` starts early), then delta trees by pack and offset (pack order is
+/// recency order, so large trees come early and the threads finish together). Object ids come from the `.idx`
+/// files; no content is hashed.
 ///
-/// What cannot be read here is left to git rather than lost: an object over `Limits.objectBytes`, a delta tree whose
-/// bases would exceed `Limits.heldBytes`, an entry that fails to inflate or whose delta does not apply (its whole
-/// delta tree), a REF_DELTA whose base is outside its pack, a loose object that does not parse. The caller reads
-/// those ids through `git cat-file --batch`, which also gives git's own error for an object that is truly
-/// corrupt. Whatever this type refuses outright (`init` throws) — SHA-256, a promisor pack, an index or pack that
-/// fails its checks, alternates given by environment or quoted — makes the caller read everything through git.
+/// What cannot be read here is left to git rather than lost: an object over `Limits.objectBytes`, the deltas
+/// under a base that would take a thread over its share of `Limits.heldBytes`, an entry that fails to inflate or
+/// whose delta does not apply (with everything built on it), a REF_DELTA whose base is outside its pack, a loose
+/// object that does not parse. The caller reads those ids through `git cat-file --batch`, which also gives git's
+/// own error for an object that is truly corrupt. Whatever this type refuses outright (`init` throws) — SHA-256,
+/// a promisor pack, an index or pack that fails its checks, alternates given by environment or quoted — makes
+/// the caller read everything through git.
+///
+/// Packs are memory-mapped: like git, this assumes pack files are not truncated while they are read (git
+/// replaces packs, it never rewrites one in place).
 final class ObjectStore: @unchecked Sendable {
     /// How much memory the reader may use for objects.
     struct Limits: Sendable {
         /// Largest object built in memory, in bytes (an inflated entry or a delta's result; also the largest
         /// delta instruction stream). A larger object is left to git, which streams it.
         var objectBytes = 64 << 20
-        /// Largest sum of delta bases a thread holds (bytes) while it walks a delta tree; the descendants of a
-        /// base that would go over it are left to git.
-        var heldBytes = 96 << 20
+        /// Largest sum of delta bases all threads together hold (bytes) while they walk delta trees: each thread
+        /// gets its share, but at least 32 MiB (or all of it, when that is less); the descendants of a base that
+        /// would take a thread over its share are left to git. There is no other cache of bases.
+        var heldBytes = 128 << 20
+
+        /// What one of `threads` threads may hold.
+        func heldBytes(perThreadOf threads: Int) -> Int { max(self.heldBytes / max(threads, 1), min(self.heldBytes, 32 << 20)) }
     }
     let limits: Limits
     /// Buffers a thread keeps between objects (bytes); larger ones are freed after each delta tree.
     static let keptBufferBytes = 16 << 20
+    /// Pack bytes a thread reads between two `MappedFile.dropResidentPages` of every pack: mapped pages count in
+    /// the resident set once touched, so without this a 2 GB pack would make a 2 GB process; the pages stay in
+    /// the page cache and are mapped again when next touched.
+    static let residentPackBytes = 8 << 20
 
     /// Object directories read: the repository's, then its alternates (`objects/info/alternates`, nested).
     let directories: [String]
@@ -50,7 +64,7 @@ final class ObjectStore: @unchecked Sendable {
     /// ..< childStart[r + 1]]`).
     private var childStart: [[Int32]] = []
     private var children: [[Int32]] = []
-    /// Non-delta entries with `needed` set, largest delta tree first: (pack, rank).
+    /// Non-delta entries with `needed` set, by pack and offset: (pack, rank).
     private var roots: [(pack: Int32, rank: Int32)] = []
     /// Packed blobs, commits and tags (known ones included), each once.
     private(set) var listed: [ObjectID] = []
@@ -96,7 +110,6 @@ final class ObjectStore: @unchecked Sendable {
 
     /// Marks what to hand over, links each needed delta to its base and orders the roots.
     private func buildTables() {
-        var rootSizes: [(pack: Int32, rank: Int32, size: Int)] = []
         for (j, pack) in self.packs.enumerated() {
             let n = pack.count
             var flags = [UInt8](repeating: 0, count: n)
@@ -108,7 +121,7 @@ final class ObjectStore: @unchecked Sendable {
                 if j > 0 && self.packs[0..<j].contains(where: { $0.index.find(id) != nil }) { continue }
                 if kind == PackFile.unknownKind { self.unresolved.append(id); continue }
                 self.listed.append(id)
-                if kind == PackEntryType.blob && self.known.contains(id) { continue }
+                if kind == PackEntryType.blob && !self.known.isEmpty && self.known.contains(id) { continue }
                 flags[k] = Self.produce
             }
             // `needed` on every entry a produced one is built on
@@ -132,24 +145,11 @@ final class ObjectStore: @unchecked Sendable {
                 children[Int(fill[b])] = Int32(k)
                 fill[b] += 1
             }
-            // roots with the number of objects in their delta tree
-            var stack: [Int32] = []
-            for k in 0..<n where flags[k] & Self.needed != 0 && bases[k] == -1 {
-                var size = 0
-                stack.append(Int32(k))
-                while let c = stack.popLast() {
-                    size += 1
-                    stack += children[Int(start[Int(c)])..<Int(start[Int(c) + 1])]
-                }
-                rootSizes.append((Int32(j), Int32(k), size))
-            }
+            for k in 0..<n where flags[k] & Self.needed != 0 && bases[k] == -1 { self.roots.append((Int32(j), Int32(k))) }
             self.flags.append(flags)
             self.childStart.append(start)
             self.children.append(children)
         }
-        // largest trees first, so the threads finish together; then by pack and offset
-        rootSizes.sort { ($1.size, $0.pack, $0.rank) < ($0.size, $1.pack, $1.rank) }
-        self.roots = rootSizes.map { ($0.pack, $0.rank) }
     }
 
     /// What `forEach` did not hand over.
@@ -169,10 +169,11 @@ final class ObjectStore: @unchecked Sendable {
     /// gives them), valid only during the call. Stops early, without error, when `isCancelled` becomes true.
     func forEach(threads: Int, isCancelled: @escaping @Sendable () -> Bool,
                  _ body: @escaping (Int, ObjectID, ObjectKind, CatFileBatch.Content) -> Void) -> Outcome {
-        let units = self.roots.count + self.loose.count
+        let units = self.loose.count + self.roots.count
         let next = Locked(0)
         let count = max(1, min(threads, units))
-        let walkers = (0..<count).map { ObjectWalker(store: self, thread: $0) }
+        let held = self.limits.heldBytes(perThreadOf: count)
+        let walkers = (0..<count).map { ObjectWalker(store: self, thread: $0, heldLimit: held) }
         let work = UncheckedSendable(body)
         let group = DispatchGroup()
         for walker in walkers {
@@ -181,10 +182,11 @@ final class ObjectStore: @unchecked Sendable {
                 while !isCancelled() {
                     let u = next.withLock { value -> Int in defer { value += 1 }; return value }
                     guard u < units else { break }
-                    if u < self.roots.count {
-                        walker.walk(pack: Int(self.roots[u].pack), root: Int(self.roots[u].rank), isCancelled: isCancelled, work.value)
+                    if u < self.loose.count {
+                        walker.readLoose(u, work.value)
                     } else {
-                        walker.readLoose(u - self.roots.count, work.value)
+                        let root = self.roots[u - self.loose.count]
+                        walker.walk(pack: Int(root.pack), root: Int(root.rank), isCancelled: isCancelled, work.value)
                     }
                 }
                 group.leave()
@@ -283,13 +285,19 @@ private final class ObjectWalker: @unchecked Sendable {
     let delta = GrowableBuffer()
     let file = GrowableBuffer()
     var leftToGit: [ObjectID] = []
+    /// Pack bytes read since the packs' pages were last given back.
+    var packBytesRead = 0
     /// Loose objects left to git before their kind was known.
     var unlistedLoose: [ObjectID] = []
     var listedLoose: [ObjectID] = []
 
-    init(store: ObjectStore, thread: Int) {
+    /// Bytes of delta bases this thread may hold.
+    let heldLimit: Int
+
+    init(store: ObjectStore, thread: Int, heldLimit: Int) {
         self.store = store
         self.thread = thread
+        self.heldLimit = heldLimit
     }
 
     func level(_ depth: Int) -> GrowableBuffer {
@@ -303,7 +311,9 @@ private final class ObjectWalker: @unchecked Sendable {
         guard let h = pack.header(rank: rank), h.type >= 1, h.type <= 4, h.size <= UInt64(self.store.limits.objectBytes) else { return nil }
         let size = Int(h.size)
         let out = buffer.reserve(size + 1)
-        return self.inflater.inflate(pack.data(h, rank: rank), into: out, size: size) ? size : nil
+        let data = pack.data(h, rank: rank)
+        self.packBytesRead += data.count
+        return self.inflater.inflate(data, into: out, size: size) ? size : nil
     }
 
     /// Builds the delta entry at `rank` on `base` into `buffer`; the result's size, or nil when the delta is over
@@ -313,7 +323,9 @@ private final class ObjectWalker: @unchecked Sendable {
               h.size <= UInt64(self.store.limits.objectBytes) else { return nil }
         let deltaSize = Int(h.size)
         let d = self.delta.reserve(deltaSize + 1)
-        guard self.inflater.inflate(pack.data(h, rank: rank), into: d, size: deltaSize) else { return nil }
+        let data = pack.data(h, rank: rank)
+        self.packBytesRead += data.count
+        guard self.inflater.inflate(data, into: d, size: deltaSize) else { return nil }
         let instructions = UnsafeRawBufferPointer(start: d, count: deltaSize)
         guard let sizes = Delta.sizes(instructions), sizes.base == UInt64(base.count),
               sizes.result <= UInt64(self.store.limits.objectBytes) else { return nil }
@@ -341,7 +353,13 @@ private final class ObjectWalker: @unchecked Sendable {
     /// Walks the delta tree under the root entry `root` of pack `p` depth first: each entry built once from its
     /// base, handed over when wanted.
     func walk(pack p: Int, root: Int, isCancelled: () -> Bool, _ body: (Int, ObjectID, ObjectKind, CatFileBatch.Content) -> Void) {
-        defer { self.trimBuffers() }
+        defer {
+            self.trimBuffers()
+            if self.packBytesRead > ObjectStore.residentPackBytes {
+                for pack in self.store.packs { pack.file.dropResidentPages() }
+                self.packBytesRead = 0
+            }
+        }
         let pack = self.store.packs[p]
         guard let rootSize = self.inflate(pack, rank: root, into: self.level(0)) else { return self.leaveToGit(p, root) }
         if self.store.isProduced(p, root), let kind = PackEntryType.kind(pack.kinds[root]) {
@@ -370,7 +388,7 @@ private final class ObjectWalker: @unchecked Sendable {
             }
             let grandchildren = self.store.children(p, c)
             guard !grandchildren.isEmpty else { continue }
-            if held + size > self.store.limits.heldBytes {
+            if held + size > self.heldLimit {
                 for g in grandchildren { self.leaveToGit(p, Int(g)) }
                 continue
             }

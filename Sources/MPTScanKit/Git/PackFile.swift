@@ -131,7 +131,12 @@ final class PackFile: @unchecked Sendable {
         var kinds = [UInt8](repeating: 0, count: n)
         var bases = [Int32](repeating: -1, count: n)
         var depths = [UInt16](repeating: 0, count: n)
+        var dropAt = UInt64(ObjectStore.residentPackBytes)
         for k in 0..<n {
+            if offsets[k] > dropAt { // the pages read so far are not needed again here
+                self.file.dropResidentPages()
+                dropAt = offsets[k] + UInt64(ObjectStore.residentPackBytes)
+            }
             guard let h = self.header(rank: k, offsets: offsets) else {
                 throw ObjectStoreError("\(self.path): invalid entry header at offset \(offsets[k])")
             }
@@ -174,6 +179,8 @@ final class PackFile: @unchecked Sendable {
         self.positions = positions
         self.kinds = kinds
         self.bases = bases
+        // the header pass touched every page of the pack: give them back (see `ObjectStore.residentPackBytes`)
+        self.file.dropResidentPages()
     }
 
     /// The rank whose offset is exactly `offset`, searching ranks below `limit`; nil when none is.
