@@ -67,4 +67,22 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(escaped.count, 0, "\(escaped.map(\.decodings))")
         XCTAssertEqual(detector.candidates(in: text).count, 1)
     }
+
+    /// fuzz target `tokens`, minimised: a legacy pair with a percent-escaped separator (`TKN-…%3A<secret>`) right
+    /// after an escaped `idt` was found by the plain scan (separator encoding `percent`) and by the escape decoder
+    /// (`["percent"]`) at the same span, labelled by whichever a chunk met first. The plain scan owns it now.
+    func testTokenWithEscapedSeparatorsAfterEscapedTextIsThePlainScans() throws {
+        let input: [UInt8] = [0xFF] + Array("%69%64%74%ATKN-7860-6254%3AmpX1VwL79kFr28HBsQmy8GZjnbAG7nqI%4".utf8)
+        let wrapped = Self.filler(794) + input + Self.filler(TokenDetector.lookAhead + 700)
+        let detector = TokenDetector(rules: BuiltinRules.all)
+        let whole = ContentScanner(detector: detector).scan(bytes: wrapped, path: "input").findings
+        let chunked = ContentScanner(detector: detector, chunkSize: 64).scan(bytes: wrapped, path: "input").findings
+        XCTAssertEqual(chunked, whole)
+        XCTAssertEqual(whole.map(\.ruleID), ["mpt-api-token-legacy"])
+        XCTAssertEqual(whole.first?.decodings, [])
+        XCTAssertEqual(whole.first?.encoding, .percent)
+        var escaped: [Candidate] = []
+        input.withUnsafeBufferPointer { EscapedTokens.forEach(in: $0, anchorRange: 0..<$0.count, detector: detector) { escaped.append($0) } }
+        XCTAssertEqual(escaped.count, 0, "\(escaped.map(\.decodings))")
+    }
 }

@@ -108,9 +108,12 @@ public enum EscapedTokens {
                     var moved = candidate
                     moved.start = starts[candidate.start]
                     moved.end = ends[candidate.end - 1]
-                    // a token written as such after the escaped text (its span holds no escape, so it is as long
-                    // as written as decoded) is the plain scan's: reported here, it would be labelled decoded
-                    guard moved.end - moved.start > candidate.end - candidate.start else { return }
+                    // the plain scan's when it finds the same token at the same place: a token written as such
+                    // after the escaped text (its span holds no escape: as long written as decoded), or one whose
+                    // separators alone are escaped (`TKN-1234-5678%3A…`); reported here too, it would be labelled
+                    // decoded or not depending on which of the two a streaming caller met first
+                    guard moved.end - moved.start > candidate.end - candidate.start,
+                          !Self.plainScanFinds(moved, in: buffer, detector: detector) else { return }
                     moved.spanIsSecretOnly = false
                     moved.decodings = decodings + candidate.decodings
                     covered = max(covered, moved.end)
@@ -118,6 +121,15 @@ public enum EscapedTokens {
                 }
             }
         }
+    }
+
+    /// Whether the detector, run on `buffer` as it is, reports a candidate of `c`'s rule starting where `c` does.
+    static func plainScanFinds(_ c: Candidate, in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector) -> Bool {
+        var found = false
+        detector.scan(buffer, anchorRange: c.start..<c.end) { plain in
+            if plain.start == c.start && plain.ruleIndex == c.ruleIndex { found = true }
+        }
+        return found
     }
 
     /// Whether `text` starts with an anchor of `scheme` (another level of the same escaping to undo).
