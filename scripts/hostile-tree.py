@@ -19,7 +19,7 @@ What the tree holds, and what must happen (every token is a seeded synthetic one
   archives/nested.zip            10 zips deep, token at level 2     --max-archive-depth reached; token found
   archives/many.zip              100,000 members (ZIP64), token last  all read, token found
   archives/truncated.zip         end of central directory cut off   unreadable: scanned as plain bytes
-  archives/overlap.zip           an entry inside another's data     read once, reported
+  archives/overlap.zip           entries sharing a local header     read once, reported
   archives/traversal.zip, .tar   ../../ and absolute member names   labels only, tokens found, nothing written
   b-vanish/gone.txt              deleted while the workers are busy   reported: vanished during the scan
   c-grow/growing.log             appended to during the scan        scanned as it was when opened; token found
@@ -113,18 +113,14 @@ def zip_bytes(members, method=zipfile.ZIP_DEFLATED):
 
 
 def overlap_zip(token):
-    """A stored member whose data is a whole local header and data, and a second central entry pointing at it."""
-    inner_name, inner_data = b"inner.txt", f"k={token}\n".encode()
-    inner = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, 0, len(inner_data), len(inner_data),
-                        len(inner_name), 0) + inner_name + inner_data
-    z = bytearray(zip_bytes([("outer.bin", inner)], zipfile.ZIP_STORED))
+    """Three central entries pointing at one local header: the same data under three names."""
+    z = bytearray(zip_bytes([("outer.bin", f"k={token}\n".encode())], zipfile.ZIP_DEFLATED))
     eocd = len(z) - 22
     cd_size, cd_offset = struct.unpack_from("<II", z, eocd + 12)
-    entry = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, 0, len(inner_data), len(inner_data),
-                        len(inner_name), 0, 0, 0, 0, 0, 30 + len("outer.bin")) + inner_name
-    z[eocd:eocd] = entry
-    eocd += len(entry)
-    struct.pack_into("<HHI", z, eocd + 8, 2, 2, cd_size + len(entry))
+    entry = bytes(z[cd_offset:cd_offset + cd_size])
+    z[eocd:eocd] = entry + entry
+    eocd += 2 * len(entry)
+    struct.pack_into("<HHI", z, eocd + 8, 3, 3, 3 * cd_size)
     return bytes(z)
 
 
@@ -401,7 +397,7 @@ def check(a, base, root):
     expected_errors = [  # (path, text in the message, limit or None)
         ("archives/member-bomb.zip", "inflates past", "max-archive-member-bytes"),
         ("archives/nested.zip", "nested deeper than 3 levels", "max-archive-depth"),
-        ("archives/overlap.zip", "data shared with another entry", None),
+        ("archives/overlap.zip", "sharing a local header", None),
         ("archives/ratio-bomb.zip", "inflates past", "max-archive-ratio"),
         ("archives/truncated.zip", "archive unreadable, scanned as plain bytes", None),
         ("b-vanish/gone.txt", "vanished during the scan", None),

@@ -152,6 +152,20 @@ import Darwin
         #expect(leaking.stderr.contains("the scan is incomplete"))
     }
 
+    /// `--skip-unreadable` accepts a path that cannot be read, never bytes of a read archive left unscanned: an
+    /// encrypted or damaged member still makes the scan incomplete (exit 2), not clean.
+    @Test func skipUnreadableNeverAcceptsAnArchiveLeftPartlyUnscanned() throws {
+        let dir = try TestPaths.makeTemporaryDirectory("mptscan-skip-archive")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let encrypted = ArchiveBuilder.zip([("a.env", Array("k=\(SyntheticTokens.token(seed: 1207))\n".utf8))], flags: 1)
+        try Data(encrypted).write(to: dir.appendingPathComponent("secret.zip"))
+        for args in [["scan", dir.path], ["scan", "--skip-unreadable", dir.path]] {
+            let run = try CLITests.run(args)
+            #expect(run.status == 2, "\(args): \(run.stderr)")
+            #expect(run.stderr.contains("encrypted member not scanned"), "\(run.stderr)")
+        }
+    }
+
     /// Limits through the command line: a ratio bomb beside a token exits 1 (leaks first) and says once where
     /// and once which limit, with the flag that raises it; alone it exits 2, even with --skip-unreadable; the
     /// JSON summary counts it; raised, it is gone; bad values are bad usage.

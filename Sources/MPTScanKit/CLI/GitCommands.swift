@@ -247,6 +247,13 @@ extension MPTScan {
     /// command failed) is the interruption: an empty report marked interrupted, delivered like any partial one.
     static func gitScan(_ scan: () throws -> ScanReport) throws -> ScanReport {
         do { return try scan() } catch {
+            // a stop signal sent to the whole process group (Ctrl-C in a terminal, `timeout`, a CI runner) reaches
+            // git too, which may die of it before our handler has set the flag: give the handler a moment
+            var waited = 0
+            while !Interrupt.requested && waited < 250 {
+                usleep(5_000)
+                waited += 5
+            }
             guard Interrupt.requested else { throw error }
             var summary = ScanSummary.git
             summary.interrupted = true

@@ -316,9 +316,9 @@ extension ScanSummary {
         if result.isArchive {
             let shown = result.issues.prefix(5).map(\.message).joined(separator: "; ")
             let more = result.issues.count > 5 ? " (and \(result.issues.count - 5) more)" : ""
-            self.unreadable.append(ScanIssue(path: path, message: "archive: \(shown)\(more)", limit: result.issues.first { $0.limit != nil }?.limit))
+            self.unreadable.append(ScanIssue(path: path, message: "archive: \(shown)\(more)", limit: result.issues.first { $0.limit != nil }?.limit, isPath: false))
         } else {
-            for issue in result.issues { self.unreadable.append(ScanIssue(path: path, message: issue.message, limit: issue.limit)) }
+            for issue in result.issues { self.unreadable.append(ScanIssue(path: path, message: issue.message, limit: issue.limit, isPath: false)) }
         }
     }
 }

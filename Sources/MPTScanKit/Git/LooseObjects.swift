@@ -61,7 +61,7 @@ enum LooseObjects {
     ///   - skip: says, from the kind, whether the content is not wanted (trees, known blobs).
     static func read(path: String, inflater: ZlibInflater, file: GrowableBuffer, content: GrowableBuffer,
                      limit: Int, skip: (ObjectKind) -> Bool) -> Read {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) // a FIFO in the store must not block: refused below as not a regular file
         guard fd >= 0 else { return .leaveToGit(nil) }
         defer { _ = systemClose(fd) }
         var st = stat()

@@ -28,7 +28,7 @@ final class MappedFile: @unchecked Sendable {
     /// - Throws: `ObjectStoreError` when it cannot be opened, is not a regular file or cannot be mapped.
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) // a FIFO in the store must not block: refused below as not a regular file
         guard fd >= 0 else { throw ObjectStoreError("\(path): cannot open (\(String(cString: strerror(errno))))") }
         defer { _ = systemClose(fd) }
         var st = stat()

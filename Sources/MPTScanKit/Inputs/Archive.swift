@@ -263,19 +263,19 @@ struct ArchiveWalker {
             }
             entries.append(Entry(index: index, path: path, method: method, compressed: compressed, size: size, local: local, dataStart: dataStart))
         }
-        // overlap: in order of where each entry's bytes start (its local header), an entry starting before the
-        // end of an earlier one's data shares bytes with it; of each overlapping group, the entry that starts first
-        // is read, the others are named in one issue
+        // overlap: entries sharing one local header hold the same bytes, so only the first of them is read and the
+        // others are named in one issue. An entry whose header starts inside another's data is still read: its own
+        // compressed bytes may hold what the other's do not (a stored entry spanning a deflated one), and the
+        // inflated total and ratio caps bound what overlapping bombs cost.
         var order = Array(entries.indices)
         order.sort { (entries[$0].local, entries[$0].index) < (entries[$1].local, entries[$1].index) }
-        var reach = -1, overlapping = 0
+        var previousLocal = -1, overlapping = 0
         for k in order {
-            if entries[k].local < reach {
+            if entries[k].local == previousLocal {
                 entries[k].overlaps = true
                 overlapping += 1
-            } else {
-                reach = max(reach, entries[k].dataStart + entries[k].compressed)
             }
+            previousLocal = entries[k].local
         }
         var overlapNames: [String] = []
         for entry in entries {
@@ -314,7 +314,7 @@ struct ArchiveWalker {
         }
         if overlapping > 0 {
             let more = overlapping > overlapNames.count ? " and \(overlapping - overlapNames.count) more" : ""
-            self.issue("\(overlapNames.joined(separator: ", "))\(more): data shared with another entry (overlapping entries: a zip bomb); read once, under the first name")
+            self.issue("\(overlapNames.joined(separator: ", "))\(more): the same data as another entry (entries sharing a local header: a zip bomb); read once, under the first name")
         }
     }
 

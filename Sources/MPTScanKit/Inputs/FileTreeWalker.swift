@@ -65,8 +65,10 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     public var message: String
     /// The limit that left part of the path unscanned, or nil when it could not be read (or was damaged).
     public var limit: ScanLimit? = nil
-    /// False for a stage after the scan that failed (a registry check, a disable, a baseline that could not be
-    /// written): not a path, so `--skip-unreadable` never accepts it. Not in reports (`path` names the stage).
+    /// True only for a whole path that could not be read, which `--skip-unreadable` may accept. False for bytes
+    /// of a read path left unscanned (an archive's damaged, encrypted or unsupported members, a corrupt archive
+    /// scanned as plain bytes) and for a stage after the scan that failed (a registry check, a disable, a
+    /// baseline that could not be written; `path` then names the stage). Not in reports.
     public var isPath = true
 
     enum CodingKeys: String, CodingKey { case path, message, limit }

@@ -160,7 +160,7 @@ public final class TreeScanner: Sendable {
         /// Adds the issues of scanning the content of `path` (one each), counting the limits among them.
         mutating func add(_ contentIssues: [ContentIssue], path: String) {
             for issue in contentIssues {
-                self.issues.append(ScanIssue(path: path, message: issue.message, limit: issue.limit))
+                self.issues.append(ScanIssue(path: path, message: issue.message, limit: issue.limit, isPath: false))
                 if let limit = issue.limit { self.reached[limit, default: 0] += issue.count }
             }
         }
@@ -290,7 +290,7 @@ public final class TreeScanner: Sendable {
         }
         if walker.unreadable {
             // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
-            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0].message)"))
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0].message)", isPath: false))
             return false
         }
         result.findings = findings
@@ -309,7 +309,7 @@ public final class TreeScanner: Sendable {
         guard !issues.isEmpty else { return nil }
         let shown = issues.prefix(5).map(\.message).joined(separator: "; ")
         let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
-        return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit)
+        return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit, isPath: false)
     }
 
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
