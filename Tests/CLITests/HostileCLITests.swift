@@ -145,6 +145,8 @@ import Darwin
         let accepted = try run(["scan", "--skip-unreadable", tree.path])
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(accepted.stderr.contains("mptscan: warning: "))
+        #expect(accepted.stderr.contains("1 path could not be read, accepted with --skip-unreadable"), "\(accepted.stderr)")
+        #expect(!accepted.stderr.contains("the scan is incomplete"), "exit 0 and 'incomplete' never together: \(accepted.stderr)")
 
         try Data("k=\(SyntheticTokens.token(seed: 1205))\n".utf8).write(to: tree.appendingPathComponent("open.txt"))
         let leaking = try run(["scan", tree.path])

@@ -142,12 +142,12 @@ public struct TextReporter: Sendable {
             "mptscan: \($0.isAccepted(acceptUnreadable: acceptUnreadable) ? "warning" : "error"): \(Printable.text($0.path)): \($0.message)"
         }
         if !quiet {
-            lines += self.counts(report, seconds: seconds, advice: advice)
+            lines += self.counts(report, seconds: seconds, acceptUnreadable: acceptUnreadable, advice: advice)
         }
         return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
     }
 
-    private func counts(_ report: ScanReport, seconds: Double?, advice: Bool) -> [String] {
+    private func counts(_ report: ScanReport, seconds: Double?, acceptUnreadable: Bool, advice: Bool) -> [String] {
         let s = report.summary
         let open = report.findings.filter { !$0.isSuppressed }
         let allowed = report.findings.count - open.count
@@ -191,7 +191,12 @@ public struct TextReporter: Sendable {
         if s.unreachableHits > 0 {
             lines.append("mptscan: \(s.unreachableHits) hit\(s.unreachableHits == 1 ? "" : "s") in objects no ref reaches left out; --all-objects reports them")
         }
-        let limited = s.unreadable.filter { $0.limit != nil }.count, unread = s.unreadable.count - limited
+        // what --skip-unreadable accepted is said as such: the scan then counts as complete (exit 0 possible)
+        let accepted = s.unreadable.filter { $0.isAccepted(acceptUnreadable: acceptUnreadable) }.count
+        let limited = s.unreadable.filter { $0.limit != nil }.count, unread = s.unreadable.count - limited - accepted
+        if accepted > 0 {
+            lines.append("mptscan: \(accepted) path\(accepted == 1 ? "" : "s") could not be read, accepted with --skip-unreadable")
+        }
         if limited > 0 {
             var line = "mptscan: \(limited) path\(limited == 1 ? "" : "s") left partly unscanned at a limit"
             if unread > 0 { line += ", \(unread) could not be read" }
