@@ -406,14 +406,16 @@ final class PackReaderTests: XCTestCase {
     }
 
     /// Seeded random damage to a real pack and index: every mutation is refused, or read with each listed
-    /// object handed over or left to git (nothing lost), never a crash.
+    /// object handed over or left to git (nothing lost), never a crash. `MPTSCAN_PACK_MUTATIONS=N` runs N rounds
+    /// instead of 300 (under `--sanitize=address` for a longer campaign).
     func testMutatedPacksNeverCrashOrLoseObjects() throws {
         let (repo, stem) = try self.copyOfPackedRepository("fuzz")
         let packURL = stem.appendingPathExtension("pack"), idxURL = stem.appendingPathExtension("idx")
         let pack = [UInt8](try Data(contentsOf: packURL)), idx = [UInt8](try Data(contentsOf: idxURL))
         var random = SplitMix(seed: 77)
         var refused = 0, read = 0
-        for round in 0..<300 {
+        let rounds = ProcessInfo.processInfo.environment["MPTSCAN_PACK_MUTATIONS"].flatMap { Int($0) } ?? 300
+        for round in 0..<rounds {
             var p = pack, x = idx
             let damageIndex = round % 3 == 0
             for _ in 0..<(1 + Int(random.next() % 4)) {
