@@ -80,7 +80,7 @@ func fuzzFinding(offset: Int, line: Int = 1) -> Finding {
 }
 
 /// A scratch file for parsers that only read paths (`Baseline.load`, `RegistrySnapshot.load`): in `/dev/shm`
-/// when there is one, one per process.
+/// when there is one, one per process, removed after each use.
 enum FuzzScratch {
     static let path: String = {
         var isDir: ObjCBool = false
@@ -88,9 +88,10 @@ enum FuzzScratch {
         return dir + "/mptscan-fuzz-\(getpid()).json"
     }()
 
-    /// Writes `data` to `path` and returns the path.
-    static func file(_ data: UnsafeBufferPointer<UInt8>) -> String {
+    /// Calls `body` with the path of a file holding `data`.
+    static func withFile<T>(_ data: UnsafeBufferPointer<UInt8>, _ body: (String) -> T) -> T {
         _ = FileManager.default.createFile(atPath: Self.path, contents: Data(buffer: data))
-        return Self.path
+        defer { unlink(Self.path) }
+        return body(Self.path)
     }
 }

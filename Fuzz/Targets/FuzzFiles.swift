@@ -10,7 +10,7 @@ enum FuzzFiles {
             for pattern in config.excludes { _ = try? PathGlob(pattern).matchesFileOrParent("src/app/config.ts") }
             if let registry = config.registry { _ = try? RegistryEndpoint.parse(registry) }
         }
-        _ = try? Baseline.load(from: FuzzScratch.file(data))
+        _ = FuzzScratch.withFile(data) { try? Baseline.load(from: $0) }
         if let ignore = try? IgnoreList.parse(text, file: ".mptscanignore") {
             for entry in ignore.entries { fuzzCheck(entry.fingerprint?.count == 64, "ignore entry with fingerprint \(entry.fingerprint ?? "nil")") }
         }
@@ -50,7 +50,7 @@ enum FuzzFiles {
         if let seconds = RegistryClient.retryAfterSeconds(String(decoding: data.prefix(200), as: UTF8.self), now: Self.now) {
             fuzzCheck(seconds >= 0 && seconds.isFinite, "Retry-After of \(seconds) seconds")
         }
-        if let snapshot = try? RegistrySnapshot.load(from: FuzzScratch.file(data)) {
+        if let snapshot = FuzzScratch.withFile(data, { try? RegistrySnapshot.load(from: $0) }) {
             _ = snapshot.age(now: Self.now)
             for entry in snapshot.tokens.prefix(8) {
                 let canonical = "idt:\(entry.id):Placeholder0000"

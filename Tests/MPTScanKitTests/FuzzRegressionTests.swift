@@ -85,4 +85,17 @@ final class FuzzRegressionTests: XCTestCase {
         input.withUnsafeBufferPointer { EscapedTokens.forEach(in: $0, anchorRange: 0..<$0.count, detector: detector) { escaped.append($0) } }
         XCTAssertEqual(escaped.count, 0, "\(escaped.map(\.decodings))")
     }
+
+    /// fuzz target `registry`: a `Retry-After` value with a combining mark after a digit crashed Foundation's
+    /// DateFormatter (Linux: "Incorrect range CFRange(location: 0, length: 6)"). Non-ASCII text is no HTTP-date.
+    func testRetryAfterWithNonASCIITextIsUnreadable() {
+        let bytes: [UInt8] = [87, 101, 100, 44, 32, 55, 217, 157, 54, 55, 127, 0, 0, 50, 49, 32, 79, 99, 116, 32, 50, 48, 49,
+                              53, 32, 48, 55, 58, 58, 56, 122, 58, 48, 48, 32, 71, 77, 84]
+        let now = Date(timeIntervalSince1970: 1_750_000_000)
+        XCTAssertNil(RegistryClient.retryAfterSeconds(String(decoding: bytes, as: UTF8.self), now: now))
+        XCTAssertNil(RegistryClient.retryAfterSeconds("Wed, 2\u{65D}1 Oct 2015 07:28:00 GMT", now: now))
+        // dates and seconds still read
+        XCTAssertEqual(RegistryClient.retryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT", now: Date(timeIntervalSince1970: 1_445_412_470)), 10)
+        XCTAssertEqual(RegistryClient.retryAfterSeconds(" 120 ", now: now), 120)
+    }
 }

@@ -313,6 +313,9 @@ public final class RegistryClient: Sendable {
         if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
             return TimeInterval(text.count > 9 ? 999_999_999 : Int(text)!)
         }
+        // an HTTP-date is printable ASCII; anything else is unreadable, and never reaches DateFormatter, which on
+        // Linux traps on some non-ASCII text (a combining mark after a digit: "Incorrect range CFRange")
+        guard text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
