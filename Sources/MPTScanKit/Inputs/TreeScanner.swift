@@ -97,7 +97,8 @@ public final class TreeScanner: Sendable {
             walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
         } else {
-            let queue = WorkQueue<FileEntry>(capacity: 4096)
+            // entries go to the workers in batches (in walk order): one lock round trip per batch, not per file
+            let queue = WorkQueue<[FileEntry]>(capacity: 4096 / Self.batchSize)
             let group = DispatchGroup()
             for _ in 0..<jobs {
                 group.enter()
@@ -106,20 +107,30 @@ public final class TreeScanner: Sendable {
                 let limits = self.options.limits
                 let thread = Thread {
                     let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
-                    while let entry = queue.pop() {
-                        if isCancelled() { continue }
-                        collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
+                    while let batch = queue.pop() {
+                        for entry in batch {
+                            if isCancelled() { break }
+                            collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
+                        }
                     }
                     group.leave()
                 }
                 thread.stackSize = 1 << 20
                 thread.start()
             }
+            var batch: [FileEntry] = []
+            batch.reserveCapacity(Self.batchSize)
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
-                if !isCancelled() { queue.push(entry) }
+                guard !isCancelled() else { return }
+                batch.append(entry)
+                if batch.count == Self.batchSize {
+                    queue.push(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
             }
             walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
+            if !batch.isEmpty { queue.push(batch) }
             queue.close()
             group.wait()
         }
@@ -144,6 +155,10 @@ public final class TreeScanner: Sendable {
         summary.interrupted = isCancelled()
         return ScanReport(findings: findings, summary: summary)
     }
+
+    /// Files handed to a worker at once: few enough that two workers share a small tree, many enough that the
+    /// queue's lock is taken once per 16 files.
+    static let batchSize = 16
 
     struct EntryResult: Sendable {
         var sequence: Int
@@ -465,35 +480,51 @@ public final class ScanProgress: @unchecked Sendable {
 }
 
 /// A bounded multi-producer, multi-consumer FIFO. `pop` returns nil once the queue is closed and drained.
+///
+/// Wakes only who sleeps: a push signals one waiting consumer, and a full queue's producer sleeps until half of
+/// it has drained, so a walk far ahead of the workers costs a handful of wake-ups, not one per file (with a
+/// broadcast per push and per pop, futex calls were four per file: 125,000 on a 30,000-file tree).
 final class WorkQueue<Element: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = NSCondition() // consumers wait on it when it is empty, the producer when it is full
     private var items: [Element] = []
     private var head = 0
     private var closed = false
+    private var sleepingConsumers = 0
+    private var producerWaiting = false
     private let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int) { self.capacity = max(2, capacity) }
 
     func push(_ item: Element) {
         self.condition.lock()
-        while self.items.count - self.head >= self.capacity { self.condition.wait() }
+        while self.items.count - self.head >= self.capacity {
+            self.producerWaiting = true
+            self.condition.wait() // woken by `pop` at half capacity, or by another push's wake-up (re-checked)
+        }
         if self.head > 1024 && self.head * 2 > self.items.count {
             self.items.removeFirst(self.head)
             self.head = 0
         }
         self.items.append(item)
-        self.condition.broadcast()
+        if self.sleepingConsumers > 0 { self.condition.signal() }
         self.condition.unlock()
     }
 
     func pop() -> Element? {
         self.condition.lock()
         defer { self.condition.unlock() }
-        while self.head == self.items.count && !self.closed { self.condition.wait() }
+        while self.head == self.items.count && !self.closed {
+            self.sleepingConsumers += 1
+            self.condition.wait()
+            self.sleepingConsumers -= 1
+        }
         guard self.head < self.items.count else { return nil }
         let item = self.items[self.head]
         self.head += 1
-        self.condition.broadcast()
+        if self.producerWaiting && self.items.count - self.head <= self.capacity / 2 {
+            self.producerWaiting = false
+            self.condition.broadcast() // the producer (and any consumer, who re-checks and sleeps again)
+        }
         return item
     }
 
