@@ -97,8 +97,8 @@ public final class TreeScanner: Sendable {
             walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
         } else {
-            // entries go to the workers in batches (in walk order): one lock round trip per batch, not per file
-            let queue = WorkQueue<[FileEntry]>(capacity: 4096 / Self.batchSize)
+            // one file per pop: a batch could give one worker two huge files while the other idles
+            let queue = WorkQueue<FileEntry>(capacity: 4096)
             let group = DispatchGroup()
             for _ in 0..<jobs {
                 group.enter()
@@ -107,30 +107,20 @@ public final class TreeScanner: Sendable {
                 let limits = self.options.limits
                 let thread = Thread {
                     let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
-                    while let batch = queue.pop() {
-                        for entry in batch {
-                            if isCancelled() { break }
-                            collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
-                        }
+                    while let entry = queue.pop() {
+                        if isCancelled() { continue }
+                        collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
                     }
                     group.leave()
                 }
                 thread.stackSize = 1 << 20
                 thread.start()
             }
-            var batch: [FileEntry] = []
-            batch.reserveCapacity(Self.batchSize)
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
-                guard !isCancelled() else { return }
-                batch.append(entry)
-                if batch.count == Self.batchSize {
-                    queue.push(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
+                if !isCancelled() { queue.push(entry) }
             }
             walker.onIssue = { collector.done(sequence: $0) }
             walker.walk(roots: self.options.paths)
-            if !batch.isEmpty { queue.push(batch) }
             queue.close()
             group.wait()
         }
@@ -155,10 +145,6 @@ public final class TreeScanner: Sendable {
         summary.interrupted = isCancelled()
         return ScanReport(findings: findings, summary: summary)
     }
-
-    /// Files handed to a worker at once: few enough that two workers share a small tree, many enough that the
-    /// queue's lock is taken once per 16 files.
-    static let batchSize = 16
 
     struct EntryResult: Sendable {
         var sequence: Int
