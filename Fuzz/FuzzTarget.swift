@@ -12,7 +12,7 @@ import Darwin
 #endif
 
 /// One fuzz target: a family of parsers fed the fuzzer's bytes. The raw value names the binary
-/// (`.build-fuzz/fuzz-<name>`) and the corpus (`Fuzz/corpus/<name>/`).
+/// (`.build-fuzz/fuzz-<name>`) and the corpus (`fixtures/fuzz-corpus/<name>/`).
 public enum FuzzTarget: String, CaseIterable {
     /// The token matcher: `TokenDetector`, and `ContentScanner` over arrays, memory, pulled pieces and 64-byte
     /// chunks (all must agree), UTF-16 decoding included.
