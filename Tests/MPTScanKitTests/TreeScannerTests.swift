@@ -4,13 +4,108 @@ import XCTest
 import _MPTScanTestSupport
 
 final class TreeScannerTests: XCTestCase {
-    private func run(_ paths: [String], jobs: Int = 2, follow: Bool = false, excludes: [String] = []) throws -> ScanReport {
+    private func run(_ paths: [String], jobs: Int = 2, follow: Bool = false, excludes: [String] = [], parallelWalk: Bool = true,
+                     isCancelled: @escaping @Sendable () -> Bool = { false }, stream: (@Sendable ([Finding]) -> Void)? = nil) throws -> ScanReport {
         var options = ScanOptions()
         options.paths = paths
         options.jobs = jobs
         options.followSymlinks = follow
         options.excludes = try excludes.map(PathGlob.init)
-        return TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run()
+        options.parallelWalk = parallelWalk
+        return TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: isCancelled, stream: stream)
+    }
+
+    /// A seeded tree of `directories` nested directories holding files, some with a token (in the middle of a
+    /// file or as its only line), symlinks, FIFOs, `.git` and excluded directories, names that sort in byte order
+    /// (upper case, digits, a dash, invalid UTF-8).
+    private func makeWideTree(at root: URL, directories: Int, seed: UInt64) throws {
+        var rng = seed
+        func next(_ bound: Int) -> Int {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Int((rng >> 33) % UInt64(bound))
+        }
+        let fm = FileManager.default
+        var dirs = [root]
+        let names = ["a", "B", "b-", "c.d", "Z9", "0", "m", "\u{E9}t\u{E9}"]
+        for i in 0..<directories {
+            let parent = dirs[next(dirs.count)]
+            let dir = parent.appendingPathComponent("\(names[next(names.count)])\(i)")
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            dirs.append(dir)
+        }
+        for (i, dir) in dirs.enumerated() {
+            for f in 0..<next(5) {
+                let name = "\(names[next(names.count)])\(f).txt"
+                let body: String
+                switch next(6) {
+                case 0: body = "key = \"\(SyntheticTokens.token(seed: (i * 7 + f) % SyntheticTokens.seedBound))\"\n"
+                case 1: body = String(repeating: "filler line without secrets\n", count: 20) + "t=\(SyntheticTokens.token(seed: (i * 3 + f) % SyntheticTokens.seedBound))\n"
+                default: body = String(repeating: "x", count: next(400)) + "\n"
+                }
+                try Data(body.utf8).write(to: dir.appendingPathComponent(name))
+            }
+            switch next(8) {
+            case 0: try fm.createSymbolicLink(atPath: dir.appendingPathComponent("link").path, withDestinationPath: "..")
+            case 1: XCTAssertEqual(mkfifo(dir.appendingPathComponent("pipe").path, 0o600), 0)
+            case 2:
+                try fm.createDirectory(at: dir.appendingPathComponent(".git"), withIntermediateDirectories: true)
+                try Data("t=\(SyntheticTokens.token(seed: 7))\n".utf8).write(to: dir.appendingPathComponent(".git/config"))
+            case 3:
+                try fm.createDirectory(at: dir.appendingPathComponent("node_modules"), withIntermediateDirectories: true)
+                try Data("t=\(SyntheticTokens.token(seed: 8))\n".utf8).write(to: dir.appendingPathComponent("node_modules/x.js"))
+            case 4:
+                // a name that is not UTF-8, holding a token
+                let path = Array(dir.path.utf8) + [0x2F, 0x62, 0xFF, 0x2E, 0x74, 0x78, 0x74, 0]
+                let fd = path.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY, 0o644) } }
+                XCTAssertGreaterThanOrEqual(fd, 0)
+                let line = Array("t=\(SyntheticTokens.token(seed: 9))\n".utf8)
+                XCTAssertEqual(line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }, line.count)
+                close(fd)
+            default: break
+            }
+        }
+    }
+
+    /// The walk on every worker hands results over in exactly the order, and with exactly the content, of the
+    /// one-thread walk, for any number of threads, streamed or not.
+    func testParallelWalkGivesTheSequentialWalksReport() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try self.makeWideTree(at: dir, directories: 200, seed: 11)
+        let sequential = try self.run([dir.path], jobs: 1, excludes: ["node_modules"], parallelWalk: false)
+        XCTAssertGreaterThan(sequential.findings.count, 50)
+        XCTAssertGreaterThan(sequential.summary.skipped.count, 20)
+        let reporter = JSONReporter(showSecrets: false)
+        let expected = reporter.render(sequential)
+        for jobs in [1, 2, 3, 8] {
+            let streamed = Locked<[String]>([])
+            let report = try self.run([dir.path], jobs: jobs, excludes: ["node_modules"], stream: { batch in
+                streamed.withLock { $0 += batch.map { "\($0.path):\($0.line)" } }
+            })
+            XCTAssertEqual(reporter.render(report), expected, "jobs \(jobs)")
+            XCTAssertEqual(streamed.withLock { $0 }, report.findings.map { "\($0.path):\($0.line)" }, "streamed in report order, jobs \(jobs)")
+        }
+    }
+
+    /// Cancelled part way, the walk on every worker still reports what it finished, in walk order, and says
+    /// it was interrupted.
+    func testCancelledParallelWalkReportsWhatItFinishedInOrder() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try self.makeWideTree(at: dir, directories: 150, seed: 12)
+        let full = try self.run([dir.path], jobs: 2)
+        let polls = Locked(0)
+        let partial = try self.run([dir.path], jobs: 2, isCancelled: { polls.withLock { $0 += 1; return $0 > 200 } })
+        XCTAssertTrue(partial.summary.interrupted)
+        XCTAssertFalse(full.summary.interrupted)
+        XCTAssertLessThan(partial.findings.count, full.findings.count)
+        XCTAssertGreaterThan(partial.findings.count, 0)
+        // a subsequence of the full report, in its order
+        var rest = full.findings.map { "\($0.path):\($0.line):\($0.column)" }[...]
+        for f in partial.findings.map({ "\($0.path):\($0.line):\($0.column)" }) {
+            guard let i = rest.firstIndex(of: f) else { return XCTFail("\(f) out of order or unknown") }
+            rest = rest[(i + 1)...]
+        }
     }
 
     private struct Expected: Decodable, Equatable {

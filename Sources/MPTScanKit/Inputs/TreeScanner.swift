@@ -20,6 +20,9 @@ public struct ScanOptions: Sendable {
     /// Caps on what is derived from the input (archives, decoding, findings per file); reached ones are counted
     /// in `ScanSummary.limitsReached`.
     public var limits = ScanLimits()
+    /// Walk a single directory root on every worker (`ParallelTreeWalk`); false keeps the one-thread walk,
+    /// which tests compare it with.
+    var parallelWalk = true
 
     public init() {}
 }
@@ -85,26 +88,36 @@ public final class TreeScanner: Sendable {
     /// walk is done (for JSON lines written during the scan); the returned report still holds them all.
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, progress: ScanProgress? = nil,
                     stream: (@Sendable ([Finding]) -> Void)? = nil) -> ScanReport {
-        let collector = ResultCollector(progress: progress, stream: stream)
         let jobs = max(1, self.options.jobs)
+        let detector = self.detector
+        let chunkSize = self.options.chunkSize
+        let limits = self.options.limits
+        let paths = self.options.paths
+        if self.options.parallelWalk, paths.count == 1, paths[0] != "-", !self.options.followSymlinks, FileTreeWalker.isDirectory(paths[0]) {
+            // one directory: every thread walks and scans (nothing to de-duplicate, so no walk order to keep while walking)
+            let walk = ParallelTreeWalk(root: paths[0], excludes: self.options.excludes, jobs: jobs, isCancelled: isCancelled,
+                                        progress: progress, stream: stream)
+            walk.run(makeScanner: { ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits) },
+                     scan: { entry, worker in Self.scanEntry(entry, worker: worker, isCancelled: isCancelled) })
+            return self.report(results: walk.results, filesScanned: walk.filesScanned, bytes: walk.bytes, decoded: walk.decoded,
+                               walkSkipped: [], walkIssues: [], interrupted: isCancelled())
+        }
+        let collector = ResultCollector(progress: progress, stream: stream)
         var walker: FileTreeWalker
         if jobs == 1 {
-            let worker = ContentScanner(detector: self.detector, chunkSize: self.options.chunkSize, limits: self.options.limits)
+            let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
                 guard !isCancelled() else { return }
                 collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
             }
             walker.onIssue = { collector.done(sequence: $0) }
-            walker.walk(roots: self.options.paths)
+            walker.walk(roots: paths)
         } else {
             // one file per pop: a batch could give one worker two huge files while the other idles
             let queue = WorkQueue<FileEntry>(capacity: 4096)
             let group = DispatchGroup()
             for _ in 0..<jobs {
                 group.enter()
-                let detector = self.detector
-                let chunkSize = self.options.chunkSize
-                let limits = self.options.limits
                 let thread = Thread {
                     let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
                     while let entry = queue.pop() {
@@ -120,19 +133,27 @@ public final class TreeScanner: Sendable {
                 if !isCancelled() { queue.push(entry) }
             }
             walker.onIssue = { collector.done(sequence: $0) }
-            walker.walk(roots: self.options.paths)
+            walker.walk(roots: paths)
             queue.close()
             group.wait()
         }
         let snapshot = collector.snapshot
-        let results = snapshot.results.sorted { $0.sequence < $1.sequence }
+        return self.report(results: snapshot.results.sorted { $0.sequence < $1.sequence }, filesScanned: snapshot.filesScanned,
+                           bytes: snapshot.bytes, decoded: snapshot.decoded, walkSkipped: walker.skipped, walkIssues: walker.issues,
+                           interrupted: isCancelled())
+    }
+
+    /// The report from per-file `results` in walk order (`sequence` increasing) and what the walk itself skipped
+    /// and could not read (`walkIssues` placed by sequence among the results' issues).
+    private func report(results: [EntryResult], filesScanned: Int, bytes: Int, decoded: Int, walkSkipped: [SkippedEntry],
+                        walkIssues: [(sequence: Int, issue: ScanIssue)], interrupted: Bool) -> ScanReport {
         var summary = ScanSummary()
-        summary.filesScanned = snapshot.filesScanned
-        summary.bytesScanned = snapshot.bytes
-        summary.filesDecoded = snapshot.decoded
-        summary.skipped = walker.skipped
+        summary.filesScanned = filesScanned
+        summary.bytesScanned = bytes
+        summary.filesDecoded = decoded
+        summary.skipped = walkSkipped
         summary.limitsReached.limits = self.options.limits
-        var issues = walker.issues
+        var issues = walkIssues
         var findings: [Finding] = []
         for r in results {
             findings.append(contentsOf: r.findings)
@@ -142,7 +163,7 @@ public final class TreeScanner: Sendable {
         }
         issues.sort { $0.sequence < $1.sequence }
         summary.unreadable = issues.map(\.issue)
-        summary.interrupted = isCancelled()
+        summary.interrupted = interrupted
         return ScanReport(findings: findings, summary: summary)
     }
 
@@ -324,7 +345,11 @@ public final class TreeScanner: Sendable {
             // open(2); reads from a pipe then wait in ChunkReader's poll loop, which Ctrl-C can end.
             var flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
             if !entry.viaSymlink { flags |= O_NOFOLLOW }
-            fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
+            if let directory = entry.directory {
+                fd = FileTreeWalker.withCPath(entry.rawPath, from: entry.nameStart) { openat(directory.fd, $0, flags) }
+            } else {
+                fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
+            }
             guard fd >= 0 else {
                 let code = errno
                 // listed by the walk, gone before it was opened: a file that vanished during the scan
