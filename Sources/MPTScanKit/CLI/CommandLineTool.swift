@@ -562,7 +562,7 @@ private func ignoreSignal(_ number: Int32) {
 }
 
 private final class InterruptState: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = ThreadLock() // read once per file by every worker
     private var signals: [Int32] = []
     private var prompt: String? = nil
     var sources: [any DispatchSourceSignal] = []

@@ -78,7 +78,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
     private let stream: (@Sendable ([Finding]) -> Void)?
 
     // guarded by `condition`
-    private let condition = NSCondition()
+    private let condition = ThreadLock()
     private var stack: [Work] = []
     /// Threads working on an item taken from the stack.
     private var active = 0

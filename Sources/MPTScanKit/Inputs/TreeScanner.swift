@@ -469,7 +469,7 @@ final class ResultCollector: @unchecked Sendable {
 /// Counters of a running scan, for a progress display: files and bytes scanned and findings so far. Updated by
 /// the scan's workers, read by any thread.
 public final class ScanProgress: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = ThreadLock()
     private var counts = (files: 0, bytes: 0, findings: 0)
 
     public init() {}
