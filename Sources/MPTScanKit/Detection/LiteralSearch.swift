@@ -48,10 +48,14 @@ struct LiteralSearch: Sendable {
         let n = self.literal.count
         let searchEnd = min(buffer.count, range.upperBound + 2 * pivot + 1)
         var position = range.lowerBound
+        // the byte after the pivot in every form: the literal's next byte (plain) or a zero (UTF-16 either way)
+        let next = pivot + 1 < n ? self.literal[pivot + 1] : nil
         while position < searchEnd {
             guard let hit = memchr(base + position, Int32(pivotByte), searchEnd - position) else { return }
             let h = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
             position = h + 1
+            // most stops end here: one byte read, no compare
+            if let next, h + 1 < buffer.count, buffer[h + 1] != next, buffer[h + 1] != 0 { continue }
             // plain bytes
             let at = h - pivot
             if at >= range.lowerBound && at < range.upperBound && at + n <= buffer.count {
@@ -107,6 +111,13 @@ struct MultiLiteralSearch: Sendable {
     let bucketStart: [Int32]
     /// Per group: its pivot byte and the largest pivot offset among its members.
     let pivots: [(byte: UInt8, maxOffset: Int)]
+    /// Per group, a 65,536-bit set (1,024 words) of the byte pairs (byte before the pivot, byte after it) that
+    /// some member has around its pivot, a member whose pivot is its first (last) byte allowing any byte before
+    /// (after) it: bit `before << 8 | after` of group `g` is bit `(before << 8 | after) & 63` of word
+    /// `g * 1024 + (before << 8 | after) >> 6`. A pivot hit whose neighbours are not in the set cannot start
+    /// any member, so it costs two byte reads, not a bucket walk. Hits at the buffer's first or last byte are
+    /// not filtered.
+    let neighbours: [UInt64]
 
     init(_ literals: [[UInt8]]) {
         var flat: [UInt8] = [], starts: [Int] = []
@@ -137,8 +148,20 @@ struct MultiLiteralSearch: Sendable {
             groups = exact.compactMap { pivot in byPivot[pivot].map { (pivot, $0) } }
         }
         var members: [Member] = [], bucketStart: [Int32] = [], pivots: [(byte: UInt8, maxOffset: Int)] = []
-        for (pivot, group) in groups {
+        var neighbours = [UInt64](repeating: 0, count: groups.count * 1024)
+        for (g, (pivot, group)) in groups.enumerated() {
             pivots.append((pivot, group.map(\.1).max() ?? 0))
+            for (index, offset) in group {
+                let literal = literals[index]
+                let befores = offset > 0 ? [Int(literal[offset - 1])] : Array(0..<256)
+                let afters = offset + 1 < literal.count ? [Int(literal[offset + 1])] : Array(0..<256)
+                for before in befores {
+                    for after in afters {
+                        let key = before << 8 | after
+                        neighbours[g * 1024 + key >> 6] |= 1 << UInt64(key & 63)
+                    }
+                }
+            }
             for key in 0...256 {
                 bucketStart.append(Int32(members.count))
                 for (index, offset) in group {
@@ -152,6 +175,7 @@ struct MultiLiteralSearch: Sendable {
         self.members = members
         self.bucketStart = bucketStart
         self.pivots = pivots
+        self.neighbours = neighbours
     }
 
     /// The cheapest set of at most three bytes, at most as many as `greedy`, such that every literal holds one,
@@ -202,35 +226,51 @@ struct MultiLiteralSearch: Sendable {
     /// may run past `range`, not past the buffer). Order: by group, then by offset. No allocation or reference
     /// counting per hit: this runs over every byte scanned.
     func forEach(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
-        guard let base = buffer.baseAddress, !range.isEmpty else { return }
+        guard buffer.baseAddress != nil, !range.isEmpty else { return }
         self.flat.withUnsafeBufferPointer { flat in
             self.members.withUnsafeBufferPointer { members in
                 self.bucketStart.withUnsafeBufferPointer { buckets in
-                    for g in self.pivots.indices {
-                        let pivot = self.pivots[g]
-                        let searchEnd = min(buffer.count, range.upperBound + pivot.maxOffset)
-                        var position = range.lowerBound
-                        while position < searchEnd {
-                            guard let hit = memchr(base + position, Int32(pivot.byte), searchEnd - position) else { break }
-                            let h = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
-                            position = h + 1
-                            // the members whose byte after the pivot is the buffer's, then those ending at it
-                            let next = h + 1 < buffer.count ? Int(buffer[h + 1]) : -1
-                            for pass in 0..<2 {
-                                let key = pass == 0 ? next : 256
-                                if key < 0 { continue }
-                                let first = Int(buckets[g * 258 + key]), last = Int(buckets[g * 258 + key + 1])
-                                for m in first..<last {
-                                    let member = members[m]
-                                    let at = h - member.offset
-                                    guard at >= range.lowerBound, at < range.upperBound, at + member.count <= buffer.count else { continue }
-                                    var equal = true
-                                    for j in 0..<member.count where buffer[at + j] != flat[member.start + j] { equal = false; break }
-                                    if equal { body(member.literal, at) }
-                                }
-                            }
+                    self.neighbours.withUnsafeBufferPointer { neighbours in
+                        for g in self.pivots.indices {
+                            Self.forEach(group: g, pivot: self.pivots[g], in: buffer, starting: range, flat: flat, members: members,
+                                         buckets: buckets, neighbours: neighbours, body)
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// `forEach` for the members of group `g`.
+    @inline(__always)
+    private static func forEach(group g: Int, pivot: (byte: UInt8, maxOffset: Int), in buffer: UnsafeBufferPointer<UInt8>,
+                                starting range: Range<Int>, flat: UnsafeBufferPointer<UInt8>, members: UnsafeBufferPointer<Member>,
+                                buckets: UnsafeBufferPointer<Int32>, neighbours: UnsafeBufferPointer<UInt64>, _ body: (Int, Int) -> Void) {
+        guard let base = buffer.baseAddress else { return }
+        let searchEnd = min(buffer.count, range.upperBound + pivot.maxOffset)
+        var position = range.lowerBound
+        while position < searchEnd {
+            guard let hit = memchr(base + position, Int32(pivot.byte), searchEnd - position) else { break }
+            let h = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            position = h + 1
+            // most stops end here: no member has these bytes before and after its pivot
+            if h > 0 && h + 1 < buffer.count {
+                let key = Int(buffer[h - 1]) &<< 8 | Int(buffer[h + 1])
+                if neighbours[g &* 1024 &+ key &>> 6] & (1 &<< UInt64(key & 63)) == 0 { continue }
+            }
+            // the members whose byte after the pivot is the buffer's, then those ending at it
+            let next = h + 1 < buffer.count ? Int(buffer[h + 1]) : -1
+            for pass in 0..<2 {
+                let key = pass == 0 ? next : 256
+                if key < 0 { continue }
+                let first = Int(buckets[g * 258 + key]), last = Int(buckets[g * 258 + key + 1])
+                for m in first..<last {
+                    let member = members[m]
+                    let at = h - member.offset
+                    guard at >= range.lowerBound, at < range.upperBound, at + member.count <= buffer.count else { continue }
+                    var equal = true
+                    for j in 0..<member.count where buffer[at + j] != flat[member.start + j] { equal = false; break }
+                    if equal { body(member.literal, at) }
                 }
             }
         }

@@ -1,0 +1,104 @@
+import XCTest
+@testable import MPTScanKit
+import _MPTScanTestSupport
+
+/// The anchor searches skip most pivot hits after reading the bytes around them (`MultiLiteralSearch.neighbours`,
+/// the byte after `LiteralSearch`'s pivot): checked against a naive search on seeded random buffers full of
+/// near misses, with literals at offset 0, ending at the last byte, and straddling the edges of the range asked
+/// about.
+final class LiteralSearchTests: XCTestCase {
+    /// Every (literal, offset) a naive compare finds starting in `range`.
+    func naive(_ literals: [[UInt8]], _ buffer: [UInt8], _ range: Range<Int>) -> Set<[Int]> {
+        var out = Set<[Int]>()
+        for (index, literal) in literals.enumerated() {
+            for at in range where at + literal.count <= buffer.count && Array(buffer[at..<(at + literal.count)]) == literal {
+                out.insert([index, at])
+            }
+        }
+        return out
+    }
+
+    /// A buffer of fragments of the literals (each pivot with wrong and right neighbours) and random bytes,
+    /// with whole literals planted at the start, at the end and at random places.
+    func buffer(_ literals: [[UInt8]], seed: UInt64, count: Int) -> [UInt8] {
+        var rng = SplitMix(seed: seed)
+        var out: [UInt8] = []
+        let noise = Array("+=.\"' \n\0%&\\6K2UVWNS5".utf8) + SyntheticTokens.alphabet
+        while out.count < count {
+            let literal = literals[Int(rng.next() % UInt64(literals.count))]
+            switch rng.next() % 4 {
+            case 0: out += literal
+            case 1: // a fragment: a literal cut short, or with one byte changed
+                var part = Array(literal.prefix(Int(rng.next() % UInt64(literal.count))))
+                if !part.isEmpty { part[Int(rng.next() % UInt64(part.count))] = noise[Int(rng.next() % UInt64(noise.count))] }
+                out += part
+            case 2: out += Array(literal.suffix(Int(rng.next() % UInt64(literal.count))))
+            default: out.append(noise[Int(rng.next() % UInt64(noise.count))])
+            }
+        }
+        let first = literals[Int(seed % UInt64(literals.count))], last = literals[Int((seed / 7) % UInt64(literals.count))]
+        return first + out + last
+    }
+
+    func check(_ literals: [[UInt8]], seeds: Range<UInt64>, count: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let search = MultiLiteralSearch(literals)
+        for seed in seeds {
+            let bytes = self.buffer(literals, seed: seed, count: count)
+            let n = bytes.count
+            // the whole buffer, and ranges cut inside literals at both ends
+            for range in [0..<n, 1..<(n - 1), (n / 3)..<(2 * n / 3), 0..<1, (n - 1)..<n] {
+                var found = Set<[Int]>()
+                bytes.withUnsafeBufferPointer { b in search.forEach(in: b, starting: range) { found.insert([$0, $1]) } }
+                XCTAssertEqual(found, self.naive(literals, bytes, range), "seed \(seed), range \(range)", file: file, line: line)
+            }
+        }
+    }
+
+    func testBase64AnchorsMatchANaiveSearch() {
+        for (_, indices) in Base64Tokens.outerSearches + Base64Tokens.layerSearches where !indices.isEmpty {
+            self.check(indices.map { Array(Base64Tokens.anchors[$0].literal.utf8) }, seeds: 0..<4, count: 3000)
+        }
+    }
+
+    func testEscapeAnchorsMatchANaiveSearch() {
+        self.check(EscapedTokens.anchors.map { Array($0.literal.utf8) }, seeds: 10..<20, count: 4000)
+    }
+
+    func testJWTAnchorsMatchANaiveSearch() {
+        let literals = Base64Anchors.forms(of: Array("softwareone.com".utf8)).map(\.literal)
+        self.check(literals, seeds: 20..<30, count: 4000)
+    }
+
+    /// Literals of one byte, and literals whose pivot is their first or last byte: the neighbour filter lets
+    /// any byte through on the side a literal does not have.
+    func testPivotsAtTheEdgesOfLiteralsAndOneByteLiterals() {
+        self.check([[0x51], [0x51, 0x61], [0x62, 0x51], [0x63, 0x51, 0x64]], seeds: 30..<40, count: 500)
+        self.check([Array("QXZ".utf8), Array("ZQ".utf8), Array("XQZQX".utf8)], seeds: 40..<50, count: 500)
+    }
+
+    /// `TKN-` plain and as UTF-16 both ways, next to near misses (`TK-`, `TKNN`, `K` before a zero that is
+    /// no UTF-16), at offset 0 and ending at the last byte.
+    func testIDPrefixFormsMatchANaiveSearch() {
+        let search = LiteralSearch(Array("TKN-".utf8))
+        let plain = Array("TKN-".utf8)
+        let le: [UInt8] = plain.flatMap { [$0, 0] }, be: [UInt8] = plain.flatMap { [0, $0] }
+        var rng = SplitMix(seed: 77)
+        let pieces: [[UInt8]] = [plain, le, be, Array("TK-".utf8), Array("TKNN".utf8), [0x4B, 0], [0, 0x4B, 0, 0x4E], Array("xK".utf8), [0x20]]
+        for round in 0..<40 {
+            var bytes = round % 3 == 0 ? le : round % 3 == 1 ? be : plain
+            while bytes.count < 300 { bytes += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            bytes += round % 2 == 0 ? plain : le
+            var found: [[Int]] = []
+            bytes.withUnsafeBufferPointer { b in
+                search.forEachForm(in: b, starting: 0..<b.count) { at, form in found.append([at, form == .bytes ? 0 : form == .utf16LE ? 1 : 2]) }
+            }
+            var expected: [[Int]] = []
+            for at in bytes.indices {
+                for (form, literal) in [(0, plain), (1, le), (2, be)] where at + literal.count <= bytes.count && Array(bytes[at..<(at + literal.count)]) == literal {
+                    expected.append([at, form])
+                }
+            }
+            XCTAssertEqual(Set(found), Set(expected), "round \(round)")
+        }
+    }
+}
