@@ -378,49 +378,28 @@ struct FileTreeWalker {
 }
 
 /// A directory held open while its entries are opened relative to it (`openat`), so the kernel does not walk the
-/// whole path again for each of them (on a tree of 52,000 directories the path walk was 7 % of the scan's CPU).
-/// Held by the entries still to be opened, closed when the last of them is done. `ParallelTreeWalk` keeps at
-/// most `limit` open at once (a deep tree must not use up the process's descriptors) and lists the rest by path.
+/// whole path again for each of them. Held by the entries still to be opened, closed when the last of them is
+/// done; `ParallelTreeWalk` bounds how many are open at once.
 final class DirectoryHandle: @unchecked Sendable {
     /// The open directory stream; its descriptor (`dirfd`) is what entries are opened relative to.
     let directory: OpaquePointer
     var fd: Int32 { dirfd(self.directory) }
 
-    private static let openCount = Locked(0)
-    /// Most handles open at once: a quarter of the soft descriptor limit, at most 256.
-    static let limit: Int = {
-        var rl = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 16 }
-        return Int(max(4, min(256, rl.rlim_cur / 4)))
-    }()
-
     /// Opens the directory `raw[nameStart...]` relative to `parent` (not following a symbolic link swapped in
-    /// since the listing), or the whole path `raw` without one (a root: followed). Nil with `errno` set when it
-    /// cannot be opened, or with `errno` 0 when `limit` handles are already open.
+    /// since the listing), or the whole path `raw` without one (a root: followed). Nil, with `errno` set, when
+    /// it cannot be opened.
     init?(raw: [UInt8], nameStart: Int, parent: DirectoryHandle?) {
-        guard Self.openCount.withLock({ n -> Bool in
-            guard n < Self.limit else { return false }
-            n += 1
-            return true
-        }) else {
-            errno = 0
-            return nil
-        }
         let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK
         let fd = parent.map { p in FileTreeWalker.withCPath(raw, from: nameStart) { openat(p.fd, $0, flags | O_NOFOLLOW) } }
             ?? FileTreeWalker.withCPath(raw) { open($0, flags) }
         guard fd >= 0, let directory = fdopendir(fd) else {
             let code = errno
             if fd >= 0 { close(fd) }
-            Self.openCount.withLock { $0 -= 1 }
             errno = code
             return nil
         }
         self.directory = directory
     }
 
-    deinit {
-        closedir(self.directory)
-        Self.openCount.withLock { $0 -= 1 }
-    }
+    deinit { closedir(self.directory) }
 }

@@ -27,16 +27,23 @@ final class ParallelTreeWalk: @unchecked Sendable {
         let slotInParent: Int
         /// The path bytes, ending with `/`.
         let raw: [UInt8]
+        /// 0 for the root.
+        let depth: Int
         /// One per listed entry, in walk order; empty until `listed`.
         var slots: [Slot] = []
         var listed = false
         /// The parent's open directory, to open this one relative to; dropped once this one is listed.
         var parentHandle: DirectoryHandle?
+        /// This directory, open, while files of it are still to be taken; nil when it was listed by path.
+        var handle: DirectoryHandle?
+        /// Files not taken yet: at 0 the handle is let go (the files being read hold it until they are done).
+        var filesLeft = 0
 
         init(parent: Directory?, slotInParent: Int, raw: [UInt8], parentHandle: DirectoryHandle?) {
             self.parent = parent
             self.slotInParent = slotInParent
             self.raw = raw
+            self.depth = parent.map { $0.depth + 1 } ?? 0
             self.parentHandle = parentHandle
         }
     }
@@ -48,8 +55,10 @@ final class ParallelTreeWalk: @unchecked Sendable {
     }
 
     private enum Slot {
-        /// A file not scanned yet.
-        case pending
+        /// A file not taken yet: its path.
+        case pending([UInt8])
+        /// A file being read.
+        case scanning
         /// Nothing (more) to hand over: a clean file, or one already handed over.
         case done
         /// A file, or a skipped entry or issue of the listing, with something to report.
@@ -59,15 +68,22 @@ final class ParallelTreeWalk: @unchecked Sendable {
 
     private enum Work {
         case list(Directory)
-        /// The file in slot `Int` of the directory.
-        case scan(Directory, Int, FileEntry)
+        /// The files among these slots of the directory (a run between two subdirectories), taken one at a time.
+        case files(Directory, Range<Int>)
     }
 
     /// What a thread finished, applied under the lock when it takes its next work.
     private enum Completion {
-        case listed(Directory, [Slot], [Work])
+        /// A listing: the slots, the work in the order to push it (last first), the open directory and how
+        /// many files it holds.
+        case listed(Directory, [Slot], [Work], DirectoryHandle?, Int)
         case scanned(Directory, Int, TreeScanner.EntryResult)
     }
+
+    /// Directories deeper than this are listed, and their files opened, by their whole path: the open ones are
+    /// those with files not yet taken, about one per level of the walk's current path (times the threads), so
+    /// the depth bounds the descriptors used. A quarter of the soft descriptor limit over the threads, at most 64.
+    private let handleDepth: Int
 
     private let root: Directory
     private let relativeStart: Int
@@ -106,6 +122,9 @@ final class ParallelTreeWalk: @unchecked Sendable {
         self.isCancelled = isCancelled
         self.progress = progress
         self.stream = stream
+        var limit = rlimit()
+        let descriptors = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 64
+        self.handleDepth = max(0, min(64, descriptors / 4 / self.jobs))
     }
 
     /// Walks and scans on `jobs` threads (the calling thread is one of them) and returns when all are done or,
@@ -136,49 +155,64 @@ final class ParallelTreeWalk: @unchecked Sendable {
 
     private func work(scanner: ContentScanner, scan: (FileEntry, ContentScanner) -> TreeScanner.EntryResult) {
         var finished: Completion? = nil
-        while let item = self.next(after: finished, cancelled: self.isCancelled()) {
-            switch item {
-            case .list(let directory):
-                finished = self.listing(of: directory)
-            case .scan(let directory, let slot, let entry):
+        // progress is told in batches: one lock per 32 files, not per file
+        var unreported = (files: 0, bytes: 0, findings: 0, count: 0)
+        while let (item, file) = self.next(after: finished, cancelled: self.isCancelled()) {
+            if let (slot, entry) = file, case .files(let directory, _) = item {
                 let result = scan(entry, scanner)
-                self.progress?.add(files: result.scanned ? 1 : 0, bytes: result.bytes, findings: result.findings.count)
+                unreported.files += result.scanned ? 1 : 0
+                unreported.bytes += result.bytes
+                unreported.findings += result.findings.count
+                unreported.count += 1
+                if unreported.count == 32 || !result.findings.isEmpty {
+                    self.progress?.add(files: unreported.files, bytes: unreported.bytes, findings: unreported.findings)
+                    unreported = (0, 0, 0, 0)
+                }
                 finished = .scanned(directory, slot, result)
+            } else if case .list(let directory) = item {
+                finished = self.listing(of: directory)
             }
         }
+        self.progress?.add(files: unreported.files, bytes: unreported.bytes, findings: unreported.findings)
     }
 
     /// Lists `directory` and turns its entries into slots and work (outside the lock). The directory is opened
-    /// relative to its parent and kept open for its entries while `DirectoryHandle.limit` allows, else listed
-    /// by its whole path.
+    /// relative to its parent and kept open for its files down to `handleDepth`, else listed by its whole path.
     private func listing(of directory: Directory) -> Completion {
         let prefix = ""
-        let nameStart = directory.parent?.raw.count ?? 0
-        let handle = DirectoryHandle(raw: directory.raw, nameStart: nameStart, parent: directory.parentHandle)
-        let code = errno
+        var handle: DirectoryHandle? = nil
+        var code: Int32 = 0
+        if directory.depth < self.handleDepth {
+            handle = DirectoryHandle(raw: directory.raw, nameStart: directory.parent?.raw.count ?? 0, parent: directory.parentHandle)
+            if handle == nil { code = errno }
+        }
         directory.parentHandle = nil
-        let listed = handle != nil || code == 0
+        let listed = code == 0
             ? FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes, handle: handle)
             : nil
         guard let entries = listed else {
-            let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix,
-                                                   code: handle == nil && code != 0 ? code : errno)
-            return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [])
+            let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
+            return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [], nil, 0)
         }
         var slots: [Slot] = [], work: [Work] = []
         slots.reserveCapacity(entries.count)
+        // runs of files between subdirectories: from a run's first file to its last
+        var files = 0, run: Range<Int>? = nil
         for entry in entries {
             let slot = slots.count
             switch entry {
             case .directory(var path):
                 path.append(0x2F)
-                let child = Directory(parent: directory, slotInParent: slot, raw: path, parentHandle: handle)
+                if let r = run { work.append(.files(directory, r)) }
+                run = nil
+                let child = Directory(parent: directory, slotInParent: slot, raw: path,
+                                      parentHandle: directory.depth + 1 < self.handleDepth ? handle : nil)
                 slots.append(.directory(child))
                 work.append(.list(child))
             case .file(let path):
-                slots.append(.pending)
-                work.append(.scan(directory, slot, FileEntry(sequence: 0, rawPath: path, displayPrefix: prefix, relativeStart: self.relativeStart,
-                                                             viaSymlink: false, directory: handle, nameStart: directory.raw.count)))
+                run = (run?.lowerBound ?? slot)..<(slot + 1)
+                slots.append(.pending(path))
+                files += 1
             case .symlink(let path):
                 // never followed here (see the type's note)
                 let shown = prefix + String(decoding: path[self.relativeStart...], as: UTF8.self)
@@ -189,22 +223,27 @@ final class ParallelTreeWalk: @unchecked Sendable {
                 slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue]))))
             }
         }
-        return .listed(directory, slots, work)
+        if let r = run { work.append(.files(directory, r)) }
+        work.reverse() // pushed last first: the first entry ends on top
+        return .listed(directory, slots, work, files > 0 ? handle : nil, files)
     }
 
-    /// Applies what the calling thread finished, then takes the next work: nil when there is none left (or the
-    /// scan was cancelled). Sleeps while the stack is empty and another thread may still add to it.
-    private func next(after finished: Completion?, cancelled: Bool) -> Work? {
+    /// Applies what the calling thread finished, then takes the next work, with the file to read when it is a
+    /// run of files: nil when there is none left (or the scan was cancelled). Sleeps while the stack is empty
+    /// and another thread may still add to it.
+    private func next(after finished: Completion?, cancelled: Bool) -> (Work, (slot: Int, entry: FileEntry)?)? {
         self.condition.lock()
         defer { self.condition.unlock() }
         if let finished {
             self.active -= 1
             switch finished {
-            case .listed(let directory, let slots, let work):
+            case .listed(let directory, let slots, let work, let handle, let files):
                 directory.slots = slots
                 directory.listed = true
+                directory.handle = handle
+                directory.filesLeft = files
                 if !work.isEmpty {
-                    self.stack.append(contentsOf: work.reversed())
+                    self.stack.append(contentsOf: work)
                     if self.sleeping > 0 { work.count > 1 ? self.condition.broadcast() : self.condition.signal() }
                 }
             case .scanned(let directory, let slot, let result):
@@ -223,7 +262,24 @@ final class ParallelTreeWalk: @unchecked Sendable {
         while !self.stopped {
             if let item = self.stack.popLast() {
                 self.active += 1
-                return item
+                guard case .files(let directory, let run) = item else { return (item, nil) }
+                // a run starts at a file not taken (it is the only work that takes them); what follows it goes
+                // back on the stack from its next file, so no run outlives its files (the cursor frees the slots
+                // of a directory once all are done)
+                let slot = run.lowerBound
+                guard case .pending(let path) = directory.slots[slot] else { preconditionFailure("a run starts at a file not taken") }
+                directory.slots[slot] = .scanning
+                var following = slot + 1
+                while following < run.upperBound {
+                    if case .pending = directory.slots[following] { break }
+                    following += 1
+                }
+                if following < run.upperBound { self.stack.append(.files(directory, following..<run.upperBound)) }
+                let entry = FileEntry(sequence: 0, rawPath: path, displayPrefix: "", relativeStart: self.relativeStart, viaSymlink: false,
+                                      directory: directory.handle, nameStart: directory.raw.count)
+                directory.filesLeft -= 1
+                if directory.filesLeft == 0 { directory.handle = nil }
+                return (item, (slot, entry))
             }
             if self.active == 0 {
                 self.condition.broadcast() // the walk is over: wake the others to leave too
@@ -237,7 +293,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
     }
 
     /// Moves the cursor over every done slot from where it stands, handing results over in walk order, and stops
-    /// at the first pending file or unlisted directory; `flushing` (after a cancelled scan) passes those too,
+    /// at the first file not done or unlisted directory; `flushing` (after a cancelled scan) passes those too,
     /// so the files finished after a gap are reported as well. Called with the lock held.
     private func advance(flushing: Bool) {
         while let (directory, slot) = self.cursor {
@@ -245,6 +301,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
             if slot >= directory.slots.count {
                 // the directory is done: free it and go on after it in its parent
                 directory.slots = []
+                directory.handle = nil
                 guard let parent = directory.parent else {
                     self.cursor = nil
                     return
@@ -254,7 +311,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
                 continue
             }
             switch directory.slots[slot] {
-            case .pending:
+            case .pending, .scanning:
                 if !flushing { return }
                 self.cursor = (directory, slot + 1)
             case .done:
