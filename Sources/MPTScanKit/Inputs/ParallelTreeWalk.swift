@@ -77,7 +77,15 @@ final class ParallelTreeWalk: @unchecked Sendable {
         /// A listing: the slots, the work in the order to push it (last first), the open directory and how
         /// many files it holds.
         case listed(Directory, [Slot], [Work], DirectoryHandle?, Int)
-        case scanned(Directory, Int, TreeScanner.EntryResult)
+        /// A file read: its slot, its result when it has something to report, and what it adds to the counts.
+        case scanned(Directory, Int, Box?, Counts)
+    }
+
+    /// What one file adds to the scan's counts.
+    private struct Counts {
+        var scanned: Bool
+        var bytes: Int
+        var decoded: Bool
     }
 
     /// Directories deeper than this are listed, and their files opened, by their whole path: the open ones are
@@ -168,7 +176,10 @@ final class ParallelTreeWalk: @unchecked Sendable {
                     self.progress?.add(files: unreported.files, bytes: unreported.bytes, findings: unreported.findings)
                     unreported = (0, 0, 0, 0)
                 }
-                finished = .scanned(directory, slot, result)
+                // boxed here, outside the lock; a clean file's result is dropped here too
+                let reports = !result.findings.isEmpty || result.skipped != nil || !result.issues.isEmpty || !result.reached.isEmpty
+                finished = .scanned(directory, slot, reports ? Box(result) : nil,
+                                    Counts(scanned: result.scanned, bytes: result.bytes, decoded: result.decoded))
             } else if case .list(let directory) = item {
                 finished = self.listing(of: directory)
             }
@@ -246,12 +257,11 @@ final class ParallelTreeWalk: @unchecked Sendable {
                     self.stack.append(contentsOf: work)
                     if self.sleeping > 0 { work.count > 1 ? self.condition.broadcast() : self.condition.signal() }
                 }
-            case .scanned(let directory, let slot, let result):
-                if result.scanned { self.filesScanned += 1 }
-                self.bytes += result.bytes
-                if result.decoded { self.decoded += 1 }
-                let reports = !result.findings.isEmpty || result.skipped != nil || !result.issues.isEmpty || !result.reached.isEmpty
-                directory.slots[slot] = reports ? .result(Box(result)) : .done
+            case .scanned(let directory, let slot, let box, let counts):
+                if counts.scanned { self.filesScanned += 1 }
+                self.bytes += counts.bytes
+                if counts.decoded { self.decoded += 1 }
+                directory.slots[slot] = box.map { .result($0) } ?? .done
             }
             self.advance(flushing: false)
         }
