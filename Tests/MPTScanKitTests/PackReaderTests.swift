@@ -405,6 +405,23 @@ final class PackReaderTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(left, 1, "the damaged blob (and what is built on it) went to git")
     }
 
+    /// A FIFO named like a loose object is read by no one (git would block opening it): the scan ends, as
+    /// incomplete, instead of waiting for a writer.
+    func testALooseObjectThatIsAFIFOEndsTheScanAsIncomplete() throws {
+        let repo = try self.deltaRepository("fifo", versions: 3)
+        let loose = try LooseObjects.list(in: repo.path + "/.git/objects")
+        let blob = try XCTUnwrap(loose.first { (try? Git(directory: repo.path).run(["cat-file", "-t", "\($0.id)"]).output).map { String(decoding: $0, as: UTF8.self) } == "blob\n" })
+        try FileManager.default.removeItem(atPath: blob.path)
+        XCTAssertEqual(mkfifo(blob.path, 0o644), 0)
+        var options = HistoryOptions()
+        options.repository = repo.path
+        let started = Date()
+        XCTAssertThrowsError(try HistoryScanner(detector: self.detector, options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("1 object listed by git could not be read"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+    }
+
     /// Seeded random damage to a real pack and index: every mutation is refused, or read with each listed
     /// object handed over or left to git (nothing lost), never a crash. `MPTSCAN_PACK_MUTATIONS=N` runs N rounds
     /// instead of 300 (under `--sanitize=address` for a longer campaign).

@@ -389,6 +389,7 @@ private final class FullHistoryScan: @unchecked Sendable {
         }
         self.listed = store.listed + outcome.listedLoose
         for p in partials { self.objects.absorb(p) }
+        self.objects.missing += outcome.unreadableLoose // a FIFO named like an object: read by no one
         let leftToGit = outcome.leftToGit.sorted()
         self.objectSource = .packs(packs: store.packs.count, loose: store.loose.count, leftToGit: leftToGit.count)
         if !leftToGit.isEmpty && !self.isCancelled() {

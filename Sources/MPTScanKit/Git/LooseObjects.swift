@@ -53,6 +53,9 @@ enum LooseObjects {
         /// Larger than the limit, unreadable or corrupt: for git to read (or to fail on, as it would); with the
         /// kind when the header could be read.
         case leaveToGit(ObjectKind?)
+        /// Not a regular file (a FIFO, socket or device named like an object): not read, and not handed to git,
+        /// which would block opening a FIFO; counted as an object that could not be read.
+        case notAFile
     }
 
     /// Reads the loose object file at `path` into `content` (inflated, header removed).
@@ -65,7 +68,9 @@ enum LooseObjects {
         guard fd >= 0 else { return .leaveToGit(nil) }
         defer { _ = systemClose(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0, Int(st.st_size) <= limit + (1 << 20) else {
+        guard fstat(fd, &st) == 0 else { return .leaveToGit(nil) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return .notAFile }
+        guard st.st_size > 0, Int(st.st_size) <= limit + (1 << 20) else {
             return .leaveToGit(nil)
         }
         let fileSize = Int(st.st_size)

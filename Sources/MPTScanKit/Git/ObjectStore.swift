@@ -161,6 +161,8 @@ final class ObjectStore: @unchecked Sendable {
         var unlisted: Set<ObjectID> = []
         /// Loose blobs, commits and tags (known ones included), to add to `listed`.
         var listedLoose: [ObjectID] = []
+        /// Loose objects that are not regular files (`LooseObjects.Read.notAFile`): not read by anyone.
+        var unreadableLoose = 0
     }
 
     /// Hands every blob, commit and tag over to `body` once (known blobs excepted), on `threads` threads of its
@@ -202,6 +204,7 @@ final class ObjectStore: @unchecked Sendable {
             outcome.leftToGit += walker.leftToGit
             outcome.unlisted.formUnion(walker.unlistedLoose)
             outcome.listedLoose += walker.listedLoose
+            outcome.unreadableLoose += walker.unreadableLoose
         }
         return outcome
     }
@@ -290,6 +293,8 @@ private final class ObjectWalker: @unchecked Sendable {
     /// Loose objects left to git before their kind was known.
     var unlistedLoose: [ObjectID] = []
     var listedLoose: [ObjectID] = []
+    /// Loose objects that are not regular files.
+    var unreadableLoose = 0
 
     /// Bytes of delta bases this thread may hold.
     let heldLimit: Int
@@ -423,6 +428,8 @@ private final class ObjectWalker: @unchecked Sendable {
         case .leaveToGit(let kind):
             self.leftToGit.append(id)
             if let kind, kind != .tree { self.listedLoose.append(id) } else if kind == nil { self.unlistedLoose.append(id) }
+        case .notAFile:
+            self.unreadableLoose += 1
         }
     }
 
