@@ -646,6 +646,12 @@ final class PackReaderTests: XCTestCase {
         x = goodIdx
         x.swapAt(8 + 1024, 8 + 1024 + 20) // first two ids' first bytes: out of order
         try refused(x, goodPack, "not sorted")
+        // a sorted fan-out that puts the first id in bucket 0, though its first byte is not 0
+        x = goodIdx
+        let first = Int(goodIdx[8 + 1024])
+        XCTAssertGreaterThan(first, 0)
+        for k in 0..<first { x.replaceSubrange((8 + 4 * k)..<(12 + 4 * k), with: [0, 0, 0, 1]) }
+        try refused(x, goodPack, "fan-out table does not match the object ids")
         var p = goodPack
         p[0] = UInt8(ascii: "X")
         try refused(goodIdx, p, "no PACK signature")

@@ -100,8 +100,8 @@ final class PackIndex: @unchecked Sendable {
     private let largeStart: Int
 
     /// Opens and checks the index at `path`: magic, version, a non-decreasing fan-out whose last entry is the
-    /// object count, a file length that holds every table exactly, and ids strictly increasing (so a binary
-    /// search is valid and no id is listed twice).
+    /// object count, a file length that holds every table exactly, ids strictly increasing (so a binary search
+    /// is valid and no id is listed twice), and each id in its first byte's fan-out bucket.
     /// - Throws: `ObjectStoreError` naming what is wrong.
     init(path: String) throws {
         let file = try MappedFile(path: path)
@@ -130,6 +130,16 @@ final class PackIndex: @unchecked Sendable {
             if memcmp(base + self.namesStart + (i - 1) * 20, base + self.namesStart + i * 20, 20) >= 0 {
                 throw ObjectStoreError("\(path): object ids are not sorted")
             }
+        }
+        // each id in the fan-out bucket of its first byte: a lookup (bucket, then binary search) finds every id
+        // listed, so none is taken for absent and read twice
+        var start = 0
+        for bucket in 0..<256 {
+            let end = Int(file.be32(8 + 4 * bucket))
+            for i in start..<end where base.load(fromByteOffset: self.namesStart + i * 20, as: UInt8.self) != UInt8(bucket) {
+                throw ObjectStoreError("\(path): fan-out table does not match the object ids")
+            }
+            start = end
         }
     }
 
