@@ -296,7 +296,7 @@ final class GitHistoryTests: XCTestCase {
         try repo.commit("bomb and a truncated zip")
         let incomplete = try self.history(repo)
         XCTAssertEqual(incomplete.summary.unreadable.count, 2, "\(incomplete.summary.unreadable)")
-        XCTAssertTrue(incomplete.summary.unreadable.allSatisfy { $0.message.hasPrefix("archive: ") })
+        XCTAssertTrue(incomplete.summary.unreadable.allSatisfy { $0.message.hasPrefix("archive partly unscanned: ") })
         XCTAssertTrue(incomplete.summary.unreadable.contains { $0.message.contains("unreadable, scanned as plain bytes") })
         XCTAssertTrue(incomplete.findings.contains { $0.path == "cut.zip" && $0.token == SyntheticTokens.token(seed: 334) },
                       "a stored member's bytes are still read")

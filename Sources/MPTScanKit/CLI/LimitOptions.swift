@@ -22,11 +22,7 @@ extension MPTScan {
     /// The default of `limit` as a flag value: `3`, `256M`, `2G`.
     static func defaultText(_ limit: ScanLimit) -> String {
         let value = ScanLimits()[limit]
-        guard limit.isSize else { return String(value) }
-        for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where value >= 1 << shift && value % (1 << shift) == 0 {
-            return "\(value >> shift)\(unit)"
-        }
-        return String(value)
+        return limit.isSize ? ScanLimits.formatSize(value, asFlagValue: true) : String(value)
     }
 
     /// The limits the command line sets (the defaults for the rest).

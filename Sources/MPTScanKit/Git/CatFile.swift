@@ -313,10 +313,8 @@ extension ScanSummary {
     mutating func countIssues(_ result: ContentScanResult, path: String) {
         guard !result.issues.isEmpty else { return }
         for issue in result.issues { if let limit = issue.limit { self.limitsReached.add(limit, count: issue.count) } }
-        if result.isArchive {
-            let shown = result.issues.prefix(5).map(\.message).joined(separator: "; ")
-            let more = result.issues.count > 5 ? " (and \(result.issues.count - 5) more)" : ""
-            self.unreadable.append(ScanIssue(path: path, message: "archive: \(shown)\(more)", limit: result.issues.first { $0.limit != nil }?.limit, isPath: false))
+        if result.isArchive, let issue = TreeScanner.archiveIssue(result.issues, path: path) {
+            self.unreadable.append(issue)
         } else {
             for issue in result.issues { self.unreadable.append(ScanIssue(path: path, message: issue.message, limit: issue.limit, isPath: false)) }
         }

@@ -169,11 +169,12 @@ public struct ScanLimits: Sendable, Equatable {
     }
 
     /// `268435456` → `256 MiB`; a size that is not a whole number of KiB is given in bytes.
-    static func formatSize(_ bytes: Int) -> String {
-        for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return "\(bytes >> shift) \(unit)"
+    /// With `asFlagValue`, in the form a size flag takes instead (`64M`, `4194305`).
+    static func formatSize(_ bytes: Int, asFlagValue: Bool = false) -> String {
+        for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return asFlagValue ? "\(bytes >> shift)\(unit)" : "\(bytes >> shift) \(unit)iB"
         }
-        return "\(bytes) bytes"
+        return asFlagValue ? String(bytes) : "\(bytes) bytes"
     }
 }
 
