@@ -482,11 +482,11 @@ final class ProgressDisplay: @unchecked Sendable {
 /// value; readers blocked on standard input notice it through `ChunkReader`'s 100 ms poll.
 enum Interrupt {
     /// The signals that stop a run.
-    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    static let signals = StopSignals.all
     private static let state = InterruptState()
 
     /// The stop signals that were ignored when the process started (and so stay ignored, here and in children).
-    static let ignoredAtStart: Set<Int32> = Set(Interrupt.signals.filter(Interrupt.isIgnored))
+    static var ignoredAtStart: Set<Int32> { StopSignals.ignoredAtStart }
 
     /// True once a stop signal arrived.
     static var requested: Bool { self.state.first != nil }
@@ -543,16 +543,6 @@ enum Interrupt {
         return try body()
     }
 
-    private static func isIgnored(_ number: Int32) -> Bool {
-        var current = sigaction()
-        guard sigaction(number, nil, &current) == 0 else { return false }
-        #if canImport(Glibc)
-        let handler = current.__sigaction_handler.sa_handler
-        #else
-        let handler = current.__sigaction_u.__sa_handler
-        #endif
-        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
-    }
 }
 
 /// Ignores signal `number` so that only its Dispatch source sees it (a free function: inside `Interrupt`,

@@ -108,7 +108,7 @@ final class ChildProcess: @unchecked Sendable {
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
         // nor the stop signals ignored while `Interrupt` takes them: `terminate()` must still stop it
-        for number in Interrupt.signals where !Interrupt.ignoredAtStart.contains(number) { sigaddset(&defaults, number) }
+        for number in StopSignals.all where !StopSignals.ignoredAtStart.contains(number) { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var none = sigset_t()
         sigemptyset(&none)

@@ -50,3 +50,24 @@ enum PrivateFile {
         return nil
     }
 }
+
+/// The signals that stop a run (SIGINT, SIGTERM, SIGHUP), and those of them ignored when the process started
+/// (`nohup`, a script's background job), which stay ignored, here and in children. Shared by the CLI's
+/// `Interrupt`, which takes them, and `ChildProcess`, which restores them for git.
+enum StopSignals {
+    static let all: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    /// Read once, before any handler is installed.
+    static let ignoredAtStart: Set<Int32> = Set(StopSignals.all.filter(StopSignals.isIgnored))
+
+    private static func isIgnored(_ number: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(number, nil, &current) == 0 else { return false }
+        #if canImport(Glibc)
+        let handler = current.__sigaction_handler.sa_handler
+        #else
+        let handler = current.__sigaction_u.__sa_handler
+        #endif
+        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+}
