@@ -87,6 +87,26 @@ final class TreeScannerTests: XCTestCase {
         }
     }
 
+    /// Directory entries are read only up to their name's end: copying the declared 256-byte name of the last
+    /// record in a full `getdents` buffer read past the buffer (a crash when it ended at an unmapped page; the
+    /// AddressSanitizer run of this test sees any such read). Long names of many lengths fill the buffers
+    /// with every possible slack at their ends.
+    func testLongNamesFillingTheDirectoryBufferAreReadInBounds() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var expected: [String] = []
+        for i in 0..<900 {
+            let name = String(format: "%05d", i) + String(repeating: "n", count: 150 + (i * 37) % 100)
+            expected.append(name)
+            try Data((i % 300 == 0 ? "t=\(SyntheticTokens.token(seed: 50 + i / 300))\n" : "x\n").utf8).write(to: dir.appendingPathComponent(name))
+        }
+        for parallel in [true, false] {
+            let report = try self.run([dir.path], jobs: 2, parallelWalk: parallel)
+            XCTAssertEqual(report.summary.filesScanned, 900)
+            XCTAssertEqual(report.findings.map(\.path), stride(from: 0, to: 900, by: 300).map { expected[$0] })
+        }
+    }
+
     /// Cancelled part way, the walk on every worker still reports what it finished, in walk order, and says
     /// it was interrupted.
     func testCancelledParallelWalkReportsWhatItFinishedInOrder() throws {

@@ -20,10 +20,7 @@ enum LooseObjects {
             guard let dir = opendir(folder) else { continue }
             defer { closedir(dir) }
             while let entry = readdir(dir) {
-                let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    let bytes = raw.bindMemory(to: UInt8.self)
-                    return Array(bytes.prefix { $0 != 0 })
-                }
+                let name = Array(direntName(entry))
                 guard name.count == 38 else { continue }
                 var hex = [digits[bucket >> 4], digits[bucket & 15]]
                 var lower = true, isHex = true

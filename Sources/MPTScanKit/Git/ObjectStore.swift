@@ -251,9 +251,7 @@ final class ObjectStore: @unchecked Sendable {
         guard let dir = opendir(folder) else { return [] }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.bindMemory(to: UInt8.self).prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(decoding: direntName(entry), as: UTF8.self)
             names.append(name)
         }
         closedir(dir)

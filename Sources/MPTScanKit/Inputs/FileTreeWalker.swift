@@ -220,17 +220,14 @@ struct FileTreeWalker {
         var entries: [(path: [UInt8], type: UInt8)] = []
         while let ent = readdir(dir) {
             let type = ent.pointee.d_type
-            let path = withUnsafeBytes(of: ent.pointee.d_name) { bytes -> [UInt8]? in
-                let p = bytes.bindMemory(to: UInt8.self)
-                let n = strnlen(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), p.count)
-                if p[0] == 0x2E && (n == 1 || (n == 2 && p[1] == 0x2E)) { return nil } // `.` and `..`
-                var path = [UInt8]()
-                path.reserveCapacity(raw.count + n + 1) // room for a directory's `/`
-                path.append(contentsOf: raw)
-                path.append(contentsOf: UnsafeBufferPointer(rebasing: p[0..<n]))
-                return path
-            }
-            if let path { entries.append((path, type)) }
+            let name = direntName(ent)
+            let n = name.count
+            if n == 0 || (name[0] == 0x2E && (n == 1 || (n == 2 && name[1] == 0x2E))) { continue } // `.` and `..`
+            var path = [UInt8]()
+            path.reserveCapacity(raw.count + n + 1) // room for a directory's `/`
+            path.append(contentsOf: raw)
+            path.append(contentsOf: name)
+            entries.append((path, type))
         }
         if handle == nil { closedir(dir) }
         let nameStart = raw.count

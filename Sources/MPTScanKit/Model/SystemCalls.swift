@@ -71,3 +71,12 @@ enum StopSignals {
         return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
     }
 }
+
+/// The name of the directory entry `entry` (from `readdir`), without its NUL, in place. Read through a pointer
+/// up to the NUL only: a record is only as long as its name (`d_reclen`), and copying the declared 256-byte
+/// `d_name` array reads past the last record of the buffer, into an unmapped page when the buffer ends at one
+/// (a segmentation fault seen on a large tree).
+func direntName(_ entry: UnsafeMutablePointer<dirent>) -> UnsafeBufferPointer<UInt8> {
+    let name = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+    return UnsafeBufferPointer(start: name.assumingMemoryBound(to: UInt8.self), count: strlen(name.assumingMemoryBound(to: CChar.self)))
+}
