@@ -107,6 +107,57 @@ final class TreeScannerTests: XCTestCase {
         }
     }
 
+    /// A directory swapped for a symbolic link after its listing is refused, not followed out of the tree, when
+    /// opened relative to its parent or by path; a root given as a link is followed.
+    func testADirectorySwappedForALinkIsNotFollowed() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("outside"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("tree"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("tree/zzz").path, withDestinationPath: "../outside")
+        let tree = Array((dir.path + "/tree/").utf8)
+        let parent = try XCTUnwrap(DirectoryHandle(raw: tree, nameStart: 0, parent: nil, follow: true))
+        let swapped = tree + Array("zzz/".utf8)
+        XCTAssertNil(DirectoryHandle(raw: swapped, nameStart: tree.count, parent: parent), "relative to its parent")
+        XCTAssertNil(DirectoryHandle(raw: swapped, nameStart: 0, parent: nil), "by path")
+        XCTAssertNotNil(DirectoryHandle(raw: swapped, nameStart: 0, parent: nil, follow: true), "a root named on the command line")
+    }
+
+    /// Paths longer than PATH_MAX: the walk on every worker could open them relative to their directory, but
+    /// reports them as opening them by path does, so the report does not depend on `--jobs` or the descriptor
+    /// limit.
+    func testPathsPastPathMaxAreReportedAlikeForAnyJobs() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer {
+            let rm = Process()
+            rm.executableURL = URL(fileURLWithPath: "/bin/rm")
+            rm.arguments = ["-rf", dir.path]
+            try? rm.run()
+            rm.waitUntilExit()
+        }
+        var fd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        for level in 0..<24 {
+            let name = String(format: "%02d", level) + String(repeating: "d", count: 198)
+            XCTAssertEqual(mkdirat(fd, name, 0o755), 0)
+            let file = openat(fd, "t\(level).txt", O_CREAT | O_WRONLY, 0o644)
+            let line = Array("t=\(SyntheticTokens.token(seed: 60 + level))\n".utf8)
+            XCTAssertEqual(line.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }, line.count)
+            close(file)
+            let next = openat(fd, name, O_RDONLY | O_DIRECTORY)
+            close(fd)
+            fd = next
+        }
+        close(fd)
+        let reporter = JSONReporter(showSecrets: false)
+        let reference = try self.run([dir.path], jobs: 1, parallelWalk: false)
+        XCTAssertLessThan(reference.findings.count, 24)
+        XCTAssertTrue(reference.summary.unreadable.contains { $0.message.contains("too long") }, "\(reference.summary.unreadable)")
+        for jobs in [1, 2, 64] {
+            XCTAssertEqual(reporter.render(try self.run([dir.path], jobs: jobs)), reporter.render(reference), "jobs \(jobs)")
+        }
+    }
+
     /// Cancelled part way, the walk on every worker still reports what it finished, in walk order, and says
     /// it was interrupted.
     func testCancelledParallelWalkReportsWhatItFinishedInOrder() throws {

@@ -244,7 +244,7 @@ struct FileTreeWalker {
         listing.reserveCapacity(entries.count)
         for (child, dType) in entries {
             var type = dType
-            if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child) }
+            if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child, in: handle, nameStart: nameStart) }
             let isDirectory = type == UInt8(DT_DIR)
             if isDirectory && child.count == nameStart + 4 && child[nameStart...].elementsEqual(Self.gitDirectoryName) { continue }
             if !excludes.isEmpty {
@@ -337,10 +337,10 @@ struct FileTreeWalker {
         return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
     }
 
-    /// Calls `body` with `raw[from...]` as a NUL-terminated C string (on the stack when short: no copy on the heap
+    /// Calls `body` with `raw[from..<upTo]` (to the end by default) as a NUL-terminated C string (on the stack when short: no copy on the heap
     /// per file opened).
-    static func withCPath<R>(_ raw: [UInt8], from start: Int = 0, _ body: (UnsafePointer<CChar>) -> R) -> R {
-        let count = raw.count - start
+    static func withCPath<R>(_ raw: [UInt8], from start: Int = 0, upTo end: Int? = nil, _ body: (UnsafePointer<CChar>) -> R) -> R {
+        let count = (end ?? raw.count) - start
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { z in
             raw.withUnsafeBufferPointer { src in
                 if count > 0 { UnsafeMutableRawPointer(z.baseAddress!).copyMemory(from: src.baseAddress! + start, byteCount: count) }
@@ -350,9 +350,13 @@ struct FileTreeWalker {
         }
     }
 
-    private static func lstatType(_ raw: [UInt8]) -> UInt8 {
+    /// The type of the entry `raw` (not following a link), by its name relative to `directory` when given
+    /// (`raw[nameStart...]`), else by its whole path; `DT_UNKNOWN` when it cannot be examined.
+    private static func lstatType(_ raw: [UInt8], in directory: DirectoryHandle? = nil, nameStart: Int = 0) -> UInt8 {
         var st = stat()
-        guard withCPath(raw, { lstat($0, &st) }) == 0 else { return UInt8(DT_UNKNOWN) }
+        let status = directory.map { d in withCPath(raw, from: nameStart) { fstatat(d.fd, $0, &st, AT_SYMLINK_NOFOLLOW) } }
+            ?? withCPath(raw) { lstat($0, &st) }
+        guard status == 0 else { return UInt8(DT_UNKNOWN) }
         switch st.st_mode & S_IFMT {
         case S_IFDIR: return UInt8(DT_DIR)
         case S_IFREG: return UInt8(DT_REG)
@@ -382,13 +386,16 @@ final class DirectoryHandle: @unchecked Sendable {
     let directory: OpaquePointer
     var fd: Int32 { dirfd(self.directory) }
 
-    /// Opens the directory `raw[nameStart...]` relative to `parent` (not following a symbolic link swapped in
-    /// since the listing), or the whole path `raw` without one (a root: followed). Nil, with `errno` set, when
-    /// it cannot be opened.
-    init?(raw: [UInt8], nameStart: Int, parent: DirectoryHandle?) {
-        let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK
-        let fd = parent.map { p in FileTreeWalker.withCPath(raw, from: nameStart) { openat(p.fd, $0, flags | O_NOFOLLOW) } }
-            ?? FileTreeWalker.withCPath(raw) { open($0, flags) }
+    /// Opens the directory `raw` (which ends with `/`): by its name `raw[nameStart...]` relative to `parent`,
+    /// or by the whole path without one; `follow` only for a root given on the command line, else a symbolic
+    /// link swapped in since the listing is refused (ELOOP/ENOTDIR), never followed. The name is passed without
+    /// its trailing `/`, with which the kernel would resolve a link despite `O_NOFOLLOW`. Nil, with `errno`
+    /// set, when it cannot be opened.
+    init?(raw: [UInt8], nameStart: Int, parent: DirectoryHandle?, follow: Bool = false) {
+        let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)
+        let end = raw.count > nameStart + 1 && raw.last == 0x2F ? raw.count - 1 : raw.count
+        let fd = parent.map { p in FileTreeWalker.withCPath(raw, from: nameStart, upTo: end) { openat(p.fd, $0, flags) } }
+            ?? FileTreeWalker.withCPath(raw, upTo: end) { open($0, flags) }
         guard fd >= 0, let directory = fdopendir(fd) else {
             let code = errno
             if fd >= 0 { close(fd) }

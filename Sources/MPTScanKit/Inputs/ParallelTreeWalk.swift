@@ -90,7 +90,8 @@ final class ParallelTreeWalk: @unchecked Sendable {
 
     /// Directories deeper than this are listed, and their files opened, by their whole path: the open ones are
     /// those with files not yet taken, about one per level of the walk's current path (times the threads), so
-    /// the depth bounds the descriptors used. A quarter of the soft descriptor limit over the threads, at most 64.
+    /// the depth bounds the descriptors used. Half the soft descriptor limit left after start-up and the
+    /// threads' own, over the threads, at most 64; 0 (all by path) when the limit is very low.
     private let handleDepth: Int
 
     private let root: Directory
@@ -132,7 +133,10 @@ final class ParallelTreeWalk: @unchecked Sendable {
         self.stream = stream
         var limit = rlimit()
         let descriptors = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 64
-        self.handleDepth = max(0, min(64, descriptors / 4 / self.jobs))
+        // about 16 are open before the scan (standard streams, Dispatch's event and signal descriptors), and each
+        // thread holds a file and a directory being listed; each kept directory is about one per level of a
+        // thread's path, so half of what is left, over the threads
+        self.handleDepth = max(0, min(64, (descriptors - 16 - 2 * self.jobs) / 2 / self.jobs))
     }
 
     /// Walks and scans on `jobs` threads (the calling thread is one of them) and returns when all are done or,
@@ -191,17 +195,24 @@ final class ParallelTreeWalk: @unchecked Sendable {
     /// relative to its parent and kept open for its files down to `handleDepth`, else listed by its whole path.
     private func listing(of directory: Directory) -> Completion {
         let prefix = ""
+        let isRoot = directory.parent == nil
         var handle: DirectoryHandle? = nil
         var code: Int32 = 0
-        if directory.depth < self.handleDepth {
-            handle = DirectoryHandle(raw: directory.raw, nameStart: directory.parent?.raw.count ?? 0, parent: directory.parentHandle)
+        if directory.raw.count >= Int(PATH_MAX) {
+            // what opening it by path gives, however it is opened here: the report must not depend on the
+            // descriptor limit or `--jobs` (which set `handleDepth`)
+            code = ENAMETOOLONG
+        } else if directory.depth < self.handleDepth {
+            handle = DirectoryHandle(raw: directory.raw, nameStart: directory.parent?.raw.count ?? 0, parent: directory.parentHandle, follow: isRoot)
             if handle == nil { code = errno }
         }
         directory.parentHandle = nil
-        let listed = code == 0
-            ? FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes, handle: handle)
-            : nil
-        guard let entries = listed else {
+        // deeper: opened by path for the listing only (still not following a link swapped in for it)
+        let listingHandle = code != 0 ? nil : handle ?? DirectoryHandle(raw: directory.raw, nameStart: 0, parent: nil, follow: isRoot)
+        if code == 0 && listingHandle == nil { code = errno }
+        guard code == 0, let listingHandle,
+              let entries = FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
+                                                handle: listingHandle) else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
             return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [], nil, 0)
         }

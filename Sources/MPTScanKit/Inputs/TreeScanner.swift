@@ -345,7 +345,11 @@ public final class TreeScanner: Sendable {
             // open(2); reads from a pipe then wait in ChunkReader's poll loop, which Ctrl-C can end.
             var flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
             if !entry.viaSymlink { flags |= O_NOFOLLOW }
-            if let directory = entry.directory {
+            if entry.rawPath.count >= Int(PATH_MAX) {
+                // as opening it by path would fail, however it is opened (the report must not depend on how)
+                fd = -1
+                errno = ENAMETOOLONG
+            } else if let directory = entry.directory {
                 fd = FileTreeWalker.withCPath(entry.rawPath, from: entry.nameStart) { openat(directory.fd, $0, flags) }
             } else {
                 fd = FileTreeWalker.withCPath(entry.rawPath) { open($0, flags) }
