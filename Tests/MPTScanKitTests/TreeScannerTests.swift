@@ -5,13 +5,15 @@ import _MPTScanTestSupport
 
 final class TreeScannerTests: XCTestCase {
     private func run(_ paths: [String], jobs: Int = 2, follow: Bool = false, excludes: [String] = [], parallelWalk: Bool = true,
-                     isCancelled: @escaping @Sendable () -> Bool = { false }, stream: (@Sendable ([Finding]) -> Void)? = nil) throws -> ScanReport {
+                     handleDepth: Int? = nil, isCancelled: @escaping @Sendable () -> Bool = { false },
+                     stream: (@Sendable ([Finding]) -> Void)? = nil) throws -> ScanReport {
         var options = ScanOptions()
         options.paths = paths
         options.jobs = jobs
         options.followSymlinks = follow
         options.excludes = try excludes.map(PathGlob.init)
         options.parallelWalk = parallelWalk
+        options.handleDepth = handleDepth
         return TreeScanner(detector: TokenDetector(rules: BuiltinRules.all), options: options).run(isCancelled: isCancelled, stream: stream)
     }
 
@@ -77,12 +79,15 @@ final class TreeScannerTests: XCTestCase {
         XCTAssertGreaterThan(sequential.summary.skipped.count, 20)
         let reporter = JSONReporter(showSecrets: false)
         let expected = reporter.render(sequential)
-        for jobs in [1, 2, 3, 8] {
+        // kept-open directories to the computed depth, none (everything by path), and a shallow mix
+        for (jobs, depth) in [(1, nil), (2, nil), (3, nil), (8, nil), (2, 0), (3, 2)] as [(Int, Int?)] {
             let streamed = Locked<[String]>([])
-            let report = try self.run([dir.path], jobs: jobs, excludes: ["node_modules"], stream: { batch in
+            let walks = ParallelTreeWalk.runs.withLock { $0 }
+            let report = try self.run([dir.path], jobs: jobs, excludes: ["node_modules"], handleDepth: depth, stream: { batch in
                 streamed.withLock { $0 += batch.map { "\($0.path):\($0.line)" } }
             })
-            XCTAssertEqual(reporter.render(report), expected, "jobs \(jobs)")
+            XCTAssertGreaterThan(ParallelTreeWalk.runs.withLock { $0 }, walks, "the walk on every worker ran")
+            XCTAssertEqual(reporter.render(report), expected, "jobs \(jobs), handle depth \(String(describing: depth))")
             XCTAssertEqual(streamed.withLock { $0 }, report.findings.map { "\($0.path):\($0.line)" }, "streamed in report order, jobs \(jobs)")
         }
     }

@@ -23,6 +23,7 @@ struct FileEntry: Sendable {
     /// The open directory that lists the file, when the walk kept one: the file is then opened relative to it
     /// (`openat`) by its name, `rawPath[nameStart...]`, not by its whole path.
     var directory: DirectoryHandle? = nil
+    /// Index in `rawPath` where the file's own name starts (after its directory's `/`).
     var nameStart = 0
 
     /// Path shown in reports: relative to the scan root, `/`-separated (invalid UTF-8 shown as U+FFFD).
@@ -205,11 +206,12 @@ struct FileTreeWalker {
     /// Lists the directory `raw` (which ends with `/`; `raw[relativeStart...]` is its path relative to the root,
     /// and `prefix` goes before that in shown paths) in byte order of names, leaving out `.`, `..`, `.git`
     /// directories and what `excludes` match. Nil when it cannot be opened (`errno` says why). Shared by the
-    /// sequential walk and `ParallelTreeWalk`, so both see a directory the same way.
+    /// sequential walk and `ParallelTreeWalk`, so both see a directory the same way. With `handle`, the listing
+    /// is read from that open directory (never nil) and entries of unknown type are examined relative to it.
     static func list(raw: [UInt8], relativeStart: Int, prefix: String, excludes: [PathGlob],
                      handle: DirectoryHandle? = nil) -> [ListedEntry]? {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
-        let dir: OpaquePointer
+        let dir: DirectoryStream
         if let handle {
             dir = handle.directory
         } else {
@@ -378,12 +380,20 @@ struct FileTreeWalker {
     static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 }
 
+/// What `opendir`/`fdopendir` return: an opaque pointer in glibc, a pointer to `DIR` on Darwin.
+#if canImport(Glibc)
+typealias DirectoryStream = OpaquePointer
+#else
+typealias DirectoryStream = UnsafeMutablePointer<DIR>
+#endif
+
 /// A directory held open while its entries are opened relative to it (`openat`), so the kernel does not walk the
 /// whole path again for each of them. Held by the entries still to be opened, closed when the last of them is
 /// done; `ParallelTreeWalk` bounds how many are open at once.
 final class DirectoryHandle: @unchecked Sendable {
     /// The open directory stream; its descriptor (`dirfd`) is what entries are opened relative to.
-    let directory: OpaquePointer
+    let directory: DirectoryStream
+    /// The directory's descriptor, for `openat`/`fstatat`; valid while the handle lives.
     var fd: Int32 { dirfd(self.directory) }
 
     /// Opens the directory `raw` (which ends with `/`): by its name `raw[nameStart...]` relative to `parent`,

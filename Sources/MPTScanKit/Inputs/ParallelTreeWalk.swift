@@ -22,8 +22,9 @@ import Darwin
 final class ParallelTreeWalk: @unchecked Sendable {
     /// A listed (or to be listed) directory of the walk.
     private final class Directory {
-        /// The directory that lists this one (nil for the root), and this one's slot there.
+        /// The directory that lists this one (nil for the root).
         let parent: Directory?
+        /// This directory's slot in its parent's `slots`.
         let slotInParent: Int
         /// The path bytes, ending with `/`.
         let raw: [UInt8]
@@ -111,17 +112,23 @@ final class ParallelTreeWalk: @unchecked Sendable {
     private var stopped = false
     private var cursor: (directory: Directory, slot: Int)?
 
+    /// Walks made so far in this process (tests check that a scan took this walk).
+    static let runs = Locked(0)
+
     /// Results with something to report, in walk order; `sequence` is their place in it.
     private(set) var results: [TreeScanner.EntryResult] = []
-    /// Files (and bytes) read to the end, and files decoded from UTF-16.
+    /// Files read to the end.
     private(set) var filesScanned = 0
+    /// Bytes read (before UTF-16 decoding), plus archive members' inflated bytes.
     private(set) var bytes = 0
+    /// Files decoded from UTF-16.
     private(set) var decoded = 0
 
     /// A walk of the directory `root` (as given on the command line); shown paths are relative to it. Nothing is
     /// read until `run`.
+    /// `handleDepth` replaces the depth computed from the descriptor limit (tests: 0 lists everything by path).
     init(root: String, excludes: [PathGlob], jobs: Int, isCancelled: @escaping @Sendable () -> Bool,
-         progress: ScanProgress?, stream: (@Sendable ([Finding]) -> Void)?) {
+         progress: ScanProgress?, stream: (@Sendable ([Finding]) -> Void)?, handleDepth: Int? = nil) {
         var raw = Array(root.utf8)
         if raw.last != 0x2F { raw.append(0x2F) }
         self.root = Directory(parent: nil, slotInParent: 0, raw: raw, parentHandle: nil)
@@ -132,11 +139,17 @@ final class ParallelTreeWalk: @unchecked Sendable {
         self.progress = progress
         self.stream = stream
         var limit = rlimit()
-        let descriptors = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 64
+        #if canImport(Glibc)
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        let descriptors = getrlimit(resource, &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 64
         // about 16 are open before the scan (standard streams, Dispatch's event and signal descriptors), and each
         // thread holds a file and a directory being listed; each kept directory is about one per level of a
         // thread's path, so half of what is left, over the threads
-        self.handleDepth = max(0, min(64, (descriptors - 16 - 2 * self.jobs) / 2 / self.jobs))
+        self.handleDepth = handleDepth ?? max(0, min(64, (descriptors - 16 - 2 * self.jobs) / 2 / self.jobs))
+        Self.runs.withLock { $0 += 1 }
     }
 
     /// Walks and scans on `jobs` threads (the calling thread is one of them) and returns when all are done or,
@@ -181,8 +194,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
                     unreported = (0, 0, 0, 0)
                 }
                 // boxed here, outside the lock; a clean file's result is dropped here too
-                let reports = !result.findings.isEmpty || result.skipped != nil || !result.issues.isEmpty || !result.reached.isEmpty
-                finished = .scanned(directory, slot, reports ? Box(result) : nil,
+                finished = .scanned(directory, slot, result.hasReport ? Box(result) : nil,
                                     Counts(scanned: result.scanned, bytes: result.bytes, decoded: result.decoded))
             } else if case .list(let directory) = item {
                 finished = self.listing(of: directory)
@@ -295,7 +307,12 @@ final class ParallelTreeWalk: @unchecked Sendable {
                     if case .pending = directory.slots[following] { break }
                     following += 1
                 }
-                if following < run.upperBound { self.stack.append(.files(directory, following..<run.upperBound)) }
+                if following < run.upperBound {
+                    self.stack.append(.files(directory, following..<run.upperBound))
+                    // a sleeping thread takes the next file (and wakes the next sleeper in turn): a directory of
+                    // files alone is pushed as one run, which must not leave all but two threads asleep
+                    if self.sleeping > 0 { self.condition.signal() }
+                }
                 let entry = FileEntry(sequence: 0, rawPath: path, displayPrefix: "", relativeStart: self.relativeStart, viaSymlink: false,
                                       directory: directory.handle, nameStart: directory.raw.count)
                 directory.filesLeft -= 1

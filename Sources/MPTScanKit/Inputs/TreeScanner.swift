@@ -23,6 +23,8 @@ public struct ScanOptions: Sendable {
     /// Walk a single directory root on every worker (`ParallelTreeWalk`); false keeps the one-thread walk,
     /// which tests compare it with.
     var parallelWalk = true
+    /// Tests: the depth down to which `ParallelTreeWalk` keeps directories open (0: all listed by path).
+    var handleDepth: Int? = nil
 
     public init() {}
 }
@@ -68,8 +70,10 @@ public struct ScanReport: Sendable {
     public var summary: ScanSummary
 }
 
-/// Scans file trees: one thread walks (in sorted order), `jobs` workers read and match, results are merged in
-/// walk order so the output is the same whatever `jobs` is.
+/// Scans file trees. A single directory root is walked by `jobs` threads in all (the caller's among them) that
+/// list directories and read files alike (`ParallelTreeWalk`); several roots or `followSymlinks` take one walking
+/// thread (in sorted order) and `jobs` workers. Either way results come out in walk order, so the output is the
+/// same whatever `jobs` is.
 public final class TreeScanner: Sendable {
     /// The compiled rules every worker matches with.
     public let detector: TokenDetector
@@ -96,7 +100,7 @@ public final class TreeScanner: Sendable {
         if self.options.parallelWalk, paths.count == 1, paths[0] != "-", !self.options.followSymlinks, FileTreeWalker.isDirectory(paths[0]) {
             // one directory: every thread walks and scans (nothing to de-duplicate, so no walk order to keep while walking)
             let walk = ParallelTreeWalk(root: paths[0], excludes: self.options.excludes, jobs: jobs, isCancelled: isCancelled,
-                                        progress: progress, stream: stream)
+                                        progress: progress, stream: stream, handleDepth: self.options.handleDepth)
             walk.run(makeScanner: { ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits) },
                      scan: { entry, worker in Self.scanEntry(entry, worker: worker, isCancelled: isCancelled) })
             return self.report(results: walk.results, filesScanned: walk.filesScanned, bytes: walk.bytes, decoded: walk.decoded,
@@ -178,6 +182,10 @@ public final class TreeScanner: Sendable {
         var issues: [ScanIssue] = []
         /// Limits reached and how often (also those that leave no issue, such as `--max-source-map-size`).
         var reached: [ScanLimit: Int] = [:]
+
+        /// True when it holds something the report shows: a finding, a skip, an issue or a limit reached (a clean
+        /// file only adds to the counts).
+        var hasReport: Bool { !self.findings.isEmpty || self.skipped != nil || !self.issues.isEmpty || !self.reached.isEmpty }
 
         /// Adds the issues of scanning the content of `path` (one each), counting the limits among them.
         mutating func add(_ contentIssues: [ContentIssue], path: String) {
@@ -438,7 +446,7 @@ final class ResultCollector: @unchecked Sendable {
         if r.scanned { self.filesScanned += 1 }
         self.bytes += r.bytes
         if r.decoded { self.decoded += 1 }
-        if !r.findings.isEmpty || r.skipped != nil || !r.issues.isEmpty || !r.reached.isEmpty { self.items.append(r) }
+        if r.hasReport { self.items.append(r) }
         if self.stream != nil { self.finish(r.sequence, r.findings) }
         self.lock.unlock()
         self.progress?.add(files: r.scanned ? 1 : 0, bytes: r.bytes, findings: r.findings.count)

@@ -31,7 +31,9 @@ final class ThreadLock: @unchecked Sendable {
         self.mutex.deallocate()
     }
 
+    /// Takes the lock, spinning briefly and then sleeping while another thread holds it.
     func lock() { pthread_mutex_lock(self.mutex) }
+    /// Gives the lock back; called by the thread that took it.
     func unlock() { pthread_mutex_unlock(self.mutex) }
     /// Sleeps until `signal` or `broadcast` (or spuriously: re-check the condition); called with the lock held.
     func wait() { pthread_cond_wait(self.condition, self.mutex) }

@@ -55,6 +55,7 @@ enum PrivateFile {
 /// (`nohup`, a script's background job), which stay ignored, here and in children. Shared by the CLI's
 /// `Interrupt`, which takes them, and `ChildProcess`, which restores them for git.
 enum StopSignals {
+    /// SIGINT (Ctrl-C), SIGTERM (a supervisor stopping the job), SIGHUP (the terminal went away).
     static let all: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
     /// Read once, before any handler is installed.
@@ -75,7 +76,7 @@ enum StopSignals {
 /// The name of the directory entry `entry` (from `readdir`), without its NUL, in place. Read through a pointer
 /// up to the NUL only: a record is only as long as its name (`d_reclen`), and copying the declared 256-byte
 /// `d_name` array reads past the last record of the buffer, into an unmapped page when the buffer ends at one
-/// (a segmentation fault seen on a large tree).
+/// (a segmentation fault seen on a large tree). Record layout: getdents64(2), `struct linux_dirent64`.
 func direntName(_ entry: UnsafeMutablePointer<dirent>) -> UnsafeBufferPointer<UInt8> {
     let name = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
     return UnsafeBufferPointer(start: name.assumingMemoryBound(to: UInt8.self), count: strlen(name.assumingMemoryBound(to: CChar.self)))
