@@ -14,6 +14,17 @@ final class RedactionTests: XCTestCase {
         XCTAssertEqual(Redaction.secrets(in: path, showSecrets: true), path)
     }
 
+    /// Two names that differ only in Unicode normalisation (two files of one directory) keep their own bytes in
+    /// a redacted report: `String` equality is canonical, so a cache keyed by it showed both in one spelling.
+    func testNamesDifferingOnlyInNormalisationKeepTheirBytes() {
+        let composed = "caf\u{E9}.txt", decomposed = "cafe\u{301}.txt"
+        XCTAssertEqual(composed, decomposed, "Swift compares them canonically")
+        var report = ScanReport(findings: [], summary: ScanSummary())
+        report.summary.skipped = [SkippedEntry(path: composed, reason: .fifo), SkippedEntry(path: decomposed, reason: .fifo)]
+        let shown = report.redactingNames().summary.skipped.map { Array($0.path.utf8) }
+        XCTAssertEqual(shown, [Array(composed.utf8), Array(decomposed.utf8)])
+    }
+
     func testTextWithoutATokenIsUnchanged() {
         for text in ["", "src/app.ts", "dist/0123456789abcdef0123456789abcdef.chunk.js", "idt:TKN-XXXX-XXXX:your_token_here",
                      "fatal: bad revision 'main..feature'", String(repeating: "é", count: 300)] {

@@ -142,11 +142,14 @@ extension ScanReport {
     /// can quote git's error output, which can name a ref or a path).
     public func redactingNames() -> ScanReport {
         var r = self
-        var cache: [String: String] = [:]
+        // keyed by the bytes: Strings compare canonically, so `café` precomposed and decomposed (two files in one
+        // directory) would share an entry and both be shown in the first one's spelling
+        var cache: [[UInt8]: String] = [:]
         func redact(_ text: String) -> String {
-            if let known = cache[text] { return known }
+            let key = Array(text.utf8)
+            if let known = cache[key] { return known }
             let shown = Redaction.secrets(in: text)
-            cache[text] = shown
+            cache[key] = shown
             return shown
         }
         r.findings = r.findings.map { $0.redactingNames(with: redact) }
