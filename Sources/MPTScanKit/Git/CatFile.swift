@@ -313,7 +313,7 @@ extension ScanSummary {
     mutating func countIssues(_ result: ContentScanResult, path: String) {
         guard !result.issues.isEmpty else { return }
         for issue in result.issues { if let limit = issue.limit { self.limitsReached.add(limit, count: issue.count) } }
-        if result.isArchive, let issue = TreeScanner.archiveIssue(result.issues, path: path) {
+        if result.isArchive, let issue = ScanIssue.archive(result.issues, path: path) {
             self.unreadable.append(issue)
         } else {
             for issue in result.issues { self.unreadable.append(ScanIssue(path: path, message: issue.message, limit: issue.limit, isPath: false)) }

@@ -87,6 +87,15 @@ public struct ScanIssue: Codable, Sendable, Equatable {
         self.isPath = isPath
     }
 
+    /// One issue for all the problems of one archive (the first five, and how many more), carrying the first limit
+    /// among them; nil when there are none. The same for an archive file and an archive blob in history.
+    static func archive(_ issues: [ContentIssue], path: String) -> ScanIssue? {
+        guard !issues.isEmpty else { return nil }
+        let shown = issues.prefix(5).map(\.message).joined(separator: "; ")
+        let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
+        return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit, isPath: false)
+    }
+
     /// Whether `--skip-unreadable` (`acceptUnreadable`) turns this issue into a warning: an unreadable path
     /// yes; a limit reached, a registry outage or a failed disable no (the run said less than it was asked).
     public func isAccepted(acceptUnreadable: Bool) -> Bool { acceptUnreadable && self.limit == nil && self.isPath }
@@ -162,7 +171,8 @@ struct FileTreeWalker {
 
     /// Walks the directory `raw` (which ends with `/`); `raw[relativeStart...]` is its path relative to the root.
     private mutating func walkDirectory(raw: [UInt8], relativeStart: Int, prefix: String) {
-        guard let listing = Self.list(raw: raw, relativeStart: relativeStart, prefix: prefix, excludes: self.excludes) else {
+        guard let listing = Self.list(raw: raw, relativeStart: relativeStart, prefix: prefix, excludes: self.excludes,
+                                      followSymlinks: self.followSymlinks) else {
             self.issue(Self.openFailure(raw: raw, relativeStart: relativeStart, prefix: prefix, code: errno))
             return
         }
@@ -195,7 +205,7 @@ struct FileTreeWalker {
         case directory([UInt8])
         /// A regular file: its path.
         case file([UInt8])
-        /// A symbolic link: its path (followed or skipped by the caller).
+        /// A symbolic link to follow (`followSymlinks`): its path. Not followed, it is `skipped`.
         case symlink([UInt8])
         /// A FIFO, socket or device: skipped.
         case skipped(SkippedEntry)
@@ -208,7 +218,7 @@ struct FileTreeWalker {
     /// directories and what `excludes` match. Nil when it cannot be opened (`errno` says why). Shared by the
     /// sequential walk and `ParallelTreeWalk`, so both see a directory the same way. With `handle`, the listing
     /// is read from that open directory (never nil) and entries of unknown type are examined relative to it.
-    static func list(raw: [UInt8], relativeStart: Int, prefix: String, excludes: [PathGlob],
+    static func list(raw: [UInt8], relativeStart: Int, prefix: String, excludes: [PathGlob], followSymlinks: Bool,
                      handle: DirectoryHandle? = nil) -> [ListedEntry]? {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         let dir: DirectoryStream
@@ -256,7 +266,8 @@ struct FileTreeWalker {
             switch type {
             case UInt8(DT_DIR): listing.append(.directory(child))
             case UInt8(DT_REG): listing.append(.file(child))
-            case UInt8(DT_LNK): listing.append(.symlink(child))
+            case UInt8(DT_LNK):
+                listing.append(followSymlinks ? .symlink(child) : .skipped(SkippedEntry(path: prefix + relative(child), reason: .symlink)))
             case UInt8(DT_FIFO): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .fifo)))
             case UInt8(DT_SOCK): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .socket)))
             case UInt8(DT_CHR), UInt8(DT_BLK): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .device)))
@@ -268,6 +279,11 @@ struct FileTreeWalker {
         return listing
     }
 
+    /// True when `raw` is too long to be opened by its path (PATH_MAX bytes or more, its NUL counted: ENAMETOOLONG).
+    /// The walk that opens entries relative to their directory could still open it; it reports it as too long all
+    /// the same, so that the report does not depend on which directories it kept open.
+    static func isTooLongForPath(_ raw: [UInt8]) -> Bool { raw.count >= Int(PATH_MAX) }
+
     /// The issue for a directory `raw` that `opendir` refused with `code` (`list` returned nil).
     static func openFailure(raw: [UInt8], relativeStart: Int, prefix: String, code: Int32) -> ScanIssue {
         let rel = raw.count > relativeStart ? String(String(decoding: raw[relativeStart...], as: UTF8.self).dropLast()) : "."
@@ -276,14 +292,10 @@ struct FileTreeWalker {
         return ScanIssue(path: prefix + rel, message: "cannot open directory: \(Self.describe(code))\(vanished)")
     }
 
-    /// A symbolic link inside a tree (already checked against the excludes as a file).
+    /// A symbolic link inside a tree, to follow (already checked against the excludes as a file).
     private mutating func symlink(raw: [UInt8], relativeStart: Int, prefix: String) {
         let rel = String(decoding: raw[relativeStart...], as: UTF8.self)
         let display = prefix + rel
-        guard self.followSymlinks else {
-            self.skipped.append(SkippedEntry(path: display, reason: .symlink))
-            return
-        }
         var st = stat()
         guard Self.withCPath(raw, { stat($0, &st) }) == 0 else {
             self.skipped.append(SkippedEntry(path: display, reason: errno == ELOOP ? .symlinkLoop : .brokenSymlink))

@@ -210,9 +210,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
         let isRoot = directory.parent == nil
         var handle: DirectoryHandle? = nil
         var code: Int32 = 0
-        if directory.raw.count >= Int(PATH_MAX) {
-            // what opening it by path gives, however it is opened here: the report must not depend on the
-            // descriptor limit or `--jobs` (which set `handleDepth`)
+        if FileTreeWalker.isTooLongForPath(directory.raw) {
             code = ENAMETOOLONG
         } else if directory.depth < self.handleDepth {
             handle = DirectoryHandle(raw: directory.raw, nameStart: directory.parent?.raw.count ?? 0, parent: directory.parentHandle, follow: isRoot)
@@ -224,7 +222,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
         if code == 0 && listingHandle == nil { code = errno }
         guard code == 0, let listingHandle,
               let entries = FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
-                                                handle: listingHandle) else {
+                                                followSymlinks: false, handle: listingHandle) else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
             return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [], nil, 0)
         }
@@ -247,10 +245,8 @@ final class ParallelTreeWalk: @unchecked Sendable {
                 run = (run?.lowerBound ?? slot)..<(slot + 1)
                 slots.append(.pending(path))
                 files += 1
-            case .symlink(let path):
-                // never followed here (see the type's note)
-                let shown = prefix + String(decoding: path[self.relativeStart...], as: UTF8.self)
-                slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, skipped: SkippedEntry(path: shown, reason: .symlink)))))
+            case .symlink:
+                preconditionFailure("links are listed as skipped when not followed")
             case .skipped(let skip):
                 slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, skipped: skip))))
             case .issue(let issue):

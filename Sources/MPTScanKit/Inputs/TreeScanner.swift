@@ -325,7 +325,7 @@ public final class TreeScanner: Sendable {
         }
         result.findings = findings
         result.scanned = true
-        if let issue = Self.archiveIssue(walker.issues + memberIssues, path: entry.displayPath) {
+        if let issue = ScanIssue.archive(walker.issues + memberIssues, path: entry.displayPath) {
             result.issues.append(issue)
             for case let (limit?, n) in (walker.issues + memberIssues).map({ ($0.limit, $0.count) }) { result.reached[limit, default: 0] += n }
         }
@@ -333,14 +333,6 @@ public final class TreeScanner: Sendable {
         return true
     }
 
-    /// One issue for all the problems of one archive (the first five, and how many more), carrying the first limit
-    /// among them; nil when there are none.
-    static func archiveIssue(_ issues: [ContentIssue], path: String) -> ScanIssue? {
-        guard !issues.isEmpty else { return nil }
-        let shown = issues.prefix(5).map(\.message).joined(separator: "; ")
-        let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
-        return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit, isPath: false)
-    }
 
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
         var result = EntryResult(sequence: entry.sequence)
@@ -353,8 +345,7 @@ public final class TreeScanner: Sendable {
             // open(2); reads from a pipe then wait in ChunkReader's poll loop, which Ctrl-C can end.
             var flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
             if !entry.viaSymlink { flags |= O_NOFOLLOW }
-            if entry.rawPath.count >= Int(PATH_MAX) {
-                // as opening it by path would fail, however it is opened (the report must not depend on how)
+            if FileTreeWalker.isTooLongForPath(entry.rawPath) {
                 fd = -1
                 errno = ENAMETOOLONG
             } else if let directory = entry.directory {
