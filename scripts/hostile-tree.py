@@ -21,7 +21,8 @@ What the tree holds, and what must happen (every token is a seeded synthetic one
   archives/truncated.zip         end of central directory cut off   unreadable: scanned as plain bytes
   archives/overlap.zip           entries sharing a local header     read once, reported
   archives/traversal.zip, .tar   ../../ and absolute member names   labels only, tokens found, nothing written
-  b-vanish/gone.txt              deleted while the workers are busy   reported: vanished during the scan
+  a-slow/3-gone.txt              listed, then deleted while both     reported: vanished during the scan
+                                 threads read the two sparse files  (with --jobs 2: a third thread would open it first)
   c-grow/growing.log             appended to during the scan        scanned as it was when opened; token found
   encoded/base64x3.txt           token in Base64 three times        found
   encoded/base64x4.txt           token in Base64 four times         --max-decode-depth reached
@@ -134,7 +135,7 @@ def sparse(path, size, tail=b""):
 
 def build(tree, sparse_gb, markers):
     t = tree
-    # slow files first in walk order: two workers busy while b-vanish/gone.txt disappears
+    # slow files first in walk order: two threads busy while a-slow/3-gone.txt, listed with them, disappears
     big = t.token("a-slow/1-big.img (end)")
     sparse(t.path("a-slow/1-big.img"), sparse_gb << 30, f"\nk={big}\n".encode())
     sparse(t.path("a-slow/2-small.img"), 1 << 30)
@@ -169,7 +170,7 @@ def build(tree, sparse_gb, markers):
         tar.addfile(info, io.BytesIO(payload))
     t.write("archives/traversal.tar", buf.getvalue())
 
-    t.write("b-vanish/gone.txt", "vanishes while the workers are busy\n")
+    t.write("a-slow/3-gone.txt", "vanishes while the workers are busy\n")
     t.write("c-grow/growing.log", f"k={t.token('c-grow/growing.log')}\n")
 
     b64 = t.token("encoded/base64x3.txt")
@@ -368,8 +369,8 @@ def check(a, base, root):
         while not done.is_set():
             opened = open_files(pid)
             if any(p.endswith("1-big.img") for p in opened) and any(p.endswith("2-small.img") for p in opened):
-                time.sleep(0.3)  # the walker has long listed every directory by now
-                os.remove(os.path.join(tree.root, "b-vanish/gone.txt"))
+                time.sleep(0.3)  # both threads are reading; 3-gone.txt was listed with them and waits
+                os.remove(os.path.join(tree.root, "a-slow/3-gone.txt"))
                 break
             time.sleep(0.005)
         else:
@@ -400,7 +401,7 @@ def check(a, base, root):
         ("archives/overlap.zip", "sharing a local header", None),
         ("archives/ratio-bomb.zip", "inflates past", "max-archive-ratio"),
         ("archives/truncated.zip", "archive unreadable, scanned as plain bytes", None),
-        ("b-vanish/gone.txt", "vanished during the scan", None),
+        ("a-slow/3-gone.txt", "vanished during the scan", None),
         ("encoded/base64x4.txt", "--max-decode-depth", "max-decode-depth"),
         ("locked", "cannot open directory: Permission denied", None),
         ("text/many-tokens.env", "past --max-findings-per-file 1000 not reported", "max-findings-per-file"),
