@@ -231,7 +231,10 @@ public final class RegistryEmulator: @unchecked Sendable {
             case first(Int)
             /// The n-th, 2n-th, 3n-th, …
             case everyNth(Int)
-            /// Each with this probability (0…1), drawn from a SplitMix64 sequence seeded with `seed`.
+            /// Each with this probability (0…1): SplitMix64 of `seed`, the request's path and how many requests to
+            /// that path this fault has matched, so whether the n-th request for a token fails does not depend on
+            /// the order in which concurrent lookups arrive (a sequence drawn in arrival order made the outcome
+            /// depend on thread timing).
             case fraction(Double, seed: UInt64)
             /// All of them.
             case always
@@ -288,7 +291,7 @@ public final class RegistryEmulator: @unchecked Sendable {
     private let lock = NSLock()
     private var current: State
     private let stateFile: String?
-    private var faults: [(fault: Fault, matched: Int, random: UInt64)] = []
+    private var faults: [(fault: Fault, matched: Int, seed: UInt64, perPath: [String: Int])] = []
     private var counts: [String: Int] = [:]
     private var received: [ReceivedRequest] = []
     private var traces = 0
@@ -350,8 +353,8 @@ public final class RegistryEmulator: @unchecked Sendable {
     public func setFaults(_ faults: [Fault]) {
         self.locked {
             self.faults = faults.map { fault in
-                if case .fraction(_, let seed) = fault.trigger { return (fault, 0, seed) }
-                return (fault, 0, 0)
+                if case .fraction(_, let seed) = fault.trigger { return (fault, 0, seed, [:]) }
+                return (fault, 0, 0, [:])
             }
         }
     }
@@ -464,8 +467,12 @@ public final class RegistryEmulator: @unchecked Sendable {
             case .everyNth(let every): fires = every > 0 && n % every == 0
             case .always: fires = true
             case .fraction(let p, _):
-                self.faults[i].random &+= 0x9E3779B97F4A7C15
-                var z = self.faults[i].random
+                let k = self.faults[i].perPath[relative, default: 0] + 1
+                self.faults[i].perPath[relative] = k
+                // FNV-1a of the path, mixed with the seed and the path's count, then SplitMix64's finaliser
+                var h: UInt64 = 0xCBF2_9CE4_8422_2325
+                for b in relative.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+                var z = self.faults[i].seed &+ h &+ UInt64(k) &* 0x9E3779B97F4A7C15
                 z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
                 z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
                 z ^= z >> 31
