@@ -114,7 +114,7 @@ public enum MPTScan {
             let null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd { dup2(null, fd); _ = systemClose(null) }
         }
-        _ = Interrupt.ignoredAtStart // read before any handler changes them
+        _ = StopSignals.ignoredAtStart // read before any handler changes them
         // debugging switches that would hand out the registry credential: swift-corelibs-foundation's URLSession
         // logs every request header (Authorization included) to stderr when URLSessionDebugLibcurl is set, and
         // libcurl writes TLS session keys (which decrypt it on the wire) to SSLKEYLOGFILE
@@ -481,12 +481,7 @@ final class ProgressDisplay: @unchecked Sendable {
 /// The signals are taken by Dispatch sources (not C handlers), so the state is an ordinary lock-protected
 /// value; readers blocked on standard input notice it through `ChunkReader`'s 100 ms poll.
 enum Interrupt {
-    /// The signals that stop a run.
-    static let signals = StopSignals.all
     private static let state = InterruptState()
-
-    /// The stop signals that were ignored when the process started (and so stay ignored, here and in children).
-    static var ignoredAtStart: Set<Int32> { StopSignals.ignoredAtStart }
 
     /// True once a stop signal arrived.
     static var requested: Bool { self.state.first != nil }
@@ -514,7 +509,7 @@ enum Interrupt {
     }
 
     private static let installed: Void = {
-        for number in Interrupt.signals where !Interrupt.ignoredAtStart.contains(number) {
+        for number in StopSignals.all where !StopSignals.ignoredAtStart.contains(number) {
             ignoreSignal(number)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { Interrupt.received(number) }

@@ -207,7 +207,7 @@ struct FileTreeWalker {
         case file([UInt8])
         /// A symbolic link to follow (`followSymlinks`): its path. Not followed, it is `skipped`.
         case symlink([UInt8])
-        /// A FIFO, socket or device: skipped.
+        /// A FIFO, socket or device, or a link not followed: skipped.
         case skipped(SkippedEntry)
         /// An entry that vanished or cannot be examined (`lstat` failed when `d_type` was unknown).
         case issue(ScanIssue)

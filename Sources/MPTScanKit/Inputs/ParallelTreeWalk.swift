@@ -15,7 +15,8 @@ import Darwin
 /// first and hands over each done slot once every slot before it is done, freeing what it passes. Threads take
 /// work from one last-in-first-out stack onto which a listing pushes its entries in reverse, so the work goes
 /// roughly in walk order and the cursor keeps up: memory holds the part of the tree between the cursor and the
-/// threads, not the tree.
+/// threads, not the tree. Not bounded, though: while one file is slow, the cursor waits at it and everything
+/// listed after it stays held until it is done (the sequential walk's queue stops at 4,096 files).
 ///
 /// Used for a single directory root without `--follow-symlinks`: de-duplication by (device, inode), whose
 /// first-path-wins rule needs the walk's order while walking, stays with the sequential walk.
