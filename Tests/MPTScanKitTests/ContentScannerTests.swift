@@ -33,6 +33,25 @@ final class ContentScannerTests: XCTestCase {
         }
     }
 
+    /// `LineState.newlines` sums LF flags per byte lane for 255 words at a time: the count stays exact across
+    /// those blocks (a lane full of LF for 255 words is the most a lane can hold), at every start and end.
+    func testNewlineCountMatchesByteByByteCountingAcrossLaneBlocks() {
+        var state: UInt64 = 0xC0FFEE
+        func next() -> Int { state &+= 0x9E3779B97F4A7C15; var z = state; z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9; return Int((z ^ (z >> 27)) % 1_000_000) }
+        let allNewlines = [UInt8](repeating: 0x0A, count: 8 * 255 * 3 + 13)
+        var mixed = [UInt8](repeating: 0x61, count: 8 * 255 * 2 + 29)
+        for i in mixed.indices where next() % 3 == 0 { mixed[i] = [0x0A, 0x8A, 0x0B, 0x09][next() % 4] }
+        for bytes in [allNewlines, mixed] {
+            bytes.withUnsafeBufferPointer { b in
+                for _ in 0..<200 {
+                    let lo = next() % b.count, hi = lo + next() % (b.count - lo + 1)
+                    XCTAssertEqual(LineState.newlines(b, lo..<hi), b[lo..<hi].filter { $0 == 0x0A }.count, "\(lo)..<\(hi)")
+                }
+                XCTAssertEqual(LineState.newlines(b, 0..<b.count), b.filter { $0 == 0x0A }.count)
+            }
+        }
+    }
+
     /// A token at every offset around several chunk boundaries is found exactly once, at the right place.
     func testTokensStraddlingChunkBoundariesAreFoundOnce() {
         let token = SyntheticTokens.token(seed: 11)

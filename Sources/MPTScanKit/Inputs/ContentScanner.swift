@@ -322,18 +322,26 @@ struct LineState {
     }
 
     /// LF bytes in `b[range]`, eight bytes at a time (SWAR: a byte equal to LF becomes zero after XOR, and
-    /// `((x & 0x7F..) + 0x7F..) | x` sets the high bit of every non-zero byte).
+    /// `((x & 0x7F..) + 0x7F..) | x` sets the high bit of every non-zero byte). The flags of LF bytes are summed
+    /// per byte lane for up to 255 words, then across lanes: no population count, which the baseline x86-64
+    /// target has no instruction for.
     static func newlines(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int {
         guard let base = b.baseAddress else { return 0 }
         var n = 0
         var i = range.lowerBound
         let end = range.upperBound
-        let lf: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        let lf: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F, lanes: UInt64 = 0x00FF_00FF_00FF_00FF
         while i + 8 <= end {
-            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ lf
-            let nonZero = (((x & low7) &+ low7) | x) & ~low7
-            n &+= 8 - nonZero.nonzeroBitCount
-            i += 8
+            var perLane: UInt64 = 0 // LF count in each byte lane, at most 255
+            let blockEnd = min(end, i + 8 * 255)
+            while i + 8 <= blockEnd {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ lf
+                let nonZero = ((x & low7) &+ low7) | x
+                perLane &+= (~nonZero & ~low7) >> 7
+                i += 8
+            }
+            let pairs = (perLane & lanes) &+ ((perLane >> 8) & lanes) // four 16-bit lanes, each at most 510
+            n &+= Int(truncatingIfNeeded: (pairs &* 0x0001_0001_0001_0001) >> 48)
         }
         while i < end {
             if base[i] == 0x0A { n &+= 1 }
