@@ -43,10 +43,26 @@ public enum Base64Tokens {
     static let levels: [Int] = Self.anchors.map(\.level)
     /// Per decode depth 0…`ScanLimits.deepestDecoding`: the anchors of layers up to one more than it, searched
     /// together (`MultiLiteralSearch`), and the anchor index of each of its literals.
-    static let outerSearches: [(search: MultiLiteralSearch, indices: [Int])] = (0...ScanLimits.deepestDecoding).map { depth in
+    /// Built on first use, one depth at a time: a scan uses one, and each costs milliseconds of start-up (the
+    /// pivot cover search).
+    static func outerSearch(depth: Int) -> (search: MultiLiteralSearch, indices: [Int]) {
+        switch depth {
+        case 0: return Self.outer0
+        case 1: return Self.outer1
+        case 2: return Self.outer2
+        default: return Self.outer3
+        }
+    }
+    private static let outer0 = Self.makeOuterSearch(depth: 0)
+    private static let outer1 = Self.makeOuterSearch(depth: 1)
+    private static let outer2 = Self.makeOuterSearch(depth: 2)
+    private static let outer3 = Self.makeOuterSearch(depth: 3)
+    private static func makeOuterSearch(depth: Int) -> (search: MultiLiteralSearch, indices: [Int]) {
         let indices = Self.anchors.indices.filter { Self.anchors[$0].level <= depth + 1 }
         return (MultiLiteralSearch(indices.map { Array(Self.anchors[$0].literal.utf8) }), indices)
     }
+    /// Every depth's search (tests).
+    static var outerSearches: [(search: MultiLiteralSearch, indices: [Int])] { (0...ScanLimits.deepestDecoding).map { Self.outerSearch(depth: $0) } }
     /// Per layer L: the anchors of exactly layer L, searched inside text decoded from a layer L + 1 anchor.
     static let layerSearches: [(search: MultiLiteralSearch, indices: [Int])] = (0...(ScanLimits.deepestDecoding + 1)).map { level in
         let indices = Self.anchors.indices.filter { Self.anchors[$0].level == level }
@@ -78,7 +94,7 @@ public enum Base64Tokens {
                                maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
                                _ body: (Candidate) -> Void) {
         let depth = min(max(0, maxDepth), ScanLimits.deepestDecoding)
-        Self.forEach(in: buffer, anchorRange: anchorRange, detector: detector, searching: Self.outerSearches[depth],
+        Self.forEach(in: buffer, anchorRange: anchorRange, detector: detector, searching: Self.outerSearch(depth: depth),
                      maxLevel: depth, overLimit: overLimit, body)
     }
 

@@ -192,26 +192,30 @@ struct MultiLiteralSearch: Sendable {
         }
         let bytes = sets.keys.sorted()
         guard bytes.count <= 96 else { return nil }
-        let masks = bytes.map { sets[$0]! }
+        // the literals holding each byte, `words` words per byte, one after another (no allocation in the loops:
+        // this runs at start-up, over tens of thousands of pairs and triples)
+        let masks = bytes.flatMap { sets[$0]! }
         let costs = bytes.map { price[Int($0)] }
         var full = [UInt64](repeating: ~0, count: words)
         if literals.count % 64 != 0 { full[words - 1] = (1 << UInt64(literals.count % 64)) - 1 }
         var best: [Int]? = nil
         var bestCost = greedy.reduce(0) { $0 + price[Int($1)] }
-        func covers(_ chosen: Int...) -> Bool {
+        let n = bytes.count
+        // a third byte index of `n` stands for none
+        func covers(_ a: Int, _ b: Int, _ c: Int) -> Bool {
             for w in 0..<words {
-                var union: UInt64 = 0
-                for k in chosen { union |= masks[k][w] }
+                var union = masks[a * words + w]
+                if b < n { union |= masks[b * words + w] }
+                if c < n { union |= masks[c * words + w] }
                 if union != full[w] { return false }
             }
             return true
         }
-        let n = bytes.count
         for a in 0..<n {
-            if costs[a] < bestCost && covers(a) { best = [a]; bestCost = costs[a] }
+            if costs[a] < bestCost && covers(a, n, n) { best = [a]; bestCost = costs[a] }
             guard greedy.count >= 2 else { continue }
             for b in (a + 1)..<max(a + 1, n) {
-                if costs[a] + costs[b] < bestCost && covers(a, b) { best = [a, b]; bestCost = costs[a] + costs[b] }
+                if costs[a] + costs[b] < bestCost && covers(a, b, n) { best = [a, b]; bestCost = costs[a] + costs[b] }
                 guard greedy.count >= 3 else { continue }
                 for c in (b + 1)..<max(b + 1, n) where costs[a] + costs[b] + costs[c] < bestCost && covers(a, b, c) {
                     best = [a, b, c]
