@@ -49,19 +49,19 @@ enum ArchiveKind: String {
             key |= UInt64(c >= 65 && c <= 90 ? c | 0x20 : c) << (8 * (length - 1))
         }
         guard length > 0, length < name.count else { return nil }
-        if Self.zipExtensionKeys.contains(key) { return .zip }
         switch key {
-        case Self.extensionKey("tar"): return .tar
-        case Self.extensionKey("asar"): return .asar
-        case Self.extensionKey("gz"), Self.extensionKey("tgz"): return .gzip
-        default: return nil
+        case Self.tarKey: return .tar
+        case Self.asarKey: return .asar
+        case Self.gzKey, Self.tgzKey: return .gzip
+        default: return Self.zipExtensionKeys.contains(key) ? .zip : nil
         }
     }
 
     /// Zip-based formats by extension: Java, Android and iOS packages, browser and editor extensions, wheels,
-    /// NuGet packages and Office documents.
-    private static let zipExtensionKeys: Set<UInt64> = Set(["zip", "jar", "war", "ear", "apk", "aab", "ipa", "xpi", "crx", "vsix", "whl", "nupkg",
-                                                             "docx", "xlsx", "pptx"].map(extensionKey))
+    /// NuGet packages and Office documents. (An array: fifteen compares cost less than hashing.)
+    private static let zipExtensionKeys: [UInt64] = ["zip", "jar", "war", "ear", "apk", "aab", "ipa", "xpi", "crx", "vsix", "whl", "nupkg",
+                                                     "docx", "xlsx", "pptx"].map(extensionKey)
+    private static let tarKey = extensionKey("tar"), asarKey = extensionKey("asar"), gzKey = extensionKey("gz"), tgzKey = extensionKey("tgz")
 
     /// An extension's bytes, last byte lowest, as `byName` builds them (lowercase ASCII, at most 6 bytes).
     private static func extensionKey(_ ext: String) -> UInt64 {
