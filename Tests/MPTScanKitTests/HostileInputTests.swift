@@ -136,6 +136,9 @@ final class HostileInputTests: XCTestCase {
         let none = self.scan(limits: self.limits { $0.archive.maxDepth = 0 })
         XCTAssertEqual(none.summary.limitsReached.reached.map(\.limit), [.archiveDepth])
         XCTAssertEqual(none.summary.filesScanned, 1)
+        // the path names the archive once: its message does not repeat it
+        XCTAssertEqual(none.summary.unreadable.map(\.path), ["nest.zip"])
+        XCTAssertFalse(none.summary.unreadable[0].message.contains("nest.zip"), none.summary.unreadable[0].message)
     }
 
     /// 100,000 members (a ZIP64 central directory) are all read; one more than `--max-archive-members` is

@@ -91,7 +91,9 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     /// among them; nil when there are none. The same for an archive file and an archive blob in history.
     static func archive(_ issues: [ContentIssue], path: String) -> ScanIssue? {
         guard !issues.isEmpty else { return nil }
-        let shown = issues.prefix(5).map(\.message).joined(separator: "; ")
+        // a problem of the archive itself names it first (`a.tgz: …`), which the issue's path already says
+        let shown = issues.prefix(5).map { $0.message.hasPrefix(path + ": ") ? String($0.message.dropFirst(path.count + 2)) : $0.message }
+            .joined(separator: "; ")
         let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
         return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit, isPath: false)
     }
@@ -178,11 +180,10 @@ struct FileTreeWalker {
         }
         for entry in listing {
             switch entry {
-            case .directory(var child):
-                if self.deduplicate, let id = Self.identity(child) {
+            case .directory(let child):
+                if self.deduplicate, let id = Self.identity(child, upTo: child.count - 1) {
                     guard self.visitedDirectories.insert(id).inserted else { continue }
                 }
-                child.append(0x2F)
                 self.walkDirectory(raw: child, relativeStart: relativeStart, prefix: prefix)
             case .file(let child):
                 if self.deduplicate, let id = Self.identity(child) {
@@ -201,7 +202,7 @@ struct FileTreeWalker {
 
     /// An entry of a directory listing, classified (`list`).
     enum ListedEntry {
-        /// A directory: its path (no trailing `/`).
+        /// A directory: its path, ending with `/`.
         case directory([UInt8])
         /// A regular file: its path.
         case file([UInt8])
@@ -217,9 +218,12 @@ struct FileTreeWalker {
     /// and `prefix` goes before that in shown paths) in byte order of names, leaving out `.`, `..`, `.git`
     /// directories and what `excludes` match. Nil when it cannot be opened (`errno` says why). Shared by the
     /// sequential walk and `ParallelTreeWalk`, so both see a directory the same way. With `handle`, the listing
-    /// is read from that open directory (never nil) and entries of unknown type are examined relative to it.
+    /// is read from that open directory (nil only when reading it fails) and entries of unknown type are examined
+    /// relative to it.
+    ///
+    /// `scratch` (with `handle`): a buffer for `getdents64` to reuse; one is allocated when it is nil.
     static func list(raw: [UInt8], relativeStart: Int, prefix: String, excludes: [PathGlob], followSymlinks: Bool,
-                     handle: DirectoryHandle? = nil) -> [ListedEntry]? {
+                     handle: DirectoryHandle? = nil, scratch: UnsafeMutableRawBufferPointer? = nil) -> [ListedEntry]? {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         // each child's whole path, built once; sorted by the name after `raw`
         var entries: [(path: [UInt8], type: UInt8)] = []
@@ -233,7 +237,7 @@ struct FileTreeWalker {
             entries.append((path, type))
         }
         if let handle {
-            guard handle.forEachEntry(add) else { return nil }
+            guard handle.forEachEntry(scratch: scratch, add) else { return nil }
         } else {
             guard let dir = Self.withCPath(raw, { opendir($0) }) else { return nil }
             while let ent = readdir(dir) { add(direntName(ent), ent.pointee.d_type) }
@@ -251,7 +255,7 @@ struct FileTreeWalker {
         }
         var listing: [ListedEntry] = []
         listing.reserveCapacity(entries.count)
-        for (child, dType) in entries {
+        for (var child, dType) in entries {
             var type = dType
             if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child, in: handle, nameStart: nameStart) }
             let isDirectory = type == UInt8(DT_DIR)
@@ -261,7 +265,9 @@ struct FileTreeWalker {
                 if excludes.contains(where: { $0.matches(rel, isDirectory: isDirectory) }) { continue }
             }
             switch type {
-            case UInt8(DT_DIR): listing.append(.directory(child))
+            case UInt8(DT_DIR):
+                child.append(0x2F) // within the capacity reserved for it
+                listing.append(.directory(child))
             case UInt8(DT_REG): listing.append(.file(child))
             case UInt8(DT_LNK):
                 listing.append(followSymlinks ? .symlink(child) : .skipped(SkippedEntry(path: prefix + relative(child), reason: .symlink)))
@@ -379,9 +385,9 @@ struct FileTreeWalker {
         }
     }
 
-    private static func identity(_ raw: [UInt8]) -> FileIdentity? {
+    private static func identity(_ raw: [UInt8], upTo end: Int? = nil) -> FileIdentity? {
         var st = stat()
-        let r = withCPath(raw) { lstat($0, &st) }
+        let r = withCPath(raw, upTo: end) { lstat($0, &st) }
         return r == 0 ? FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino)) : nil
     }
 
@@ -423,6 +429,9 @@ final class DirectoryHandle: @unchecked Sendable {
 
     deinit { close(self.fd) }
 
+    /// Bytes of a `getdents64` buffer (glibc's `readdir` uses 32 KiB too).
+    static let scratchSize = 32 << 10
+
     /// `getdents64` from the C library, when it exports one: `ssize_t getdents64(int, void *, size_t)`.
     private typealias ReadEntries = @convention(c) (Int32, UnsafeMutableRawPointer, Int) -> Int
     private static let readEntries: ReadEntries? = {
@@ -438,11 +447,13 @@ final class DirectoryHandle: @unchecked Sendable {
     /// Calls `body(name, d_type)` for every entry, `.` and `..` included, in the kernel's order; `name` is the
     /// entry's bytes without the NUL, valid during the call. Reads the directory once, from the start. False,
     /// with `errno` set, when reading failed part-way (the entries before were given).
-    func forEachEntry(_ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
+    /// `scratch` is the buffer to read into (at least 4 KiB), else one of 32 KiB is allocated for the call.
+    func forEachEntry(scratch: UnsafeMutableRawBufferPointer? = nil, _ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
         guard let readEntries = Self.readEntries else { return self.forEachEntryThroughStream(body) }
-        let capacity = 32 << 10
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-        defer { buffer.deallocate() }
+        let owned = scratch == nil ? UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 8) : nil
+        defer { owned?.deallocate() }
+        let buffer = (scratch ?? owned!).baseAddress!
+        let capacity = (scratch ?? owned!).count
         while true {
             let n = readEntries(self.fd, buffer, capacity)
             if n == 0 { return true }

@@ -184,6 +184,9 @@ final class ParallelTreeWalk: @unchecked Sendable {
     }
 
     private func work(scanner: ContentScanner, scan: (FileEntry, ContentScanner) -> TreeScanner.EntryResult) {
+        // this thread's buffer for directory listings
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: DirectoryHandle.scratchSize, alignment: 8)
+        defer { scratch.deallocate() }
         var finished: Completion? = nil
         // progress is told in batches: one lock per 32 files, not per file
         var unreported = (files: 0, bytes: 0, findings: 0, count: 0)
@@ -202,7 +205,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
                 finished = .scanned(directory, slot, result.hasReport ? Box(result) : nil,
                                     Counts(scanned: result.scanned, bytes: result.bytes, decoded: result.decoded))
             } else if case .list(let directory) = item {
-                finished = self.listing(of: directory)
+                finished = self.listing(of: directory, scratch: scratch)
             }
         }
         self.progress?.add(files: unreported.files, bytes: unreported.bytes, findings: unreported.findings)
@@ -210,7 +213,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
 
     /// Lists `directory` and turns its entries into slots and work (outside the lock). The directory is opened
     /// relative to its parent and kept open for its files down to `handleDepth`, else listed by its whole path.
-    private func listing(of directory: Directory) -> Completion {
+    private func listing(of directory: Directory, scratch: UnsafeMutableRawBufferPointer) -> Completion {
         let prefix = ""
         let isRoot = directory.parent == nil
         var handle: DirectoryHandle? = nil
@@ -227,7 +230,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
         if code == 0 && listingHandle == nil { code = errno }
         guard code == 0, let listingHandle,
               let entries = FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
-                                                followSymlinks: false, handle: listingHandle) else {
+                                                followSymlinks: false, handle: listingHandle, scratch: scratch) else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
             return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [], nil, 0)
         }
@@ -238,8 +241,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
         for entry in entries {
             let slot = slots.count
             switch entry {
-            case .directory(var path):
-                path.append(0x2F)
+            case .directory(let path):
                 if let r = run { work.append(.files(directory, r)) }
                 run = nil
                 let child = Directory(parent: directory, slotInParent: slot, raw: path,

@@ -390,7 +390,7 @@ public final class TreeScanner: Sendable {
         }
         let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         result.findings = scanned.findings
-        result.add(scanned.issues, path: entry.displayPath)
+        if !scanned.issues.isEmpty { result.add(scanned.issues, path: entry.displayPath) } // (the path is built only when needed)
         if let size = expected, !result.findings.isEmpty {
             // a large file is read whole only when it could name an origin (memory stays flat for a big log
             // with a token in it); small ones are simply read
