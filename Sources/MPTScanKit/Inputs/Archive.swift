@@ -299,15 +299,16 @@ struct ArchiveWalker {
                     self.issue("\(path): not inflated: \(why)", cap.limit)
                     continue
                 }
-                let (bytes, outcome) = Inflate.inflate(data, limit: cap.bytes, gzip: false)
-                self.inflated += bytes.count
-                switch outcome {
-                case .complete: break
-                case .overLimit:
-                    self.issue("\(path): inflates past \(cap.bytes) bytes (declared \(entry.size)): a zip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
-                case .corrupt(let why): self.issue("\(path): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
+                Inflate.inflate(data, limit: cap.bytes, gzip: false, sizeHint: entry.size) { bytes, outcome in
+                    self.inflated += bytes.count
+                    switch outcome {
+                    case .complete: break
+                    case .overLimit:
+                        self.issue("\(path): inflates past \(cap.bytes) bytes (declared \(entry.size)): a zip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
+                    case .corrupt(let why): self.issue("\(path): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
+                    }
+                    if !bytes.isEmpty { self.emit(path, bytes, depth: depth, member: member) }
                 }
-                if !bytes.isEmpty { bytes.withUnsafeBufferPointer { self.emit(path, $0, depth: depth, member: member) } }
             default:
                 self.issue("\(path): compression method \(entry.method) not supported; not scanned")
             }
@@ -322,28 +323,27 @@ struct ArchiveWalker {
 
     private mutating func gzip(_ b: UnsafeBufferPointer<UInt8>, name: String, depth: Int, member: (String, UnsafeBufferPointer<UInt8>) -> Void) {
         let cap = self.budget(b.count)
-        let (bytes, outcome) = Inflate.inflate(b, limit: cap.bytes, gzip: true)
-        self.inflated += bytes.count
         // the member's name: the file name without .gz (.tgz → .tar), after the last '!' and '/'
         let last = name.split(separator: "!").last.map(String.init) ?? name
         var inner = last.split(separator: "/").last.map(String.init) ?? last
         for suffix in [".tgz", ".gz"] where inner.lowercased().hasSuffix(suffix) {
             inner = String(inner.dropLast(suffix.count)) + (suffix == ".tgz" ? ".tar" : "")
         }
-        switch outcome {
-        case .complete: break
-        case .overLimit: self.issue("\(name): inflates past \(cap.bytes) bytes: a gzip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
-        case .corrupt(let why):
-            self.issue("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
-            if bytes.isEmpty { self.notReadable = true }
-        }
-        // a .tar.gz is one level of nesting, not two: a tar inside counts at the gzip's depth (anything else,
-        // a gzip in a gzip included, one level deeper, so nesting always ends)
-        if !bytes.isEmpty {
-            bytes.withUnsafeBufferPointer {
-                // and its members are named after the .tar.gz itself (`pkg.tgz!pkg/config.env`)
-                let isTar = ArchiveKind.byMagic($0) == .tar
-                self.emit(isTar || inner.isEmpty ? name : name + "!" + inner, $0, depth: isTar ? depth - 1 : depth, member: member)
+        Inflate.inflate(b, limit: cap.bytes, gzip: true, sizeHint: Inflate.gzipSizeHint(b)) { bytes, outcome in
+            self.inflated += bytes.count
+            switch outcome {
+            case .complete: break
+            case .overLimit: self.issue("\(name): inflates past \(cap.bytes) bytes: a gzip bomb or over \(cap.limit.flag); only the first \(cap.bytes) bytes scanned", cap.limit)
+            case .corrupt(let why):
+                self.issue("\(name): cannot inflate: \(why); the \(bytes.count) bytes before that scanned")
+                if bytes.isEmpty { self.notReadable = true }
+            }
+            // a .tar.gz is one level of nesting, not two: a tar inside counts at the gzip's depth (anything else,
+            // a gzip in a gzip included, one level deeper, so nesting always ends), and its members are named
+            // after the .tar.gz itself (`pkg.tgz!pkg/config.env`)
+            if !bytes.isEmpty {
+                let isTar = ArchiveKind.byMagic(bytes) == .tar
+                self.emit(isTar || inner.isEmpty ? name : name + "!" + inner, bytes, depth: isTar ? depth - 1 : depth, member: member)
             }
         }
     }
