@@ -31,9 +31,10 @@ final class ParallelTreeWalk: @unchecked Sendable {
         let raw: [UInt8]
         /// 0 for the root.
         let depth: Int
-        // The variables below are read and written only with the walk's lock held (`parentHandle` is set before
-        // the directory is pushed, then used only by the one thread that takes it to list): that lock, not a
-        // dynamic exclusivity check per access, keeps accesses apart (the checks cost 3 % of a walk's instructions).
+        // The variables below are read and written only with the walk's lock held, except by the one thread that
+        // takes the directory to list it, before it publishes the listing (`listed`, under the lock): it uses
+        // `parentHandle` and stores `slots`. That lock, not a dynamic exclusivity check per access, keeps accesses
+        // apart (the checks cost 3 % of a walk's instructions).
 
         /// One per listed entry, in walk order; empty until `listed`.
         @exclusivity(unchecked) var slots: [Slot] = []
@@ -80,9 +81,9 @@ final class ParallelTreeWalk: @unchecked Sendable {
 
     /// What a thread finished, applied under the lock when it takes its next work.
     private enum Completion {
-        /// A listing: the slots, the work in the order to push it (last first), the open directory and how
-        /// many files it holds.
-        case listed(Directory, [Slot], [Work], DirectoryHandle?, Int)
+        /// A listing (its slots already stored in the directory, not yet visible: `listed` is false): the open
+        /// directory and how many files it holds.
+        case listed(Directory, DirectoryHandle?, Int)
         /// A file read: its slot, its result when it has something to report, and what it adds to the counts.
         case scanned(Directory, Int, Box?, Counts)
     }
@@ -211,8 +212,9 @@ final class ParallelTreeWalk: @unchecked Sendable {
         self.progress?.add(files: unreported.files, bytes: unreported.bytes, findings: unreported.findings)
     }
 
-    /// Lists `directory` and turns its entries into slots and work (outside the lock). The directory is opened
-    /// relative to its parent and kept open for its files down to `handleDepth`, else listed by its whole path.
+    /// Lists `directory` and stores its entries as its slots (outside the lock; the completion publishes them).
+    /// The directory is opened relative to its parent and kept open for its files down to `handleDepth`, else
+    /// listed by its whole path.
     private func listing(of directory: Directory, scratch: UnsafeMutableRawBufferPointer) -> Completion {
         let prefix = ""
         let isRoot = directory.parent == nil
@@ -232,24 +234,20 @@ final class ParallelTreeWalk: @unchecked Sendable {
               let entries = FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
                                                 followSymlinks: false, handle: listingHandle, scratch: scratch) else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
-            return .listed(directory, [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))], [], nil, 0)
+            directory.slots = [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))]
+            return .listed(directory, nil, 0)
         }
-        var slots: [Slot] = [], work: [Work] = []
+        var slots: [Slot] = []
         slots.reserveCapacity(entries.count)
-        // runs of files between subdirectories: from a run's first file to its last
-        var files = 0, run: Range<Int>? = nil
+        var files = 0
         for entry in entries {
             let slot = slots.count
             switch entry {
             case .directory(let path):
-                if let r = run { work.append(.files(directory, r)) }
-                run = nil
                 let child = Directory(parent: directory, slotInParent: slot, raw: path,
                                       parentHandle: directory.depth + 1 < self.handleDepth ? handle : nil)
                 slots.append(.directory(child))
-                work.append(.list(child))
             case .file(let path):
-                run = (run?.lowerBound ?? slot)..<(slot + 1)
                 slots.append(.pending(path))
                 files += 1
             case .symlink:
@@ -260,9 +258,10 @@ final class ParallelTreeWalk: @unchecked Sendable {
                 slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue]))))
             }
         }
-        if let r = run { work.append(.files(directory, r)) }
-        work.reverse() // pushed last first: the first entry ends on top
-        return .listed(directory, slots, work, files > 0 ? handle : nil, files)
+        // stored here, outside the lock: no other thread reads a directory's slots before `listed` is set under
+        // the lock (and moved, not copied, so the first change to a slot under the lock copies nothing)
+        directory.slots = slots
+        return .listed(directory, files > 0 ? handle : nil, files)
     }
 
     /// Applies what the calling thread finished, then takes the next work, with the file to read when it is a
@@ -274,15 +273,12 @@ final class ParallelTreeWalk: @unchecked Sendable {
         if let finished {
             self.active -= 1
             switch finished {
-            case .listed(let directory, let slots, let work, let handle, let files):
-                directory.slots = slots
+            case .listed(let directory, let handle, let files):
                 directory.listed = true
                 directory.handle = handle
                 directory.filesLeft = files
-                if !work.isEmpty {
-                    self.stack.append(contentsOf: work)
-                    if self.sleeping > 0 { work.count > 1 ? self.condition.broadcast() : self.condition.signal() }
-                }
+                let pushed = self.pushWork(of: directory)
+                if pushed > 0 && self.sleeping > 0 { pushed > 1 ? self.condition.broadcast() : self.condition.signal() }
             case .scanned(let directory, let slot, let box, let counts):
                 if counts.scanned { self.filesScanned += 1 }
                 self.bytes += counts.bytes
@@ -331,6 +327,36 @@ final class ParallelTreeWalk: @unchecked Sendable {
             self.sleeping -= 1
         }
         return nil
+    }
+
+    /// Pushes the work of a directory just listed, last first, so that its first entry ends on top: each
+    /// subdirectory to list, and each run of files between two subdirectories (from its first file to its last;
+    /// skipped entries inside a run stay in it). Returns how many items were pushed. Called with the lock held.
+    private func pushWork(of directory: Directory) -> Int {
+        var pushed = 0
+        var runEnd: Int? = nil, runStart = 0
+        for slot in stride(from: directory.slots.count - 1, through: 0, by: -1) {
+            switch directory.slots[slot] {
+            case .pending:
+                if runEnd == nil { runEnd = slot + 1 }
+                runStart = slot
+            case .directory(let child):
+                if let end = runEnd {
+                    self.stack.append(.files(directory, runStart..<end))
+                    pushed += 1
+                    runEnd = nil
+                }
+                self.stack.append(.list(child))
+                pushed += 1
+            default:
+                break
+            }
+        }
+        if let end = runEnd {
+            self.stack.append(.files(directory, runStart..<end))
+            pushed += 1
+        }
+        return pushed
     }
 
     /// Moves the cursor over every done slot from where it stands, handing results over in walk order, and stops
