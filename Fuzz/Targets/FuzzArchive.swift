@@ -27,9 +27,10 @@ enum FuzzArchive {
             fuzzCheck(walker.members <= 4 * Self.limits.maxMembers * Self.limits.maxDepth, "\(walker.members) members")
         }
         for gzip in [false, true] {
-            let (out, outcome) = Inflate.inflate(data, limit: 1 << 20, gzip: gzip)
-            fuzzCheck(out.count <= 1 << 20, "inflated \(out.count) bytes past the limit")
-            if outcome == .overLimit { fuzzCheck(out.count == 1 << 20, "over the limit with \(out.count) bytes") }
+            Inflate.inflate(data, limit: 1 << 20, gzip: gzip, sizeHint: gzip ? Inflate.gzipSizeHint(data) : nil) { out, outcome in
+                fuzzCheck(out.count <= 1 << 20, "inflated \(out.count) bytes past the limit")
+                if outcome == .overLimit { fuzzCheck(out.count == 1 << 20, "over the limit with \(out.count) bytes") }
+            }
         }
     }
 }

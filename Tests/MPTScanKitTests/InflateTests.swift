@@ -61,6 +61,36 @@ final class InflateTests: XCTestCase {
         gz.withUnsafeBufferPointer { XCTAssertEqual(Inflate.gzipSizeHint($0), a.count) }
     }
 
+    /// A right hint is the only allocation: the buffer is never grown (so never copied).
+    func testARightSizeHintAllocatesOnce() {
+        for count in [10, 70_000, 2_500_000] {
+            let a = self.text(count, seed: UInt64(count))
+            let gz = ArchiveBuilder.gzip(a)
+            let before = Inflate.regrowths.withLock { $0 }
+            let (out, outcome) = self.inflate(gz, hint: gz.withUnsafeBufferPointer { Inflate.gzipSizeHint($0) })
+            XCTAssertEqual(out, a)
+            XCTAssertEqual(outcome, .complete)
+            XCTAssertEqual(Inflate.regrowths.withLock { $0 }, before, "\(count) bytes with a right hint grew the buffer")
+        }
+        // without one, a large member grows it (the counter counts)
+        let big = self.text(3_000_000, seed: 9)
+        let before = Inflate.regrowths.withLock { $0 }
+        XCTAssertEqual(self.inflate(ArchiveBuilder.gzip(big)).0, big)
+        XCTAssertGreaterThan(Inflate.regrowths.withLock { $0 }, before)
+    }
+
+    /// The trailer's CRC-32 and length are not checked: a member whose data inflates cleanly is complete, and
+    /// every byte is there, whatever the checksum says.
+    func testAWrongChecksumDoesNotStopTheScan() {
+        let a = self.text(50_000, seed: 6)
+        var gz = ArchiveBuilder.gzip(a)
+        gz[gz.count - 8] ^= 0xFF // CRC-32
+        gz[gz.count - 1] ^= 0x01 // ISIZE
+        let (out, outcome) = self.inflate(gz)
+        XCTAssertEqual(out, a)
+        XCTAssertEqual(outcome, .complete)
+    }
+
     /// At, under and over the limit: exactly `limit` bytes come out, and over it says so.
     func testTheLimitIsExact() {
         let a = self.text(1_000_000, seed: 4)

@@ -92,6 +92,21 @@ final class TreeScannerTests: XCTestCase {
         }
     }
 
+    /// Directories listed through a `readdir` stream (Darwin, a libc without `getdents64`) give the same report
+    /// as the `getdents64` listing, in both walks.
+    func testTheReaddirListingGivesTheSameReportAsGetdents() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try self.makeWideTree(at: dir, directories: 120, seed: 12)
+        let reporter = JSONReporter(showSecrets: false)
+        let direct = reporter.render(try self.run([dir.path], jobs: 2, excludes: ["node_modules"]))
+        DirectoryHandle.useStream = true
+        defer { DirectoryHandle.useStream = false }
+        XCTAssertEqual(reporter.render(try self.run([dir.path], jobs: 2, excludes: ["node_modules"])), direct)
+        XCTAssertEqual(reporter.render(try self.run([dir.path], jobs: 1, excludes: ["node_modules"], parallelWalk: false)), direct)
+        XCTAssertTrue(direct.contains("\"findings\""))
+    }
+
     /// Directory entries are read only up to their name's end: copying the declared 256-byte name of the last
     /// record in a full `getdents` buffer read past the buffer (a crash when it ended at an unmapped page; the
     /// AddressSanitizer run of this test sees any such read). Long names of many lengths fill the buffers

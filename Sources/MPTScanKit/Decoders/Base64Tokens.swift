@@ -50,7 +50,9 @@ public enum Base64Tokens {
         case 0: return Self.outer0
         case 1: return Self.outer1
         case 2: return Self.outer2
-        default: return Self.outer3
+        default:
+            assert(ScanLimits.deepestDecoding == 3, "one search per depth 0…deepestDecoding")
+            return Self.outer3
         }
     }
     private static let outer0 = Self.makeOuterSearch(depth: 0)

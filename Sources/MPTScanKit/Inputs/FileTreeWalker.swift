@@ -91,11 +91,18 @@ public struct ScanIssue: Codable, Sendable, Equatable {
     /// among them; nil when there are none. The same for an archive file and an archive blob in history.
     static func archive(_ issues: [ContentIssue], path: String) -> ScanIssue? {
         guard !issues.isEmpty else { return nil }
-        // a problem of the archive itself names it first (`a.tgz: …`), which the issue's path already says
-        let shown = issues.prefix(5).map { $0.message.hasPrefix(path + ": ") ? String($0.message.dropFirst(path.count + 2)) : $0.message }
-            .joined(separator: "; ")
+        let shown = issues.prefix(5).map { Self.unnamed($0.message, archive: path) }.joined(separator: "; ")
         let more = issues.count > 5 ? " (and \(issues.count - 5) more)" : ""
         return ScanIssue(path: path, message: "archive partly unscanned: \(shown)\(more)", limit: issues.first { $0.limit != nil }?.limit, isPath: false)
+    }
+
+    /// `message` without the archive's own name in front (`a.tgz: cannot inflate: …` for the archive `a.tgz`:
+    /// the issue's path already says it); a member's message (`a.tgz!x/y.zip: …`) keeps its name. Compared as
+    /// bytes, not characters (names differing only in normalisation are different names).
+    static func unnamed(_ message: String, archive path: String) -> String {
+        let name = Array(path.utf8) + [0x3A, 0x20] // "<path>: "
+        guard message.utf8.starts(with: name) else { return message }
+        return String(decoding: message.utf8.dropFirst(name.count), as: UTF8.self)
     }
 
     /// Whether `--skip-unreadable` (`acceptUnreadable`) turns this issue into a warning: an unreadable path
@@ -240,8 +247,8 @@ struct FileTreeWalker {
             guard handle.forEachEntry(scratch: scratch, add) else { return nil }
         } else {
             guard let dir = Self.withCPath(raw, { opendir($0) }) else { return nil }
-            while let ent = readdir(dir) { add(direntName(ent), ent.pointee.d_type) }
-            closedir(dir)
+            defer { closedir(dir) }
+            guard DirectoryHandle.readAll(dir, add) else { return nil }
         }
         let nameStart = raw.count
         entries.sort { a, b in
@@ -255,8 +262,12 @@ struct FileTreeWalker {
         }
         var listing: [ListedEntry] = []
         listing.reserveCapacity(entries.count)
-        for (var child, dType) in entries {
-            var type = dType
+        for index in entries.indices {
+            // taken out of `entries`, so that appending a directory's `/` changes it in place, within the
+            // capacity reserved for it (a copy would share the buffer, and appending would copy it)
+            var child: [UInt8] = []
+            swap(&child, &entries[index].path)
+            var type = entries[index].type
             if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child, in: handle, nameStart: nameStart) }
             let isDirectory = type == UInt8(DT_DIR)
             if isDirectory && child.count == nameStart + 4 && child[nameStart...].elementsEqual(Self.gitDirectoryName) { continue }
@@ -408,10 +419,16 @@ typealias DirectoryStream = UnsafeMutablePointer<DIR>
 ///
 /// Listed with `getdents64(2)` straight into a buffer where glibc exports it (2.30 and later): `fdopendir` would
 /// cost three more system calls per directory (two `fcntl` and an `fstat`), a tenth of a walk's calls on a tree
-/// of small directories. Elsewhere (Darwin, an older libc) through `fdopendir`/`readdir` on a duplicate.
+/// of small directories. Elsewhere (Darwin, an older libc), and when `useStream` is set (tests), through a
+/// `fdopendir` stream made when the handle is opened.
 final class DirectoryHandle: @unchecked Sendable {
     /// The directory's descriptor, for `openat`/`fstatat`; valid while the handle lives.
     let fd: Int32
+    /// The `readdir` stream over `fd`, when entries are not read with `getdents64`; it owns `fd` then.
+    private let stream: DirectoryStream?
+
+    /// Tests: list through `fdopendir`/`readdir` even where `getdents64` is available (set before walking).
+    nonisolated(unsafe) static var useStream = false
 
     /// Opens the directory `raw` (which ends with `/`): by its name `raw[nameStart...]` relative to `parent`,
     /// or by the whole path without one; `follow` only for a root given on the command line, else a symbolic
@@ -424,10 +441,23 @@ final class DirectoryHandle: @unchecked Sendable {
         let fd = parent.map { p in FileTreeWalker.withCPath(raw, from: nameStart, upTo: end) { openat(p.fd, $0, flags) } }
             ?? FileTreeWalker.withCPath(raw, upTo: end) { open($0, flags) }
         guard fd >= 0 else { return nil }
+        if Self.readEntries == nil || Self.useStream {
+            guard let stream: DirectoryStream = fdopendir(fd) else {
+                let code = errno
+                close(fd)
+                errno = code
+                return nil
+            }
+            self.stream = stream
+        } else {
+            self.stream = nil
+        }
         self.fd = fd
     }
 
-    deinit { close(self.fd) }
+    deinit {
+        if let stream = self.stream { closedir(stream) } else { close(self.fd) }
+    }
 
     /// Bytes of a `getdents64` buffer (glibc's `readdir` uses 32 KiB too).
     static let scratchSize = 32 << 10
@@ -445,11 +475,12 @@ final class DirectoryHandle: @unchecked Sendable {
     }()
 
     /// Calls `body(name, d_type)` for every entry, `.` and `..` included, in the kernel's order; `name` is the
-    /// entry's bytes without the NUL, valid during the call. Reads the directory once, from the start. False,
-    /// with `errno` set, when reading failed part-way (the entries before were given).
+    /// entry's bytes without the NUL, valid during the call. Reads from the descriptor's current offset: call it
+    /// once per handle. False, with `errno` set, when reading failed part-way (the entries before were given).
     /// `scratch` is the buffer to read into (at least 4 KiB), else one of 32 KiB is allocated for the call.
     func forEachEntry(scratch: UnsafeMutableRawBufferPointer? = nil, _ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
-        guard let readEntries = Self.readEntries else { return self.forEachEntryThroughStream(body) }
+        if let stream = self.stream { return Self.readAll(stream, body) }
+        guard let readEntries = Self.readEntries else { return false }
         let owned = scratch == nil ? UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 8) : nil
         defer { owned?.deallocate() }
         let buffer = (scratch ?? owned!).baseAddress!
@@ -476,16 +507,9 @@ final class DirectoryHandle: @unchecked Sendable {
         }
     }
 
-    private func forEachEntryThroughStream(_ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
-        let copy = dup(self.fd)
-        guard copy >= 0 else { return false }
-        guard let stream: DirectoryStream = fdopendir(copy) else {
-            let code = errno
-            close(copy)
-            errno = code
-            return false
-        }
-        defer { closedir(stream) }
+    /// `readdir` over `stream` to its end, calling `body(name, d_type)` for each entry. False, with `errno` set,
+    /// when reading failed part-way (`readdir` returned nil with `errno` set).
+    static func readAll(_ stream: DirectoryStream, _ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
         while true {
             errno = 0
             guard let entry = readdir(stream) else { return errno == 0 }

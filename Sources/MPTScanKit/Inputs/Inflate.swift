@@ -11,8 +11,10 @@ import CZlib
 ///
 /// The output goes straight into one buffer, sized from the size the container declares and grown in place
 /// (`realloc`), and is lent to the caller: no copy per 64 KiB step, no copy at the end. gzip members are read as
-/// raw DEFLATE after their header (parsed here, RFC 1952 section 2.3): their CRC-32 is not computed, which
-/// cost an eighth of inflating; a damaged member still inflates as far as it can and is scanned either way.
+/// raw DEFLATE after their header (parsed here, RFC 1952 section 2.3): their trailer's CRC-32 and length are
+/// not checked (computing the CRC cost an eighth of inflating). A member whose data inflates cleanly but whose
+/// checksum is wrong is therefore scanned as complete, with no issue: every byte it holds was scanned, which is
+/// what a scan needs; damage that stops inflation is still reported.
 enum Inflate {
     enum Outcome: Equatable {
         case complete
@@ -30,7 +32,9 @@ enum Inflate {
     ///     any: the first allocation, within `limit` and 64 times the input (a false one costs a regrowth).
     static func inflate<R>(_ input: UnsafeBufferPointer<UInt8>, limit: Int, gzip: Bool, sizeHint: Int? = nil,
                            _ body: (UnsafeBufferPointer<UInt8>, Outcome) -> R) -> R {
-        var output = Output(capacity: min(max(0, limit), max(1 << 16, min(sizeHint ?? 0, input.count.multipliedReportingOverflow(by: 64).partialValue))))
+        // the hint, plus the byte that tells "over the limit"; within the limit and 64 times the input
+        let plausible = min(sizeHint ?? 0, input.count > Int.max / 64 ? Int.max : input.count * 64)
+        var output = Output(capacity: min(max(0, limit), max(1 << 16, plausible)) &+ 1)
         defer { output.release() }
         let outcome = Self.run(input, limit: limit, gzip: gzip, into: &output)
         return body(UnsafeBufferPointer(start: output.base, count: output.count), outcome)
@@ -62,6 +66,9 @@ enum Inflate {
         return p <= b.count ? p - start : nil
     }
 
+    /// Buffers grown past their first size, in this process (tests: a right size hint grows none).
+    static let regrowths = Locked(0)
+
     /// A growing output buffer (malloc'd, so `realloc` can grow it without a copy where the allocator maps it).
     private struct Output {
         var base: UnsafeMutablePointer<UInt8>?
@@ -80,6 +87,7 @@ enum Inflate {
             guard let moved = realloc(self.base, grown) else { return false }
             self.base = moved.assumingMemoryBound(to: UInt8.self)
             self.capacity = grown
+            Inflate.regrowths.withLock { $0 += 1 }
             return true
         }
 
@@ -102,13 +110,20 @@ enum Inflate {
             return .corrupt("inflateInit failed")
         }
         defer { inflateEnd(&stream) }
-        stream.next_in = UnsafeMutablePointer(mutating: base + start)
-        stream.avail_in = UInt32(min(input.count - start, Int(UInt32.max)))
+        // `avail_in` is 32 bits: input past 4 GiB is handed over as it is used up
+        func feed(from offset: Int) {
+            stream.next_in = UnsafeMutablePointer(mutating: base + offset)
+            stream.avail_in = UInt32(min(input.count - offset, Int(UInt32.max)))
+        }
+        func consumed() -> Int { UnsafeRawPointer(stream.next_in!) - UnsafeRawPointer(base) }
+        feed(from: start)
         // one byte past the limit tells "exactly at the limit" from "over it"
         let hard = limit < Int.max ? max(0, limit) + 1 : Int.max
         while true {
-            // one step: at most 1 MiB more, and never past `hard`
-            let room = min(1 << 20, hard - output.count)
+            if stream.avail_in == 0 && consumed() < input.count { feed(from: consumed()) }
+            // one step: the room left in the buffer, or 1 MiB more when it is full; never past `hard`
+            let left = output.capacity - output.count
+            let room = min(left > 0 ? left : 1 << 20, hard - output.count)
             guard output.reserve(room, limit: hard) else { return .corrupt("out of memory") }
             stream.next_out = output.base! + output.count
             stream.avail_out = UInt32(room)
@@ -122,18 +137,17 @@ enum Inflate {
             switch status {
             case Z_STREAM_END:
                 guard gzip else { return .complete }
-                // the 8-byte trailer (CRC-32, ISIZE), then maybe another member (`cat a.gz b.gz`)
-                let end = input.count - Int(stream.avail_in)
+                // the 8-byte trailer (CRC-32, ISIZE; not checked), then maybe another member (`cat a.gz b.gz`)
+                let end = consumed()
                 guard end + 8 <= input.count else { return .corrupt("stream ends early") }
                 if end + 8 == input.count { return .complete }
                 guard let header = Self.gzipHeaderLength(input, at: end + 8) else { return .corrupt("incorrect header check") }
                 guard inflateReset(&stream) == Z_OK else { return .corrupt("inflateReset failed") }
-                stream.next_in = UnsafeMutablePointer(mutating: base + end + 8 + header)
-                stream.avail_in = UInt32(min(input.count - end - 8 - header, Int(UInt32.max)))
+                feed(from: end + 8 + header)
             case Z_OK:
-                if produced == 0 && stream.avail_in == 0 { return .corrupt("stream ends early") }
+                if produced == 0 && stream.avail_in == 0 && consumed() == input.count { return .corrupt("stream ends early") }
             case Z_BUF_ERROR:
-                if stream.avail_in == 0 { return .corrupt("stream ends early") }
+                if stream.avail_in == 0 && consumed() == input.count { return .corrupt("stream ends early") }
             default:
                 let message = stream.msg.map { String(cString: $0) } ?? "error \(status)"
                 return .corrupt(message)

@@ -31,16 +31,17 @@ final class ParallelTreeWalk: @unchecked Sendable {
         let raw: [UInt8]
         /// 0 for the root.
         let depth: Int
-        // The variables below are read and written only with the walk's lock held, except by the one thread that
-        // takes the directory to list it, before it publishes the listing (`listed`, under the lock): it uses
-        // `parentHandle` and stores `slots`. That lock, not a dynamic exclusivity check per access, keeps accesses
-        // apart (the checks cost 3 % of a walk's instructions).
+        // The variables marked `@exclusivity(unchecked)` are read and written only with the walk's lock held,
+        // except `slots`, which the one thread that lists the directory stores before it publishes the listing
+        // (`listed`, under the lock). That lock, not a dynamic exclusivity check per access, keeps accesses apart
+        // (the checks cost 3 % of a walk's instructions).
 
         /// One per listed entry, in walk order; empty until `listed`.
         @exclusivity(unchecked) var slots: [Slot] = []
         @exclusivity(unchecked) var listed = false
-        /// The parent's open directory, to open this one relative to; dropped once this one is listed.
-        @exclusivity(unchecked) var parentHandle: DirectoryHandle?
+        /// The parent's open directory, to open this one relative to; dropped once this one is listed (by the
+        /// one thread that lists it, outside the lock).
+        var parentHandle: DirectoryHandle?
         /// This directory, open, while files of it are still to be taken; nil when it was listed by path.
         @exclusivity(unchecked) var handle: DirectoryHandle?
         /// Files not taken yet: at 0 the handle is let go (the files being read hold it until they are done).

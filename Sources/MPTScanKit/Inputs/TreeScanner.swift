@@ -320,7 +320,7 @@ public final class TreeScanner: Sendable {
         }
         if walker.unreadable {
             // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
-            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0].message)", isPath: false))
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(ScanIssue.unnamed(walker.issues[0].message, archive: entry.displayPath))", isPath: false))
             return false
         }
         result.findings = findings
