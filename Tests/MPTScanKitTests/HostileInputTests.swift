@@ -181,6 +181,20 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(report.summary.unreadable.map(\.limit), [nil, nil], "damage, not a limit")
     }
 
+    /// An archive that cannot be read at all is reported under its path once: the message scanned as plain bytes
+    /// does not name the archive again (`cut.gz: archive unreadable, …: cut.gz: cannot inflate`), as the issue
+    /// of a partly read archive does not.
+    func testAnUnreadableArchiveIsNamedOnce() throws {
+        try self.write("cut.gz", Array(ArchiveBuilder.gzip(self.bytes("k=\(SyntheticTokens.token(seed: 1010))\n")).prefix(10)))
+        try self.write("cut.zip", Array(ArchiveBuilder.zip([("a.txt", self.bytes("x\n"))]).dropLast(30)))
+        let report = self.scan()
+        XCTAssertEqual(report.summary.unreadable.map(\.path), ["cut.gz", "cut.zip"])
+        for issue in report.summary.unreadable {
+            XCTAssertTrue(issue.message.hasPrefix("archive unreadable, scanned as plain bytes: "), issue.message)
+            XCTAssertFalse(issue.message.contains(issue.path), issue.message)
+        }
+    }
+
     /// An entry whose local header lies inside another entry's data (the layout of Fifield's 2019 overlapping
     /// bombs) is still read: its bytes may hold what the other's reading does not (here the stored outer entry
     /// holds the inner one's header and data; a stored entry can span a deflated one). Bombs built that way are

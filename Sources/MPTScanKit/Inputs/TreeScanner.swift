@@ -320,7 +320,10 @@ public final class TreeScanner: Sendable {
         }
         if walker.unreadable {
             // not readable as an archive (truncated, corrupt): say so, and scan the raw bytes instead
-            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(walker.issues[0].message)", isPath: false))
+            // the walker's message names the archive first (`a.tgz: …`), which the issue's path already says
+            let path = entry.displayPath, why = walker.issues[0].message
+            let shown = why.hasPrefix(path + ": ") ? String(why.dropFirst(path.count + 2)) : why
+            result.issues.append(ScanIssue(path: path, message: "archive unreadable, scanned as plain bytes: \(shown)", isPath: false))
             return false
         }
         result.findings = findings
