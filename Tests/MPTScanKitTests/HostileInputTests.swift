@@ -181,6 +181,22 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(report.summary.unreadable.map(\.limit), [nil, nil], "damage, not a limit")
     }
 
+    /// A deflated zip entry with no compressed bytes that declares no content (written so for empty files by
+    /// some zip writers) is an empty member, not a damaged one: the scan is complete.
+    func testAnEmptyDeflatedZipEntryIsNotDamage() throws {
+        var zip = ArchiveBuilder.zip([("empty.txt", []), ("k.env", self.bytes("k=\(SyntheticTokens.token(seed: 1014))\n"))], stored: true)
+        // the first entry's method, stored (0), made deflated (8) in its local header and central record
+        zip[8] = 8
+        let eocd = zip.count - 22
+        let cd = Int(zip[eocd + 16]) | Int(zip[eocd + 17]) << 8
+        zip[cd + 10] = 8
+        try self.write("e.zip", zip)
+        let report = self.scan()
+        XCTAssertEqual(report.findings.map(\.path), ["e.zip!k.env"])
+        XCTAssertEqual(report.summary.unreadable.map(\.message), [])
+        XCTAssertFalse(report.summary.isIncomplete(acceptUnreadable: false))
+    }
+
     /// An archive that cannot be read at all is reported under its path once: the message scanned as plain bytes
     /// does not name the archive again (`cut.gz: archive unreadable, …: cut.gz: cannot inflate`), as the issue
     /// of a partly read archive does not.
