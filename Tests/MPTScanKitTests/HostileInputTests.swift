@@ -211,6 +211,20 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// With `--follow-symlinks`, a `.git` that is a link to a directory is skipped like a `.git` directory (its
+    /// objects and config are git's, read by `mptscan history`); a file named `.git` (a worktree's) is scanned.
+    func testALinkedGitDirectoryIsSkippedWhenFollowingLinks() throws {
+        try self.write("real-git/config", self.bytes("k=\(SyntheticTokens.token(seed: 1011))\n"))
+        try self.write("project/a.env", self.bytes("k=\(SyntheticTokens.token(seed: 1012))\n"))
+        try self.write("worktree/.git", self.bytes("k=\(SyntheticTokens.token(seed: 1013))\n"))
+        try FileManager.default.createSymbolicLink(atPath: self.directory.appendingPathComponent("project/.git").path, withDestinationPath: "../real-git")
+        for follow in [false, true] {
+            let report = self.scan([self.directory.appendingPathComponent("project").path, self.directory.appendingPathComponent("worktree").path], follow: follow)
+            XCTAssertEqual(report.findings.map { $0.path.split(separator: "/").suffix(2).joined(separator: "/") }, ["project/a.env", "worktree/.git"], "follow \(follow)")
+            XCTAssertFalse(report.summary.isIncomplete(acceptUnreadable: false), "follow \(follow)")
+        }
+    }
+
     /// An entry whose local header lies inside another entry's data (the layout of Fifield's 2019 overlapping
     /// bombs) is still read: its bytes may hold what the other's reading does not (here the stored outer entry
     /// holds the inner one's header and data; a stored entry can span a deflated one). Bombs built that way are
