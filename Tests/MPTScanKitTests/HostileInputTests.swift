@@ -181,6 +181,50 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(report.summary.unreadable.map(\.limit), [nil, nil], "damage, not a limit")
     }
 
+    /// A deflated zip entry with no compressed bytes that declares no content (written so for empty files by
+    /// some zip writers) is an empty member, not a damaged one: the scan is complete.
+    func testAnEmptyDeflatedZipEntryIsNotDamage() throws {
+        var zip = ArchiveBuilder.zip([("empty.txt", []), ("k.env", self.bytes("k=\(SyntheticTokens.token(seed: 1014))\n"))], stored: true)
+        // the first entry's method, stored (0), made deflated (8) in its local header and central record
+        zip[8] = 8
+        let eocd = zip.count - 22
+        let cd = Int(zip[eocd + 16]) | Int(zip[eocd + 17]) << 8
+        zip[cd + 10] = 8
+        try self.write("e.zip", zip)
+        let report = self.scan()
+        XCTAssertEqual(report.findings.map(\.path), ["e.zip!k.env"])
+        XCTAssertEqual(report.summary.unreadable.map(\.message), [])
+        XCTAssertFalse(report.summary.isIncomplete(acceptUnreadable: false))
+    }
+
+    /// An archive that cannot be read at all is reported under its path once: the message scanned as plain bytes
+    /// does not name the archive again (`cut.gz: archive unreadable, …: cut.gz: cannot inflate`), as the issue
+    /// of a partly read archive does not.
+    func testAnUnreadableArchiveIsNamedOnce() throws {
+        try self.write("cut.gz", Array(ArchiveBuilder.gzip(self.bytes("k=\(SyntheticTokens.token(seed: 1010))\n")).prefix(10)))
+        try self.write("cut.zip", Array(ArchiveBuilder.zip([("a.txt", self.bytes("x\n"))]).dropLast(30)))
+        let report = self.scan()
+        XCTAssertEqual(report.summary.unreadable.map(\.path), ["cut.gz", "cut.zip"])
+        for issue in report.summary.unreadable {
+            XCTAssertTrue(issue.message.hasPrefix("archive unreadable, scanned as plain bytes: "), issue.message)
+            XCTAssertFalse(issue.message.contains(issue.path), issue.message)
+        }
+    }
+
+    /// With `--follow-symlinks`, a `.git` that is a link to a directory is skipped like a `.git` directory (its
+    /// objects and config are git's, read by `mptscan history`); a file named `.git` (a worktree's) is scanned.
+    func testALinkedGitDirectoryIsSkippedWhenFollowingLinks() throws {
+        try self.write("real-git/config", self.bytes("k=\(SyntheticTokens.token(seed: 1011))\n"))
+        try self.write("project/a.env", self.bytes("k=\(SyntheticTokens.token(seed: 1012))\n"))
+        try self.write("worktree/.git", self.bytes("k=\(SyntheticTokens.token(seed: 1013))\n"))
+        try FileManager.default.createSymbolicLink(atPath: self.directory.appendingPathComponent("project/.git").path, withDestinationPath: "../real-git")
+        for follow in [false, true] {
+            let report = self.scan([self.directory.appendingPathComponent("project").path, self.directory.appendingPathComponent("worktree").path], follow: follow)
+            XCTAssertEqual(report.findings.map { $0.path.split(separator: "/").suffix(2).joined(separator: "/") }, ["project/a.env", "worktree/.git"], "follow \(follow)")
+            XCTAssertFalse(report.summary.isIncomplete(acceptUnreadable: false), "follow \(follow)")
+        }
+    }
+
     /// An entry whose local header lies inside another entry's data (the layout of Fifield's 2019 overlapping
     /// bombs) is still read: its bytes may hold what the other's reading does not (here the stored outer entry
     /// holds the inner one's header and data; a stored entry can span a deflated one). Bombs built that way are

@@ -123,6 +123,14 @@ final class InflateTests: XCTestCase {
         XCTAssertEqual(self.inflate(Array("plain text, not gzip".utf8)).1, .corrupt("incorrect header check"))
         XCTAssertEqual(self.inflate(Array(gz.prefix(12))).1, .corrupt("stream ends early"))
         XCTAssertEqual(self.inflate([]).1, .corrupt("empty stream"))
+        // zeros after the last member (padding to a block size, as gzip(1) accepts): nothing left unread
+        for padding in [1, 7, 8, 512, 70_000] {
+            let padded = self.inflate(gz + [UInt8](repeating: 0, count: padding))
+            XCTAssertEqual(padded.0, a, "\(padding) zeros")
+            XCTAssertEqual(padded.1, .complete, "\(padding) zeros")
+        }
+        // but zeros then more bytes are not padding
+        XCTAssertEqual(self.inflate(gz + [0, 0, 0, 1]).1, .corrupt("incorrect header check"))
         // a header cut inside its name field
         XCTAssertEqual(self.inflate(Array(self.gzipWithAllHeaderFields(a).prefix(20))).1, .corrupt("incorrect header check"))
     }

@@ -293,6 +293,8 @@ struct ArchiveWalker {
                 self.inflated += entry.compressed
                 self.emit(path, data, depth: depth, member: member)
             case 8:
+                // no compressed bytes for no content: an empty file (some writers leave out even the empty final block)
+                if entry.compressed == 0 && entry.size == 0 { self.emit(path, data, depth: depth, member: member); continue }
                 let cap = self.budget(entry.compressed)
                 if cap.bytes == 0 {
                     let why = cap.limit == .archiveBytes ? "the archive's \(cap.limit.flag) total of \(self.limits.maxTotalBytes) bytes is spent" : "\(cap.limit.flag) is 0"

@@ -319,6 +319,9 @@ struct FileTreeWalker {
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
             if self.isExcluded(rel, isDirectory: true) { return }
+            // a `.git` that links to a directory is left out as a `.git` directory is (`list`)
+            if raw.count >= 4, raw.lastIndex(of: 0x2F).map({ raw.count - $0 - 1 }) ?? raw.count == 4,
+               raw.suffix(4).elementsEqual(Self.gitDirectoryName) { return }
             guard self.visitedDirectories.insert(id).inserted else {
                 self.skipped.append(SkippedEntry(path: display, reason: .symlinkLoop))
                 return

@@ -141,7 +141,11 @@ enum Inflate {
                 let end = consumed()
                 guard end + 8 <= input.count else { return .corrupt("stream ends early") }
                 if end + 8 == input.count { return .complete }
-                guard let header = Self.gzipHeaderLength(input, at: end + 8) else { return .corrupt("incorrect header check") }
+                guard let header = Self.gzipHeaderLength(input, at: end + 8) else {
+                    // zeros after the last member (padding to a block size, which gzip(1) ignores too): nothing unread
+                    if input[(end + 8)...].allSatisfy({ $0 == 0 }) { return .complete }
+                    return .corrupt("incorrect header check")
+                }
                 guard inflateReset(&stream) == Z_OK else { return .corrupt("inflateReset failed") }
                 feed(from: end + 8 + header)
             case Z_OK:
