@@ -234,6 +234,7 @@ struct FileTreeWalker {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         // each child's whole path, built once; sorted by the name after `raw`
         var entries: [(path: [UInt8], type: UInt8)] = []
+        entries.reserveCapacity(8) // most directories hold a few entries: one allocation, not a growing series
         func add(_ name: UnsafeBufferPointer<UInt8>, _ type: UInt8) {
             let n = name.count
             if n == 0 || (name[0] == 0x2E && (n == 1 || (n == 2 && name[1] == 0x2E))) { return } // `.` and `..`
@@ -251,12 +252,14 @@ struct FileTreeWalker {
             guard DirectoryHandle.readAll(dir, add) else { return nil }
         }
         let nameStart = raw.count
-        entries.sort { a, b in
-            a.path.withUnsafeBufferPointer { x in
-                b.path.withUnsafeBufferPointer { y in
-                    let n = min(x.count, y.count) - nameStart
-                    let c = memcmp(x.baseAddress! + nameStart, y.baseAddress! + nameStart, n)
-                    return c < 0 || (c == 0 && x.count < y.count)
+        if entries.count > 1 {
+            entries.sort { a, b in
+                a.path.withUnsafeBufferPointer { x in
+                    b.path.withUnsafeBufferPointer { y in
+                        let n = min(x.count, y.count) - nameStart
+                        let c = memcmp(x.baseAddress! + nameStart, y.baseAddress! + nameStart, n)
+                        return c < 0 || (c == 0 && x.count < y.count)
+                    }
                 }
             }
         }
