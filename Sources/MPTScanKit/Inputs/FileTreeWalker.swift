@@ -180,8 +180,10 @@ struct FileTreeWalker {
 
     /// Walks the directory `raw` (which ends with `/`); `raw[relativeStart...]` is its path relative to the root.
     private mutating func walkDirectory(raw: [UInt8], relativeStart: Int, prefix: String) {
-        guard let listing = Self.list(raw: raw, relativeStart: relativeStart, prefix: prefix, excludes: self.excludes,
-                                      followSymlinks: self.followSymlinks) else {
+        // the whole listing first, then the subdirectories (one directory open at a time)
+        var listing: [ListedEntry] = []
+        guard Self.list(raw: raw, relativeStart: relativeStart, prefix: prefix, excludes: self.excludes, followSymlinks: self.followSymlinks,
+                        count: { listing.reserveCapacity($0) }, { listing.append($0) }) else {
             self.issue(Self.openFailure(raw: raw, relativeStart: relativeStart, prefix: prefix, code: errno))
             return
         }
@@ -223,14 +225,16 @@ struct FileTreeWalker {
 
     /// Lists the directory `raw` (which ends with `/`; `raw[relativeStart...]` is its path relative to the root,
     /// and `prefix` goes before that in shown paths) in byte order of names, leaving out `.`, `..`, `.git`
-    /// directories and what `excludes` match. Nil when it cannot be opened (`errno` says why). Shared by the
-    /// sequential walk and `ParallelTreeWalk`, so both see a directory the same way. With `handle`, the listing
-    /// is read from that open directory (nil only when reading it fails) and entries of unknown type are examined
-    /// relative to it.
+    /// directories and what `excludes` match: `count` gets how many entries were read (an upper bound of those
+    /// to come), then `emit` gets each kept entry in order. False, with `errno` set and nothing emitted, when the
+    /// directory cannot be opened or read. Shared by the sequential walk and `ParallelTreeWalk`, so both see a
+    /// directory the same way. With `handle`, the listing is read from that open directory and entries of unknown
+    /// type are examined relative to it.
     ///
     /// `scratch` (with `handle`): a buffer for `getdents64` to reuse; one is allocated when it is nil.
     static func list(raw: [UInt8], relativeStart: Int, prefix: String, excludes: [PathGlob], followSymlinks: Bool,
-                     handle: DirectoryHandle? = nil, scratch: UnsafeMutableRawBufferPointer? = nil) -> [ListedEntry]? {
+                     handle: DirectoryHandle? = nil, scratch: UnsafeMutableRawBufferPointer? = nil,
+                     count: (Int) -> Void = { _ in }, _ emit: (ListedEntry) -> Void) -> Bool {
         func relative(_ bytes: [UInt8]) -> String { String(decoding: bytes[relativeStart...], as: UTF8.self) }
         // each child's whole path, built once; sorted by the name after `raw`
         var entries: [(path: [UInt8], type: UInt8)] = []
@@ -245,11 +249,11 @@ struct FileTreeWalker {
             entries.append((path, type))
         }
         if let handle {
-            guard handle.forEachEntry(scratch: scratch, add) else { return nil }
+            guard handle.forEachEntry(scratch: scratch, add) else { return false }
         } else {
-            guard let dir = Self.withCPath(raw, { opendir($0) }) else { return nil }
+            guard let dir = Self.withCPath(raw, { opendir($0) }) else { return false }
             defer { closedir(dir) }
-            guard DirectoryHandle.readAll(dir, add) else { return nil }
+            guard DirectoryHandle.readAll(dir, add) else { return false }
         }
         let nameStart = raw.count
         if entries.count > 1 {
@@ -263,8 +267,7 @@ struct FileTreeWalker {
                 }
             }
         }
-        var listing: [ListedEntry] = []
-        listing.reserveCapacity(entries.count)
+        count(entries.count)
         for index in entries.indices {
             // taken out of `entries`, so that appending a directory's `/` changes it in place, within the
             // capacity reserved for it (a copy would share the buffer, and appending would copy it)
@@ -281,19 +284,19 @@ struct FileTreeWalker {
             switch type {
             case UInt8(DT_DIR):
                 child.append(0x2F) // within the capacity reserved for it
-                listing.append(.directory(child))
-            case UInt8(DT_REG): listing.append(.file(child))
+                emit(.directory(child))
+            case UInt8(DT_REG): emit(.file(child))
             case UInt8(DT_LNK):
-                listing.append(followSymlinks ? .symlink(child) : .skipped(SkippedEntry(path: prefix + relative(child), reason: .symlink)))
-            case UInt8(DT_FIFO): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .fifo)))
-            case UInt8(DT_SOCK): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .socket)))
-            case UInt8(DT_CHR), UInt8(DT_BLK): listing.append(.skipped(SkippedEntry(path: prefix + relative(child), reason: .device)))
+                emit(followSymlinks ? .symlink(child) : .skipped(SkippedEntry(path: prefix + relative(child), reason: .symlink)))
+            case UInt8(DT_FIFO): emit(.skipped(SkippedEntry(path: prefix + relative(child), reason: .fifo)))
+            case UInt8(DT_SOCK): emit(.skipped(SkippedEntry(path: prefix + relative(child), reason: .socket)))
+            case UInt8(DT_CHR), UInt8(DT_BLK): emit(.skipped(SkippedEntry(path: prefix + relative(child), reason: .device)))
             default:
                 // lstat failed: the entry vanished or cannot be examined
-                listing.append(.issue(ScanIssue(path: prefix + relative(child), message: "cannot read: \(Self.describe(errno))")))
+                emit(.issue(ScanIssue(path: prefix + relative(child), message: "cannot read: \(Self.describe(errno))")))
             }
         }
-        return listing
+        return true
     }
 
     /// True when `raw` is too long to be opened by its path (PATH_MAX bytes or more, its NUL counted: ENAMETOOLONG).
@@ -301,7 +304,7 @@ struct FileTreeWalker {
     /// the same, so that the report does not depend on which directories it kept open.
     static func isTooLongForPath(_ raw: [UInt8]) -> Bool { raw.count >= Int(PATH_MAX) }
 
-    /// The issue for a directory `raw` that `opendir` refused with `code` (`list` returned nil).
+    /// The issue for a directory `raw` that `opendir` refused with `code` (`list` returned false).
     static func openFailure(raw: [UInt8], relativeStart: Int, prefix: String, code: Int32) -> ScanIssue {
         let rel = raw.count > relativeStart ? String(String(decoding: raw[relativeStart...], as: UTF8.self).dropLast()) : "."
         // listed by its parent, gone before it was opened

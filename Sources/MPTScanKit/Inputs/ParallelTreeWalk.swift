@@ -231,33 +231,34 @@ final class ParallelTreeWalk: @unchecked Sendable {
         // deeper: opened by path for the listing only (still not following a link swapped in for it)
         let listingHandle = code != 0 ? nil : handle ?? DirectoryHandle(raw: directory.raw, nameStart: 0, parent: nil, follow: isRoot)
         if code == 0 && listingHandle == nil { code = errno }
-        guard code == 0, let listingHandle,
-              let entries = FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
-                                                followSymlinks: false, handle: listingHandle, scratch: scratch) else {
+        var slots: [Slot] = []
+        var files = 0
+        // each entry straight into its slot (no listing array in between)
+        let listed = code == 0 && listingHandle.map { listingHandle in
+            FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
+                                followSymlinks: false, handle: listingHandle, scratch: scratch, count: { slots.reserveCapacity($0) }) { entry in
+                let slot = slots.count
+                switch entry {
+                case .directory(let path):
+                    let child = Directory(parent: directory, slotInParent: slot, raw: path,
+                                          parentHandle: directory.depth + 1 < self.handleDepth ? handle : nil)
+                    slots.append(.directory(child))
+                case .file(let path):
+                    slots.append(.pending(path))
+                    files += 1
+                case .symlink:
+                    preconditionFailure("links are listed as skipped when not followed")
+                case .skipped(let skip):
+                    slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, skipped: skip))))
+                case .issue(let issue):
+                    slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue]))))
+                }
+            }
+        } == true
+        guard listed else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
             directory.slots = [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))]
             return .listed(directory, nil, 0)
-        }
-        var slots: [Slot] = []
-        slots.reserveCapacity(entries.count)
-        var files = 0
-        for entry in entries {
-            let slot = slots.count
-            switch entry {
-            case .directory(let path):
-                let child = Directory(parent: directory, slotInParent: slot, raw: path,
-                                      parentHandle: directory.depth + 1 < self.handleDepth ? handle : nil)
-                slots.append(.directory(child))
-            case .file(let path):
-                slots.append(.pending(path))
-                files += 1
-            case .symlink:
-                preconditionFailure("links are listed as skipped when not followed")
-            case .skipped(let skip):
-                slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, skipped: skip))))
-            case .issue(let issue):
-                slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue]))))
-            }
         }
         // stored here, outside the lock: no other thread reads a directory's slots before `listed` is set under
         // the lock (and moved, not copied, so the first change to a slot under the lock copies nothing)
