@@ -131,6 +131,13 @@ struct FileTreeWalker {
     private struct FileIdentity: Hashable { var device: UInt64; var inode: UInt64 }
     static let gitDirectoryName = Array(".git".utf8)
 
+    /// True when the last segment of `path` (no trailing `/`) is `.git`: such a directory, or a link to one that
+    /// is followed, is left out of the walk.
+    static func namesGitDirectory(_ path: [UInt8]) -> Bool {
+        let nameStart = (path.lastIndex(of: 0x2F) ?? -1) + 1
+        return path.count - nameStart == 4 && path[nameStart...].elementsEqual(Self.gitDirectoryName)
+    }
+
     /// Told the sequence number of each issue (it takes a place in walk order, as a file does).
     var onIssue: ((Int) -> Void)? = nil
 
@@ -276,7 +283,7 @@ struct FileTreeWalker {
             var type = entries[index].type
             if type == UInt8(DT_UNKNOWN) { type = Self.lstatType(child, in: handle, nameStart: nameStart) }
             let isDirectory = type == UInt8(DT_DIR)
-            if isDirectory && child.count == nameStart + 4 && child[nameStart...].elementsEqual(Self.gitDirectoryName) { continue }
+            if isDirectory && Self.namesGitDirectory(child) { continue }
             if !excludes.isEmpty {
                 let rel = relative(child)
                 if excludes.contains(where: { $0.matches(rel, isDirectory: isDirectory) }) { continue }
@@ -326,8 +333,7 @@ struct FileTreeWalker {
         case S_IFDIR:
             if self.isExcluded(rel, isDirectory: true) { return }
             // a `.git` that links to a directory is left out as a `.git` directory is (`list`)
-            if raw.count >= 4, raw.lastIndex(of: 0x2F).map({ raw.count - $0 - 1 }) ?? raw.count == 4,
-               raw.suffix(4).elementsEqual(Self.gitDirectoryName) { return }
+            if Self.namesGitDirectory(raw) { return }
             guard self.visitedDirectories.insert(id).inserted else {
                 self.skipped.append(SkippedEntry(path: display, reason: .symlinkLoop))
                 return
@@ -374,8 +380,8 @@ struct FileTreeWalker {
         return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
     }
 
-    /// Calls `body` with `raw[from..<upTo]` (to the end by default) as a NUL-terminated C string (on the stack when short: no copy on the heap
-    /// per file opened).
+    /// Calls `body` with `raw[from..<upTo]` (to the end by default) as a NUL-terminated C string (on the stack when
+    /// short: no copy on the heap per file opened).
     static func withCPath<R>(_ raw: [UInt8], from start: Int = 0, upTo end: Int? = nil, _ body: (UnsafePointer<CChar>) -> R) -> R {
         let count = (end ?? raw.count) - start
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { z in

@@ -234,7 +234,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
         var slots: [Slot] = []
         var files = 0
         // each entry straight into its slot (no listing array in between)
-        let listed = code == 0 && listingHandle.map { listingHandle in
+        let listed = listingHandle.map { listingHandle in
             FileTreeWalker.list(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, excludes: self.excludes,
                                 followSymlinks: false, handle: listingHandle, scratch: scratch, count: { slots.reserveCapacity($0) }) { entry in
                 let slot = slots.count
@@ -254,7 +254,7 @@ final class ParallelTreeWalk: @unchecked Sendable {
                     slots.append(.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue]))))
                 }
             }
-        } == true
+        } ?? false
         guard listed else {
             let issue = FileTreeWalker.openFailure(raw: directory.raw, relativeStart: self.relativeStart, prefix: prefix, code: code != 0 ? code : errno)
             directory.slots = [.result(Box(TreeScanner.EntryResult(sequence: 0, issues: [issue])))]

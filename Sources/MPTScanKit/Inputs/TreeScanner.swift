@@ -333,7 +333,6 @@ public final class TreeScanner: Sendable {
         return true
     }
 
-
     static func scanEntry(_ entry: FileEntry, worker: ContentScanner, isCancelled: () -> Bool) -> EntryResult {
         var result = EntryResult(sequence: entry.sequence)
         let fd: Int32

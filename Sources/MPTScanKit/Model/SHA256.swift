@@ -113,7 +113,11 @@ public enum Hex {
 
     /// Decodes hexadecimal text (either case, no separators); nil if `text` is not even-length hex.
     public static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
+        Self.decode(digits: Array(text.utf8))
+    }
+
+    /// `decode` on the text's bytes (ASCII hex digits).
+    static func decode(digits chars: [UInt8]) -> [UInt8]? {
         guard chars.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(chars.count / 2)

@@ -203,6 +203,6 @@ public enum BuiltinRules {
     /// The bytes of the generated hex text, its line breaks and indentation left out (byte by byte: filtering
     /// `Character`s cost 4 ms of every start-up).
     private static func bytes(ofHex text: String) -> [UInt8] {
-        Hex.decode(String(decoding: text.utf8.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }, as: UTF8.self)) ?? []
+        Hex.decode(digits: text.utf8.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) ?? []
     }
 }
