@@ -50,6 +50,10 @@ final class LiteralSearchTests: XCTestCase {
                 var found = Set<[Int]>()
                 bytes.withUnsafeBufferPointer { b in search.forEach(in: b, starting: range) { found.insert([$0, $1]) } }
                 XCTAssertEqual(found, self.naive(literals, bytes, range), "seed \(seed), range \(range)", file: file, line: line)
+                // in text order: the same hits, by offset then literal
+                var ordered: [[Int]] = []
+                bytes.withUnsafeBufferPointer { b in search.forEachInTextOrder(in: b, starting: range) { ordered.append([$0, $1]) } }
+                XCTAssertEqual(ordered, found.sorted { ($0[1], $0[0]) < ($1[1], $1[0]) }, "text order: seed \(seed), range \(range)", file: file, line: line)
             }
         }
     }

@@ -50,6 +50,25 @@ final class PlatformJWTTests: XCTestCase {
         }
     }
 
+    /// Two JWTs in one text, their anchors at every pair of alignments (so found under different pivot bytes of
+    /// the anchor search, whose hits come pivot by pivot, not in text order): each is reported once, and a JWT
+    /// whose payload holds the domain at two alignments is one finding.
+    func testJWTsFoundUnderDifferentPivotsAreEachReportedOnce() {
+        func jwt(_ pad: Int, seed: Int, id: String) -> String {
+            SyntheticTokens.jwt(seed: seed, claims: #"{"p":"\#(String(repeating: "x", count: pad))","\#(Self.ns)userId":"\#(id)"}"#)
+        }
+        for first in 0..<3 {
+            for second in 0..<3 {
+                let text = "a=\(jwt(first, seed: 1330 + first, id: "USR-1111-2231"))\nb=\(jwt(second, seed: 1340 + second, id: "USR-1111-2232"))\n"
+                XCTAssertEqual(self.scan(text).map(\.tokenID), ["USR-1111-2231", "USR-1111-2232"], "alignments \(first), \(second)")
+            }
+        }
+        for pad in 0..<3 {
+            let twice = SyntheticTokens.jwt(seed: 1350 + pad, claims: #"{"iss":"https://mpt-extensions.softwareone.com","p":"\#(String(repeating: "x", count: pad))","\#(Self.ns)userId":"USR-1111-2233"}"#)
+            XCTAssertEqual(self.scan("t=\(twice)").count, 1, "pad \(pad)")
+        }
+    }
+
     func testOtherJWTsAndBrokenOnesStayQuiet() {
         let foreign = SyntheticTokens.jwt(seed: 1311, claims: #"{"iss":"https://accounts.example.invalid","email":"a@softwareone.com"}"#)
         XCTAssertEqual(self.scan("t=\(foreign)").count, 0, "the domain in an e-mail is no platform claim")

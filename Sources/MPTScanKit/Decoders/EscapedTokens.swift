@@ -67,7 +67,7 @@ public enum EscapedTokens {
         var covered = -1 // escaped text already decoded from an earlier anchor
         var input: [UInt8] = [], output: [UInt8] = []
         var starts: [Int] = [], ends: [Int] = [], levelStarts: [Int] = [], levelEnds: [Int] = []
-        Self.search.forEach(in: buffer, starting: anchorRange) { index, hit in
+        Self.search.forEachInTextOrder(in: buffer, starting: anchorRange) { index, hit in
             guard hit >= covered else { return }
             let scheme = Self.anchors[index].scheme
             input.removeAll(keepingCapacity: true)

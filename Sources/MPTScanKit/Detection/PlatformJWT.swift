@@ -76,7 +76,7 @@ struct PlatformJWT: Sendable {
     /// (0-based byte offsets into `buffer`) with its claims.
     func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
         var done = -1 // the end of the last JWT reported: more anchors inside its payload are the same JWT
-        self.search.forEach(in: buffer, starting: anchorRange) { _, hit in
+        self.search.forEachInTextOrder(in: buffer, starting: anchorRange) { _, hit in
             guard hit >= done else { return }
             guard let candidate = self.candidate(buffer, around: hit) else {
                 // every anchor in the same base64url run shares its verdict: skip the rest of the run
