@@ -208,8 +208,8 @@ struct MultiLiteralSearch: Sendable {
 
     /// The cheapest set of at most three bytes, at most as many as `greedy`, such that every literal holds one,
     /// when it costs less than `greedy` (cost: occurrences in source text plus `passCost` per pass); nil
-    /// otherwise. Exhaustive over the bytes the literals hold (bit sets of literals per byte), so cheap enough
-    /// for start-up: 64 bytes give 41,664 triples.
+    /// otherwise. Exhaustive over the bytes the literals hold (bit sets of literals per byte), cheapest bytes first
+    /// so that each loop ends at the first byte that makes the set too dear: cheap enough for start-up.
     static func cheaperCover(_ literals: [[UInt8]], than greedy: [UInt8]) -> [UInt8]? {
         guard !literals.isEmpty, greedy.count > 1 else { return nil }
         let price = (0..<256).map { ByteFrequency.per100k[$0] + Self.passCost }
@@ -239,19 +239,26 @@ struct MultiLiteralSearch: Sendable {
             }
             return true
         }
-        for a in 0..<n {
-            if costs[a] < bestCost && covers(a, n, n) { best = [a]; bestCost = costs[a] }
+        // cheapest bytes first, so each loop stops at the first byte that makes the set cost too much
+        let order = (0..<n).sorted { (costs[$0], bytes[$0]) < (costs[$1], bytes[$1]) }
+        for ai in 0..<n {
+            let a = order[ai]
+            guard costs[a] < bestCost else { break }
+            if covers(a, n, n) { best = [a]; bestCost = costs[a] }
             guard greedy.count >= 2 else { continue }
-            for b in (a + 1)..<max(a + 1, n) {
-                if costs[a] + costs[b] < bestCost && covers(a, b, n) { best = [a, b]; bestCost = costs[a] + costs[b] }
+            for bi in (ai + 1)..<max(ai + 1, n) {
+                let b = order[bi]
+                guard costs[a] + costs[b] < bestCost else { break }
+                if covers(a, b, n) { best = [a, b]; bestCost = costs[a] + costs[b] }
                 guard greedy.count >= 3 else { continue }
-                for c in (b + 1)..<max(b + 1, n) where costs[a] + costs[b] + costs[c] < bestCost && covers(a, b, c) {
-                    best = [a, b, c]
-                    bestCost = costs[a] + costs[b] + costs[c]
+                for ci in (bi + 1)..<max(bi + 1, n) {
+                    let c = order[ci]
+                    guard costs[a] + costs[b] + costs[c] < bestCost else { break }
+                    if covers(a, b, c) { best = [a, b, c]; bestCost = costs[a] + costs[b] + costs[c] }
                 }
             }
         }
-        return best.map { $0.map { bytes[$0] } }
+        return best.map { $0.sorted().map { bytes[$0] } } // in byte order (`bytes` is sorted)
     }
 
     /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence

@@ -200,9 +200,16 @@ public enum BuiltinRules {
         BuiltinRuleData.files.map { ($0.name, Self.bytes(ofHex: $0.hex)) }
     }
 
-    /// The bytes of the generated hex text, its line breaks and indentation left out (byte by byte: filtering
-    /// `Character`s cost 4 ms of every start-up).
+    /// The bytes of the generated hex text, its line breaks and indentation left out (byte by byte over the UTF-8
+    /// storage: filtering `Character`s cost 4 ms of every start-up, a generic filter over the UTF-8 view 1 ms).
     private static func bytes(ofHex text: String) -> [UInt8] {
-        Hex.decode(digits: text.utf8.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) ?? []
+        var text = text
+        let digits = text.withUTF8 { utf8 in
+            var digits: [UInt8] = []
+            digits.reserveCapacity(utf8.count)
+            for byte in utf8 where byte != 0x20 && byte != 0x0A && byte != 0x0D && byte != 0x09 { digits.append(byte) }
+            return digits
+        }
+        return Hex.decode(digits: digits) ?? []
     }
 }
