@@ -44,8 +44,8 @@ public struct PlatformClaims: Sendable, Equatable {
 /// alignments: only a payload that names the domain is ever decoded. Around a hit, the enclosing base64url run is
 /// the payload; a `.` and a header that decodes to a JSON object must precede it, and a `.` and the signature
 /// follow it. The payload is parsed as JSON and must carry a claim under `JWTPolicy.claimsNamespace` or an issuer
-/// from `JWTPolicy.issuers`.
-struct PlatformJWT: Sendable {
+/// from `JWTPolicy.issuers`. A class, immutable, like `TokenDetector` that holds it: used without copying.
+final class PlatformJWT: Sendable {
     let ruleIndex: Int
     let policy: JWTPolicy
     let search: MultiLiteralSearch
