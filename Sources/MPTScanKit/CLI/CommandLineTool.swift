@@ -4,6 +4,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(Synchronization) && !canImport(Darwin)
+import Synchronization
+#endif
 
 /// Exit codes, as documented in README.md ("Exit codes").
 public enum ExitCode: Int32, Sendable {
@@ -483,8 +486,9 @@ final class ProgressDisplay: @unchecked Sendable {
 enum Interrupt {
     private static let state = InterruptState()
 
-    /// True once a stop signal arrived.
-    static var requested: Bool { self.state.first != nil }
+    /// True once a stop signal arrived. Read several times per file by every scanning thread: an atomic load,
+    /// no lock (`StopFlag`).
+    static var requested: Bool { self.state.raised.isSet }
 
     /// The first stop signal received, if any.
     static var signal: Int32? { self.state.first }
@@ -547,7 +551,9 @@ private func ignoreSignal(_ number: Int32) {
 }
 
 private final class InterruptState: @unchecked Sendable {
-    private let lock = ThreadLock() // read once per file by every worker
+    private let lock = ThreadLock()
+    /// Set once the first signal is recorded.
+    let raised = StopFlag()
     private var signals: [Int32] = []
     private var prompt: String? = nil
     var sources: [any DispatchSourceSignal] = []
@@ -563,6 +569,7 @@ private final class InterruptState: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         self.signals.append(number)
+        self.raised.set()
         return (self.signals.count, self.prompt)
     }
 
@@ -571,6 +578,21 @@ private final class InterruptState: @unchecked Sendable {
         defer { self.lock.unlock() }
         self.prompt = message
     }
+}
+
+/// A flag set once by one thread and read by many, often (`Interrupt.requested`: several times per file by every
+/// scanning thread). On Linux an atomic (`Synchronization.Atomic`): a lock read by every thread moved its cache
+/// line between the cores at each read. On Darwin, where `Atomic` needs macOS 15, a lock.
+final class StopFlag: Sendable {
+    #if canImport(Synchronization) && !canImport(Darwin)
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { self.value.load(ordering: .acquiring) }
+    func set() { self.value.store(true, ordering: .releasing) }
+    #else
+    private let value = Locked(false)
+    var isSet: Bool { self.value.withLock { $0 } }
+    func set() { self.value.withLock { $0 = true } }
+    #endif
 }
 
 /// A file descriptor to write reports to, that ends quietly on a closed pipe (`mptscan scan | head`).
