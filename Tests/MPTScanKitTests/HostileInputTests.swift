@@ -211,6 +211,27 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// A `.zip` whose end-of-directory record lists no members, or whose directory's first entry is no entry, has
+    /// no zip structure to go by: its bytes are scanned as plain bytes, so a token in them is found (the empty
+    /// directory is no issue; the corrupt one is reported). A real empty zip (the 22-byte record alone) is clean.
+    func testAZipWithNoReadableDirectoryIsScannedAsPlainBytes() throws {
+        let text = self.bytes("const key = \"\(SyntheticTokens.token(seed: 1014))\";\n")
+        // end of central directory: signature, disk numbers, entries on disk and in all, directory size and offset, comment length
+        func record(entries: UInt16, size: UInt32, offset: UInt32) -> [UInt8] {
+            var r: [UInt8] = [0x50, 0x4B, 5, 6, 0, 0, 0, 0]
+            for v in [entries, entries] { r += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+            for v in [size, offset] { r += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+            return r + [0, 0]
+        }
+        try self.write("empty-record.zip", text + record(entries: 0, size: 0, offset: 0))
+        try self.write("garbage-directory.zip", text + record(entries: 1, size: 46, offset: 0))
+        try self.write("real-empty.zip", record(entries: 0, size: 0, offset: 0))
+        let report = self.scan()
+        XCTAssertEqual(report.findings.map(\.path), ["empty-record.zip", "garbage-directory.zip"])
+        XCTAssertEqual(report.summary.unreadable.map(\.path), ["garbage-directory.zip"])
+        XCTAssertEqual(report.summary.unreadable.first?.message, "archive unreadable, scanned as plain bytes: central directory entry 0 is corrupt; the rest not read")
+    }
+
     /// With `--follow-symlinks`, a `.git` that is a link to a directory is skipped like a `.git` directory (its
     /// objects and config are git's, read by `mptscan history`); a file named `.git` (a worktree's) is scanned.
     func testALinkedGitDirectoryIsSkippedWhenFollowingLinks() throws {

@@ -209,6 +209,12 @@ struct ArchiveWalker {
             return
         }
         cdOffset += shift
+        // a directory of no members: no byte before it belongs to a member, so they are scanned as they are
+        // (a file named .zip holding text and a stray empty directory record must not pass as clean)
+        if count == 0 {
+            if eocd > 0 { member(name, b) }
+            return
+        }
         // First pass: the central directory's entries, each checked against the bytes held; then entries whose
         // data (local header to the end of the compressed bytes) overlaps another entry's are found in one sort,
         // so an overlapping bomb (many entries over one deflate stream; Fifield, "A better zip bomb", 2019)
@@ -227,13 +233,19 @@ struct ArchiveWalker {
             }
             guard p + 46 <= b.count, Self.u32(b, p) == 0x02014B50 else {
                 self.issue("\(name): central directory entry \(index) is corrupt; the rest not read")
+                // not even the first entry: no zip structure to go by, so its bytes are scanned as they are
+                if index == 0 { self.notReadable = true }
                 break
             }
             let flags = Self.u16(b, p + 8), method = Self.u16(b, p + 10)
             var compressed = Self.u32(b, p + 20), size = Self.u32(b, p + 24)
             let nameLength = Self.u16(b, p + 28), extraLength = Self.u16(b, p + 30), commentLength = Self.u16(b, p + 32)
             var local = Self.u32(b, p + 42)
-            guard p + 46 + nameLength + extraLength <= b.count else { self.issue("\(name): entry \(index) runs past the end"); break }
+            guard p + 46 + nameLength + extraLength <= b.count else {
+                self.issue("\(name): entry \(index) runs past the end")
+                if index == 0 { self.notReadable = true }
+                break
+            }
             let rawName = String(decoding: b[(p + 46)..<(p + 46 + min(nameLength, self.limits.maxNameLength))], as: UTF8.self)
             // ZIP64 extended information: the fields that were 0xFFFFFFFF, in order
             var e = p + 46 + nameLength
