@@ -188,6 +188,18 @@ final class ReporterTests: XCTestCase {
 
     // MARK: - SARIF
 
+    /// Two files whose names differ only in Unicode normalisation (`café` precomposed and decomposed, in one
+    /// directory) get a header each in the text report: grouping by `String` (canonical equality) gave them one
+    /// header counting both.
+    func testTextGroupsByThePathsBytes() {
+        let composed = "caf\u{E9}.env", decomposed = "cafe\u{301}.env"
+        let findings = [Self.finding(SyntheticTokens.token(seed: 1402), path: composed, line: 1, column: 1),
+                        Self.finding(SyntheticTokens.token(seed: 1403), path: decomposed, line: 1, column: 1)]
+        let text = TextReporter(showSecrets: false, color: false).render(ScanReport(findings: findings, summary: ScanSummary()), rules: BuiltinRules.all)
+        let headers = text.split(separator: "\n").filter { $0.hasPrefix("── ") }.map { Array($0.utf8) }
+        XCTAssertEqual(headers, [Array("── \(composed) (1 finding)".utf8), Array("── \(decomposed) (1 finding)".utf8)])
+    }
+
     func testSARIFStructure() throws {
         let log = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(self.render(.sarif).utf8)) as? [String: Any])
         XCTAssertEqual(log["version"] as? String, "2.1.0")

@@ -17,15 +17,18 @@ public struct TextReporter: Sendable {
     public func render(_ report: ScanReport, rules: [Rule]) -> String {
         var out = ""
         let open = report.findings.filter { !$0.isSuppressed }
-        var perFile: [String: Int] = [:]
-        for f in open { perFile[f.path, default: 0] += 1 }
-        var currentFile: String? = nil
+        // by the path's bytes: `String` compares canonically, so `café` precomposed and decomposed (two files
+        // of one directory) would share a header and a count
+        var perFile: [[UInt8]: Int] = [:]
+        for f in open { perFile[Array(f.path.utf8), default: 0] += 1 }
+        var currentFile: [UInt8]? = nil
         for f in open {
             // grouped by file: a header when the file changes (findings keep `path:line:col` for editors)
-            if f.path != currentFile {
+            let path = Array(f.path.utf8)
+            if path != currentFile {
                 if currentFile != nil { out += "\n" }
-                currentFile = f.path
-                let n = perFile[f.path] ?? 1
+                currentFile = path
+                let n = perFile[path] ?? 1
                 out += self.paint("── \(Printable.text(f.path)) (\(n) finding\(n == 1 ? "" : "s"))", "1") + "\n"
             }
             let name = rules.first { $0.id == f.ruleID }?.name ?? f.ruleID
