@@ -211,26 +211,62 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
-    /// A `.zip` whose end-of-directory record lists no members, or whose directory's first entry is no entry, has
-    /// no zip structure to go by: its bytes are scanned as plain bytes, so a token in them is found (the empty
-    /// directory is no issue; the corrupt one is reported). A real empty zip (the 22-byte record alone) is clean.
+    /// A `.zip` whose end-of-directory record lists no members, or whose directory's first entry is no entry (or
+    /// runs past the end), has no zip structure to go by: its bytes are scanned as plain bytes, so a token in them
+    /// is found (the empty directory is no issue; the corrupt one is reported). A real empty zip (the 22-byte
+    /// record alone) is clean. A corrupt entry after the first leaves the members before it read, the rest
+    /// reported, and the file not rescanned as plain bytes.
     func testAZipWithNoReadableDirectoryIsScannedAsPlainBytes() throws {
         let text = self.bytes("const key = \"\(SyntheticTokens.token(seed: 1014))\";\n")
-        // end of central directory: signature, disk numbers, entries on disk and in all, directory size and offset, comment length
-        func record(entries: UInt16, size: UInt32, offset: UInt32) -> [UInt8] {
-            var r: [UInt8] = [0x50, 0x4B, 5, 6, 0, 0, 0, 0]
-            for v in [entries, entries] { r += [UInt8(v & 0xFF), UInt8(v >> 8)] }
-            for v in [size, offset] { r += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
-            return r + [0, 0]
-        }
-        try self.write("empty-record.zip", text + record(entries: 0, size: 0, offset: 0))
-        try self.write("garbage-directory.zip", text + record(entries: 1, size: 46, offset: 0))
-        try self.write("real-empty.zip", record(entries: 0, size: 0, offset: 0))
+        try self.write("empty-record.zip", text + Self.endRecord(entries: 0, size: 0, offset: 0))
+        try self.write("comment-only.zip", Self.endRecord(entries: 0, size: 0, offset: 0, comment: text))
+        try self.write("garbage-directory.zip", text + Self.endRecord(entries: 1, size: 46, offset: 0))
+        // a directory entry's signature, then a name length running past the end
+        let header: [UInt8] = [0x50, 0x4B, 1, 2] + [UInt8](repeating: 0, count: 24) + [0xFF, 0xFF] + [UInt8](repeating: 0, count: 16)
+        try self.write("cut-entry.zip", text + header + Self.endRecord(entries: 1, size: 46, offset: UInt32(text.count)))
+        try self.write("real-empty.zip", Self.endRecord(entries: 0, size: 0, offset: 0))
+        // two members, the second's directory entry overwritten: the first is read, the file not rescanned
+        var two = ArchiveBuilder.zip([("a.env", self.bytes("k=\(SyntheticTokens.token(seed: 1015))\n")), ("b.txt", self.bytes("x\n"))], stored: true)
+        let directory = Self.u32(two, two.count - 6)
+        let second = directory + 46 + Self.u16(two, directory + 28)
+        two[second] = 0x58
+        try self.write("second-entry.zip", two)
         let report = self.scan()
-        XCTAssertEqual(report.findings.map(\.path), ["empty-record.zip", "garbage-directory.zip"])
-        XCTAssertEqual(report.summary.unreadable.map(\.path), ["garbage-directory.zip"])
-        XCTAssertEqual(report.summary.unreadable.first?.message, "archive unreadable, scanned as plain bytes: central directory entry 0 is corrupt; the rest not read")
+        XCTAssertEqual(report.findings.map(\.path), ["comment-only.zip", "cut-entry.zip", "empty-record.zip", "garbage-directory.zip", "second-entry.zip!a.env"])
+        XCTAssertEqual(report.summary.unreadable.map(\.path), ["cut-entry.zip", "garbage-directory.zip", "second-entry.zip"])
+        XCTAssertEqual(report.summary.unreadable.map(\.message), ["archive unreadable, scanned as plain bytes: entry 0 runs past the end",
+                                                                  "archive unreadable, scanned as plain bytes: central directory entry 0 is corrupt",
+                                                                  "archive partly unscanned: central directory entry 1 is corrupt; the rest not read"])
     }
+
+    /// Bytes of a zip that belong to no member are scanned as they are: a stub in front of the archive (a
+    /// self-extractor's script) and the archive's comment after its end-of-directory record.
+    func testAZipsStubAndCommentAreScanned() throws {
+        let member = ArchiveBuilder.zip([("a.txt", self.bytes("nothing here\n"))])
+        let stub = self.bytes("#!/bin/sh\nTOKEN=\(SyntheticTokens.token(seed: 1016))\nexit 0\n")
+        try self.write("installer.zip", stub + member)
+        var commented = member
+        let comment = self.bytes("build key \(SyntheticTokens.token(seed: 1017))")
+        commented[commented.count - 2] = UInt8(comment.count & 0xFF)
+        commented[commented.count - 1] = UInt8(comment.count >> 8)
+        try self.write("commented.zip", commented + comment)
+        let report = self.scan()
+        XCTAssertEqual(report.findings.map(\.path), ["commented.zip", "installer.zip"])
+        XCTAssertEqual(report.findings.map(\.line), [1, 2])
+        XCTAssertFalse(report.summary.isIncomplete(acceptUnreadable: false))
+    }
+
+    /// An end-of-central-directory record (APPNOTE.TXT 4.3.16): signature, disk numbers, entries on this disk and
+    /// in all, directory size and offset, comment length, comment.
+    static func endRecord(entries: UInt16, size: UInt32, offset: UInt32, comment: [UInt8] = []) -> [UInt8] {
+        var r: [UInt8] = [0x50, 0x4B, 5, 6, 0, 0, 0, 0]
+        for v in [entries, entries] { r += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        for v in [size, offset] { r += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+        return r + [UInt8(comment.count & 0xFF), UInt8(comment.count >> 8)] + comment
+    }
+
+    static func u16(_ b: [UInt8], _ i: Int) -> Int { Int(b[i]) | Int(b[i + 1]) << 8 }
+    static func u32(_ b: [UInt8], _ i: Int) -> Int { Self.u16(b, i) | Self.u16(b, i + 2) << 16 }
 
     /// With `--follow-symlinks`, a `.git` that is a link to a directory is skipped like a `.git` directory (its
     /// objects and config are git's, read by `mptscan history`); a file named `.git` (a worktree's) is scanned.

@@ -78,6 +78,45 @@ final class LiteralSearchTests: XCTestCase {
     func testPivotsAtTheEdgesOfLiteralsAndOneByteLiterals() {
         self.check([[0x51], [0x51, 0x61], [0x62, 0x51], [0x63, 0x51, 0x64]], seeds: 30..<40, count: 500)
         self.check([Array("QXZ".utf8), Array("ZQ".utf8), Array("XQZQX".utf8)], seeds: 40..<50, count: 500)
+        // one pivot at one place, one literal ending at it and one going on: same start, text order by index
+        self.check([Array("xQ".utf8), Array("xQb".utf8)], seeds: 50..<60, count: 500)
+    }
+
+    /// The pivot bytes of the built-in searches, in the order their passes run. They follow from `MultiLiteralSearch.passCost` and
+    /// `ByteFrequency`: a change to either shows here, and the scan's speed should be measured again
+    /// (docs/PERFORMANCE.md).
+    func testPivotsOfTheBuiltInSearches() {
+        func pivots(_ search: MultiLiteralSearch) -> String { String(decoding: search.pivots.map(\.byte), as: UTF8.self) }
+        XCTAssertEqual(Base64Tokens.outerSearches.map { pivots($0.search) }, ["LU", "UVW", "UVW", "UVW"])
+        XCTAssertEqual(Base64Tokens.layerSearches.map { pivots($0.search) }, ["", "LU", "VZ", "VU", "ZV"])
+        XCTAssertEqual(pivots(EscapedTokens.search), "6")
+        XCTAssertEqual(pivots(MultiLiteralSearch(Base64Anchors.forms(of: Array("softwareone.com".utf8)).map(\.literal))), "ZY")
+    }
+
+    /// The exact cover (at most three bytes) is the cheapest: compared with trying every set of up to three of
+    /// the bytes the literals hold, on seeded random literal sets.
+    func testTheExactCoverIsTheCheapest() {
+        var rng = SplitMix(seed: 7)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/".utf8)
+        func cost(_ set: [UInt8]) -> Int { set.reduce(0) { $0 + ByteFrequency.per100k[Int($1)] + MultiLiteralSearch.passCost } }
+        for round in 0..<40 {
+            let literals = (0..<(2 + Int(rng.next() % 12))).map { _ in (0..<(3 + Int(rng.next() % 6))).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] } }
+            let greedy = MultiLiteralSearch(literals).pivots.map(\.byte)
+            let bytes = Array(Set(literals.joined())).sorted()
+            var best = cost(greedy)
+            for a in bytes.indices {
+                for b in a..<bytes.count {
+                    for c in b..<bytes.count {
+                        let set = Array(Set([bytes[a], bytes[b], bytes[c]]))
+                        guard set.count <= greedy.count, literals.allSatisfy({ l in set.contains { l.contains($0) } }) else { continue }
+                        best = min(best, cost(set))
+                    }
+                }
+            }
+            let exact = MultiLiteralSearch.cheaperCover(literals, than: greedy)
+            XCTAssertEqual(exact.map(cost) ?? cost(greedy), best, "round \(round): \(literals.map { String(decoding: $0, as: UTF8.self) })")
+            if let exact { XCTAssertTrue(literals.allSatisfy { l in exact.contains { l.contains($0) } }, "round \(round)") }
+        }
     }
 
     /// `TKN-` plain and as UTF-16 both ways, next to near misses (`TK-`, `TKNN`, `K` before a zero that is

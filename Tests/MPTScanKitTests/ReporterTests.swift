@@ -186,7 +186,7 @@ final class ReporterTests: XCTestCase {
         }
     }
 
-    // MARK: - SARIF
+    // MARK: - text
 
     /// Two files whose names differ only in Unicode normalisation (`café` precomposed and decomposed, in one
     /// directory) get a header each in the text report: grouping by `String` (canonical equality) gave them one
@@ -199,6 +199,8 @@ final class ReporterTests: XCTestCase {
         let headers = text.split(separator: "\n").filter { $0.hasPrefix("── ") }.map { Array($0.utf8) }
         XCTAssertEqual(headers, [Array("── \(composed) (1 finding)".utf8), Array("── \(decomposed) (1 finding)".utf8)])
     }
+
+    // MARK: - SARIF
 
     func testSARIFStructure() throws {
         let log = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(self.render(.sarif).utf8)) as? [String: Any])

@@ -4,7 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-#if canImport(Synchronization) && !canImport(Darwin)
+#if canImport(Synchronization) && !canImport(Darwin) // the same condition as in `StopFlag`
 import Synchronization
 #endif
 
@@ -482,7 +482,8 @@ final class ProgressDisplay: @unchecked Sendable {
 /// number. A signal ignored when mptscan started (`nohup`, a background job of a script) stays ignored.
 ///
 /// The signals are taken by Dispatch sources (not C handlers), so the state is an ordinary lock-protected
-/// value; readers blocked on standard input notice it through `ChunkReader`'s 100 ms poll.
+/// value, with an atomic flag beside it for `requested` (`StopFlag`); readers blocked on standard input notice
+/// it through `ChunkReader`'s 100 ms poll.
 enum Interrupt {
     private static let state = InterruptState()
 
@@ -583,14 +584,21 @@ private final class InterruptState: @unchecked Sendable {
 /// A flag set once by one thread and read by many, often (`Interrupt.requested`: several times per file by every
 /// scanning thread). On Linux an atomic (`Synchronization.Atomic`): a lock read by every thread moved its cache
 /// line between the cores at each read. On Darwin, where `Atomic` needs macOS 15, a lock.
+///
+/// Acquire and release order the flag with what the setter wrote before it, though readers only need the flag
+/// itself (the signal's number is read under `InterruptState`'s lock): the load costs the same on x86-64.
 final class StopFlag: Sendable {
-    #if canImport(Synchronization) && !canImport(Darwin)
+    #if canImport(Synchronization) && !canImport(Darwin) // the same condition as the import at the top
     private let value = Atomic<Bool>(false)
+    /// Whether `set` was called (by any thread).
     var isSet: Bool { self.value.load(ordering: .acquiring) }
+    /// Sets the flag for good.
     func set() { self.value.store(true, ordering: .releasing) }
     #else
     private let value = Locked(false)
+    /// Whether `set` was called (by any thread).
     var isSet: Bool { self.value.withLock { $0 } }
+    /// Sets the flag for good.
     func set() { self.value.withLock { $0 = true } }
     #endif
 }

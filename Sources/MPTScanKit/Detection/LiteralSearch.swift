@@ -118,14 +118,23 @@ struct MultiLiteralSearch: Sendable {
     /// any member, so it costs two byte reads, not a bucket walk. Hits at the buffer's first or last byte are
     /// not filtered.
     let neighbours: [UInt64]
-    /// Whether `forEach` already gives text order: one group, every member holding the pivot at the same place.
-    let foundInTextOrder: Bool
 
     /// What one `memchr` pass over 100 KB costs, in stops (a stop: `memchr` returns at an occurrence of the
-    /// pivot and is called again). Measured with the benchmark tree's files in cache (2-core x86-64 VM, glibc's
-    /// EVEX `memchr`): a pass of a byte that never occurs takes 1.6 ns per KB, a stop 18 ns, so a pass is about
-    /// 90 stops per 100 KB.
+    /// pivot and is called again). Measured on 200 MB of the benchmark tree's files, each in cache (2-core
+    /// x86-64 VM, glibc's EVEX `memchr`): a pass of a byte that never occurs took 3.2 ms (16 ns per KB, 1.6 µs
+    /// per 100 KB), each stop 18 ns more, so a pass costs about 90 stops (docs/PERFORMANCE.md, sixth session).
     static let passCost = 90
+
+    /// The literals holding each byte value, as bit sets: `words` words per byte (bit `i % 64` of word
+    /// `byte * words + i / 64` is set when literal `i` holds `byte`), for the greedy and the exact cover.
+    private static func holders(_ literals: [[UInt8]]) -> (words: Int, sets: [UInt64]) {
+        let words = (literals.count + 63) / 64
+        var sets = [UInt64](repeating: 0, count: 256 * words)
+        for (index, literal) in literals.enumerated() {
+            for byte in literal { sets[Int(byte) * words + index / 64] |= 1 << UInt64(index % 64) }
+        }
+        return (words, sets)
+    }
 
     init(_ literals: [[UInt8]]) {
         var flat: [UInt8] = [], starts: [Int] = []
@@ -133,12 +142,9 @@ struct MultiLiteralSearch: Sendable {
         self.flat = flat
         // greedy set cover: each pass costs one memchr stop per occurrence of its pivot and a pass itself as much
         // as `passCost` stops, so pick the byte covering the most remaining literals per cost
-        // (the literals holding each byte as bit sets, `words` words per byte: no set of indices per candidate)
-        let words = (literals.count + 63) / 64
-        var holders = [UInt64](repeating: 0, count: 256 * words)
-        for (index, literal) in literals.enumerated() {
-            for byte in literal { holders[Int(byte) * words + index / 64] |= 1 << UInt64(index % 64) }
-        }
+        // (on bit sets of literals per byte: no set of indices per candidate)
+        precondition(!literals.contains { $0.isEmpty }, "an empty literal has no pivot")
+        let (words, holders) = Self.holders(literals)
         var uncovered = [UInt64](repeating: 0, count: words)
         for index in literals.indices { uncovered[index / 64] |= 1 << UInt64(index % 64) }
         var groups: [(UInt8, [(Int, Int)])] = []
@@ -152,7 +158,6 @@ struct MultiLiteralSearch: Sendable {
                 let score = Double(cover) / Double(ByteFrequency.per100k[byte] + Self.passCost)
                 if score > bestScore { best = byte; bestScore = score }
             }
-            guard bestScore >= 0 else { break } // only empty literals left: nothing can find them
             var members: [(Int, Int)] = []
             for w in 0..<words {
                 var bits = holders[best * words + w] & uncovered[w]
@@ -165,7 +170,7 @@ struct MultiLiteralSearch: Sendable {
             }
             groups.append((UInt8(best), members))
         }
-        if let exact = Self.cheaperCover(literals, than: groups.map(\.0)) {
+        if let exact = Self.cheaperCover(literals, than: groups.map(\.0), holders: (words, holders)) {
             // each literal under the rarest pivot it holds
             var byPivot: [UInt8: [(Int, Int)]] = [:]
             for index in literals.indices {
@@ -203,26 +208,21 @@ struct MultiLiteralSearch: Sendable {
         self.bucketStart = bucketStart
         self.pivots = pivots
         self.neighbours = neighbours
-        self.foundInTextOrder = groups.count == 1 && Set(members.map(\.offset)).count == 1
     }
 
     /// The cheapest set of at most three bytes, at most as many as `greedy`, such that every literal holds one,
     /// when it costs less than `greedy` (cost: occurrences in source text plus `passCost` per pass); nil
     /// otherwise. Exhaustive over the bytes the literals hold (bit sets of literals per byte), cheapest bytes first
     /// so that each loop ends at the first byte that makes the set too dear: cheap enough for start-up.
-    static func cheaperCover(_ literals: [[UInt8]], than greedy: [UInt8]) -> [UInt8]? {
+    static func cheaperCover(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> [UInt8]? {
         guard !literals.isEmpty, greedy.count > 1 else { return nil }
         let price = (0..<256).map { ByteFrequency.per100k[$0] + Self.passCost }
-        let words = (literals.count + 63) / 64
-        var sets: [UInt8: [UInt64]] = [:]
-        for (index, literal) in literals.enumerated() {
-            for byte in Set(literal) { sets[byte, default: [UInt64](repeating: 0, count: words)][index / 64] |= 1 << UInt64(index % 64) }
-        }
-        let bytes = sets.keys.sorted()
+        let (words, sets) = holders ?? Self.holders(literals)
+        let bytes = (0..<256).filter { byte in (0..<words).contains { sets[byte * words + $0] != 0 } }.map(UInt8.init)
         guard bytes.count <= 96 else { return nil }
-        // the literals holding each byte, `words` words per byte, one after another (no allocation in the loops:
-        // this runs at start-up, over tens of thousands of pairs and triples)
-        let masks = bytes.flatMap { sets[$0]! }
+        // the literals holding each byte the literals hold, `words` words per byte, one after another (no
+        // allocation in the loops: this runs at start-up, over tens of thousands of pairs and triples)
+        let masks = bytes.flatMap { sets[Int($0) * words..<(Int($0) + 1) * words] }
         let costs = bytes.map { price[Int($0)] }
         var full = [UInt64](repeating: ~0, count: words)
         if literals.count % 64 != 0 { full[words - 1] = (1 << UInt64(literals.count % 64)) - 1 }
@@ -245,7 +245,6 @@ struct MultiLiteralSearch: Sendable {
             let a = order[ai]
             guard costs[a] < bestCost else { break }
             if covers(a, n, n) { best = [a]; bestCost = costs[a] }
-            guard greedy.count >= 2 else { continue }
             for bi in (ai + 1)..<max(ai + 1, n) {
                 let b = order[bi]
                 guard costs[a] + costs[b] < bestCost else { break }
@@ -262,8 +261,9 @@ struct MultiLiteralSearch: Sendable {
     }
 
     /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence
-    /// may run past `range`, not past the buffer). Order: by group, then by the pivot's offset (`forEachInTextOrder` for text order). No allocation or reference
-    /// counting per hit: this runs over every byte scanned.
+    /// may run past `range`, not past the buffer). Order: by group, then by the position of the pivot byte in
+    /// `buffer` (`forEachInTextOrder` gives text order). No allocation or reference counting per hit: this runs
+    /// over every byte scanned.
     func forEach(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
         guard buffer.baseAddress != nil, !range.isEmpty else { return }
         self.flat.withUnsafeBufferPointer { flat in
@@ -281,12 +281,11 @@ struct MultiLiteralSearch: Sendable {
     }
 
     /// `forEach`, but in text order: by offset, then by literal index. `forEach` goes group by group, and within
-    /// a group by the pivot's position, which is not the literal's when the members hold the pivot at different
-    /// places; so unless there is one group whose members all hold it at the same place, the hits (few: whole
-    /// literals found) are collected and sorted first. For callers whose state assumes increasing offsets (the
-    /// end of the last span decoded, of the last JWT reported).
+    /// a group by the position of the pivot byte in `buffer`, not by the literal's start (members hold the pivot
+    /// at different places, and one ending at it comes after those that go on), so the hits (few: whole literals
+    /// found) are collected and sorted first. For callers whose state assumes increasing offsets (the end of the
+    /// last span decoded, of the last JWT reported).
     func forEachInTextOrder(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
-        guard !self.foundInTextOrder else { return self.forEach(in: buffer, starting: range, body) }
         var hits: [(at: Int, literal: Int)] = []
         self.forEach(in: buffer, starting: range) { literal, at in hits.append((at, literal)) }
         guard !hits.isEmpty else { return }

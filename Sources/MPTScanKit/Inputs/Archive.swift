@@ -88,8 +88,8 @@ struct ArchiveWalker {
     private(set) var issues: [ContentIssue] = []
     /// Members handed over.
     private(set) var members = 0
-    /// Set when the archive's own structure cannot be read (no zip directory, a corrupt gzip stream): the
-    /// caller then scans the bytes as they are.
+    /// Set when the archive's own structure cannot be read (no zip directory, or one whose first entry is
+    /// corrupt; a corrupt gzip stream): the caller then scans the bytes as they are.
     private(set) var unreadable = false
 
     /// Set by a format reader that found no readable structure, for `walk` to act on.
@@ -123,8 +123,9 @@ struct ArchiveWalker {
         case .asar: self.asar(bytes, name: name, depth: depth, member: member)
         }
         if self.notReadable {
-            // its structure cannot be read (no zip directory, a corrupt gzip stream): the outermost archive is
-            // left to the caller to scan as plain bytes; a nested one is scanned as plain bytes here
+            // its structure cannot be read (no zip directory or not even its first entry, a corrupt gzip stream):
+            // the outermost archive is left to the caller to scan as plain bytes; a nested one is scanned as plain
+            // bytes here
             self.notReadable = false
             if depth == 1 { self.unreadable = true } else { member(name, bytes) }
         }
@@ -209,10 +210,10 @@ struct ArchiveWalker {
             return
         }
         cdOffset += shift
-        // a directory of no members: no byte before it belongs to a member, so they are scanned as they are
-        // (a file named .zip holding text and a stray empty directory record must not pass as clean)
+        // a directory of no members: no byte but the record's own belongs to a member, so the bytes are scanned
+        // as they are (text named .zip with a stray empty directory record, or a comment, must not pass as clean)
         if count == 0 {
-            if eocd > 0 { member(name, b) }
+            if b.count > 22 { member(name, b) }
             return
         }
         // First pass: the central directory's entries, each checked against the bytes held; then entries whose
@@ -232,9 +233,13 @@ struct ArchiveWalker {
                 break
             }
             guard p + 46 <= b.count, Self.u32(b, p) == 0x02014B50 else {
-                self.issue("\(name): central directory entry \(index) is corrupt; the rest not read")
-                // not even the first entry: no zip structure to go by, so its bytes are scanned as they are
-                if index == 0 { self.notReadable = true }
+                if index == 0 {
+                    // not even the first entry: no zip structure to go by, so its bytes are scanned as they are
+                    self.issue("\(name): central directory entry 0 is corrupt")
+                    self.notReadable = true
+                } else {
+                    self.issue("\(name): central directory entry \(index) is corrupt; the rest not read")
+                }
                 break
             }
             let flags = Self.u16(b, p + 8), method = Self.u16(b, p + 10)
@@ -243,7 +248,7 @@ struct ArchiveWalker {
             var local = Self.u32(b, p + 42)
             guard p + 46 + nameLength + extraLength <= b.count else {
                 self.issue("\(name): entry \(index) runs past the end")
-                if index == 0 { self.notReadable = true }
+                if index == 0 { self.notReadable = true } // as above
                 break
             }
             let rawName = String(decoding: b[(p + 46)..<(p + 46 + min(nameLength, self.limits.maxNameLength))], as: UTF8.self)
@@ -330,6 +335,13 @@ struct ArchiveWalker {
         if overlapping > 0 {
             let more = overlapping > overlapNames.count ? " and \(overlapping - overlapNames.count) more" : ""
             self.issue("\(overlapNames.joined(separator: ", "))\(more): the same data as another entry (entries sharing a local header: a zip bomb); read once, under the first name")
+        }
+        // bytes that belong to no member: a stub in front of the zip (a self-extractor, a CRX header) and what
+        // follows the end-of-directory record (the archive's comment), scanned as they are under the archive's
+        // name (a finding in the comment counts its line and column from the comment's start)
+        if !self.notReadable && self.only == nil {
+            if shift > 0 { member(name, UnsafeBufferPointer(rebasing: b[0..<shift])) }
+            if eocd + 22 < b.count { member(name, UnsafeBufferPointer(rebasing: b[(eocd + 22)...])) }
         }
     }
 
