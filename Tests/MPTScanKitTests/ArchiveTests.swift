@@ -156,6 +156,23 @@ final class ArchiveTests: XCTestCase {
         XCTAssertTrue(report.summary.unreadable.isEmpty, "\(report.summary.unreadable)")
     }
 
+    /// A zip's comment (after the end-of-directory record; `zip -z`, shown by `unzip -z`) is text of the file
+    /// like any other: a token in it is found, in an empty zip too, at the zip's own path.
+    func testATokenInTheZipCommentIsFound() throws {
+        let token = SyntheticTokens.token(seed: 817)
+        func commented(_ zip: [UInt8]) -> [UInt8] {
+            let comment = bytes("deploy key \(token)")
+            var z = zip
+            z[z.count - 2] = UInt8(comment.count & 0xFF); z[z.count - 1] = UInt8(comment.count >> 8)
+            return z + comment
+        }
+        let report = try self.scan([("empty.zip", commented(ArchiveBuilder.zip([]))),
+                                    ("one.zip", commented(ArchiveBuilder.zip([("a.txt", bytes("hello"))])))])
+        XCTAssertEqual(report.findings.map(\.path).sorted(), ["empty.zip", "one.zip"])
+        XCTAssertEqual(report.findings.map(\.token), [token, token])
+        XCTAssertTrue(report.summary.unreadable.isEmpty, "\(report.summary.unreadable)")
+    }
+
     func testDepthLimit() {
         var walker = ArchiveWalker(limits: { var l = ArchiveLimits(); l.maxDepth = 2; return l }())
         let innermost = ArchiveBuilder.zip([("k.txt", self.bytes(SyntheticTokens.token(seed: 811)))])

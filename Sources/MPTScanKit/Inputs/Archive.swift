@@ -214,9 +214,10 @@ struct ArchiveWalker {
         // count while the directory (up to the record) holds more
         func entry(at p: Int) -> Bool { p >= 0 && p <= cdEnd - 46 && Self.u32(b, p) == 0x02014B50 }
         // a directory of no members: no byte before it belongs to a member, so they are scanned as they are
-        // (a file named .zip holding text and a stray empty directory record must not pass as clean)
+        // (a file named .zip holding text and a stray empty directory record must not pass as clean), and so is
+        // an empty zip with a comment after its record
         if count == 0 && !entry(at: cdOffset) {
-            if eocd > 0 { member(name, b) }
+            if eocd > 0 || b.count > 22 { member(name, b) }
             return
         }
         // First pass: the central directory's entries, each checked against the bytes held; then entries whose
@@ -336,6 +337,8 @@ struct ArchiveWalker {
             let more = overlapping > overlapNames.count ? " and \(overlapping - overlapNames.count) more" : ""
             self.issue("\(overlapNames.joined(separator: ", "))\(more): the same data as another entry (entries sharing a local header: a zip bomb); read once, under the first name")
         }
+        // the zip's comment (and anything else after the record): text of the file, under the zip's own name
+        if !self.notReadable && eocd + 22 < b.count { member(name, UnsafeBufferPointer(rebasing: b[(eocd + 22)...])) }
     }
 
     // MARK: - gzip
