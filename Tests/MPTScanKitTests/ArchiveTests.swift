@@ -138,6 +138,41 @@ final class ArchiveTests: XCTestCase {
         XCTAssertEqual(try self.scan([("outer.zip", ArchiveBuilder.zip([("ext.crx", crx)]))]).findings.map(\.path), ["outer.zip!ext.crx!bg.js"])
     }
 
+    /// The end-of-directory record's member count is 16 bits (65,536 members without a ZIP64 record say 0,
+    /// 65,537 say 1) and a crafted one may say less than the directory holds; unzip and Python's zipfile read the
+    /// directory to its end. So does the walker: a deflated member past the count is found (a count of 0 had the
+    /// zip's bytes scanned as plain bytes, its deflated token unread, and the scan passed as clean).
+    func testMembersPastTheDirectoryCountAreRead() throws {
+        let a = SyntheticTokens.token(seed: 815), b = SyntheticTokens.token(seed: 816)
+        let zip = ArchiveBuilder.zip([("a.js", bytes("const a='\(a)';\n")), ("b.js", bytes("const b='\(b)';\n"))])
+        func counting(_ n: UInt8) -> [UInt8] {
+            var z = zip
+            let eocd = z.count - 22
+            z[eocd + 8] = n; z[eocd + 9] = 0; z[eocd + 10] = n; z[eocd + 11] = 0
+            return z
+        }
+        let report = try self.scan([("zero.zip", counting(0)), ("one.zip", counting(1))])
+        XCTAssertEqual(Set(report.findings.map(\.path)), ["zero.zip!a.js", "zero.zip!b.js", "one.zip!a.js", "one.zip!b.js"])
+        XCTAssertTrue(report.summary.unreadable.isEmpty, "\(report.summary.unreadable)")
+    }
+
+    /// A zip's comment (after the end-of-directory record; `zip -z`, shown by `unzip -z`) is text of the file
+    /// like any other: a token in it is found, in an empty zip too, at the zip's own path.
+    func testATokenInTheZipCommentIsFound() throws {
+        let token = SyntheticTokens.token(seed: 817)
+        func commented(_ zip: [UInt8]) -> [UInt8] {
+            let comment = bytes("deploy key \(token)")
+            var z = zip
+            z[z.count - 2] = UInt8(comment.count & 0xFF); z[z.count - 1] = UInt8(comment.count >> 8)
+            return z + comment
+        }
+        let report = try self.scan([("empty.zip", commented(ArchiveBuilder.zip([]))),
+                                    ("one.zip", commented(ArchiveBuilder.zip([("a.txt", bytes("hello"))])))])
+        XCTAssertEqual(report.findings.map(\.path).sorted(), ["empty.zip", "one.zip"])
+        XCTAssertEqual(report.findings.map(\.token), [token, token])
+        XCTAssertTrue(report.summary.unreadable.isEmpty, "\(report.summary.unreadable)")
+    }
+
     func testDepthLimit() {
         var walker = ArchiveWalker(limits: { var l = ArchiveLimits(); l.maxDepth = 2; return l }())
         let innermost = ArchiveBuilder.zip([("k.txt", self.bytes(SyntheticTokens.token(seed: 811)))])

@@ -156,6 +156,28 @@ final class EscapedTokenTests: XCTestCase {
         }
     }
 
+    /// An escaped `idt` of one scheme that is no token (an escaped label, or one under more levels than
+    /// --max-decode-depth) right before a token escaped with another scheme: the first decode undoes only its own
+    /// scheme, so it must not cover the other scheme's anchor (it did: the token after it was never decoded).
+    func testAnEscapedPrefixOfAnotherSchemeDoesNotHideTheTokenAfterIt() {
+        let token = SyntheticTokens.token(seed: 612)
+        let forms: [(UInt8) -> String] = [
+            { String(format: "%%%02X", $0) }, { "&#\($0);" }, { String(format: "\\x%02x", $0) }, { String(format: "%%25%02X", $0) },
+        ]
+        var deep = "idt"
+        for _ in 0...ScanLimits.deepestDecoding { deep = Self.escape(deep) { String(format: "%%%02X", $0) } }
+        for (i, label) in forms.enumerated() {
+            for (k, form) in forms.enumerated() where i != k {
+                let escaped = Self.escape(token, form)
+                for before in [Self.escape("idt", label), Self.escape("idt: ", label), i == 0 ? deep : Self.escape("idt", label)] {
+                    let found = self.scan("<p>\(before)\(escaped)</p>")
+                    XCTAssertEqual(found.map(\.token), [token], "\(before) then \(escaped)")
+                    XCTAssertEqual(found.first?.column, 4 + before.utf8.count, "\(before) then \(escaped)")
+                }
+            }
+        }
+    }
+
     func testPlaceholdersAndOtherEscapedTextStayQuiet() {
         let placeholder = Self.escape("idt:TKN-XXXX-XXXX:your_token_here") { String(format: "%%%02X", $0) }
         XCTAssertEqual(self.scan("u=\(placeholder)").count, 0)

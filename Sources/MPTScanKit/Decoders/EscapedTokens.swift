@@ -64,11 +64,18 @@ public enum EscapedTokens {
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
                                _ body: (Candidate) -> Void) {
-        var covered = -1 // escaped text already decoded from an earlier anchor
+        var covered = -1 // the end of the last token reported
+        // per anchor: the end of the escaped text an earlier decode from that anchor undid (made on first use). Per
+        // anchor, not for all: a decode undoes one scheme at the level its anchor names, so the escaped text of
+        // another (`%69%64%74&#105;&#100;&#116;&#58;…`, an escaped label before a token escaped otherwise) is not
+        // decoded by it and must still be decoded from its own anchor.
+        var decodedTo: [Int] = []
         var input: [UInt8] = [], output: [UInt8] = []
         var starts: [Int] = [], ends: [Int] = [], levelStarts: [Int] = [], levelEnds: [Int] = []
         Self.search.forEachInTextOrder(in: buffer, starting: anchorRange) { index, hit in
             guard hit >= covered else { return }
+            if decodedTo.isEmpty { decodedTo = [Int](repeating: -1, count: Self.anchors.count) }
+            guard hit >= decodedTo[index] else { return }
             let scheme = Self.anchors[index].scheme
             input.removeAll(keepingCapacity: true)
             input.append(contentsOf: buffer[hit..<min(buffer.count, hit + Self.window)])
@@ -94,14 +101,14 @@ public enum EscapedTokens {
             if Self.startsWithAnchor(input, scheme) {
                 // more levels than --max-decode-depth: not decoded, reported; the rest of this run is the same text
                 overLimit(hit)
-                covered = max(covered, starts[min(starts.count - 1, Self.stride)])
+                decodedTo[index] = max(decodedTo[index], starts[min(starts.count - 1, Self.stride)])
                 return
             }
             guard !decodings.isEmpty else { return }
             // escaped anchors in the first `stride` decoded bytes are handled by this decode (a run of escaped
             // text costs about one decode per `stride` bytes, not one per anchor); a token starting there has
             // its `TKN-` within 32 bytes after its `idt` (`&colon;` may be left as it was)
-            if input.count > Self.stride { covered = max(covered, starts[Self.stride]) }
+            if input.count > Self.stride { decodedTo[index] = max(decodedTo[index], starts[Self.stride]) }
             input.withUnsafeBufferPointer { view in
                 detector.scan(view, anchorRange: 0..<min(view.count, Self.stride + 32)) { candidate in
                     guard candidate.start <= Self.stride, candidate.end <= view.count else { return }

@@ -210,9 +210,13 @@ struct ArchiveWalker {
             return
         }
         cdOffset += shift
+        // the record's count is 16 bits (65,536 members without a ZIP64 record say 0, 65,537 say 1), and a crafted
+        // one may say less than its directory holds: like unzip and Python's zipfile, entries are read on past the
+        // count while the directory (up to the record) holds more
+        func entry(at p: Int) -> Bool { p >= 0 && p <= cdEnd - 46 && Self.u32(b, p) == 0x02014B50 }
         // a directory of no members: no byte but the record's own belongs to a member, so the bytes are scanned
         // as they are (text named .zip with a stray empty directory record, or a comment, must not pass as clean)
-        if count == 0 {
+        if count == 0 && !entry(at: cdOffset) {
             if b.count > 22 { member(name, b) }
             return
         }
@@ -227,7 +231,8 @@ struct ArchiveWalker {
         }
         var entries: [Entry] = []
         var p = cdOffset
-        for index in 0..<count {
+        for index in 0... {
+            guard index < count || entry(at: p) else { break }
             guard index < self.limits.maxMembers else {
                 self.issue("\(name): more than \(self.limits.maxMembers) members; the rest not read", .archiveMembers)
                 break
