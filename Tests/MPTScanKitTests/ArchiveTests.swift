@@ -173,6 +173,21 @@ final class ArchiveTests: XCTestCase {
         XCTAssertTrue(report.summary.unreadable.isEmpty, "\(report.summary.unreadable)")
     }
 
+    /// An archive not named as one is known by its first bytes, as `staged` and `history` know a blob: a zip
+    /// saved as `.bin`, a gzip and a tar without extension are opened and their members scanned (a deflated
+    /// member's token is found); a file that starts like a zip but is not one is scanned as plain bytes, and
+    /// says so.
+    func testArchivesNotNamedAsOneAreKnownByTheirBytes() throws {
+        let config = bytes("export const key = \"\(SyntheticTokens.token(seed: 820))\";\n")
+        let report = try self.scan([("member.bin", ArchiveBuilder.zip([("app/config.js", config)])),
+                                    ("noext", ArchiveBuilder.gzip(config)),
+                                    ("backup.1", ArchiveBuilder.tar([("etc/app.env", bytes("k=\(SyntheticTokens.token(seed: 821))\n"))])),
+                                    ("fake.bin", [0x50, 0x4B, 3, 4] + bytes(" k=\(SyntheticTokens.token(seed: 822))\n"))])
+        XCTAssertEqual(report.findings.map(\.path), ["backup.1!etc/app.env", "fake.bin", "member.bin!app/config.js", "noext!noext"])
+        XCTAssertEqual(report.summary.unreadable.map(\.path), ["fake.bin"])
+        XCTAssertTrue(report.summary.unreadable.first?.message.hasPrefix("archive unreadable, scanned as plain bytes: ") ?? false, "\(report.summary.unreadable)")
+    }
+
     func testDepthLimit() {
         var walker = ArchiveWalker(limits: { var l = ArchiveLimits(); l.maxDepth = 2; return l }())
         let innermost = ArchiveBuilder.zip([("k.txt", self.bytes(SyntheticTokens.token(seed: 811)))])

@@ -23,6 +23,9 @@ public struct ContentScanResult: Sendable {
     /// True when the content was an archive (opened, or too large or damaged to open): `issues` are then about
     /// its members.
     public var isArchive = false
+    /// Set by `scan(fd:…stopAtArchive: true)` when the first bytes are an archive's (zip, gzip or tar magic):
+    /// nothing was scanned, the caller opens it as that archive.
+    var archiveMagic: ArchiveKind? = nil
 }
 
 /// How the characters of a match were stored in the bytes searched.
@@ -81,9 +84,12 @@ public final class ContentScanner {
     ///   - path: the path to put in findings; asked for only when there is one.
     ///   - expectedSize: the size `fstat` gave for a regular file; reading stops there without a last empty read.
     ///   - isCancelled: polled between chunks.
-    public func scan(fd: Int32, path: () -> String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false }) -> ContentScanResult {
+    /// With `stopAtArchive`, content whose first bytes are an archive's (`ArchiveKind.byMagic`) is not scanned:
+    /// the result's `archiveMagic` says which, for the caller to open it (a zip or gzip not named as one).
+    public func scan(fd: Int32, path: () -> String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false },
+                     stopAtArchive: Bool = false) -> ContentScanResult {
         var reader = ChunkReader(fd: fd, expectedSize: expectedSize, staging: self.staging, stagingSize: self.chunkSize)
-        return self.run(path: path, reader: &reader, isCancelled: isCancelled)
+        return self.run(path: path, reader: &reader, isCancelled: isCancelled, stopAtArchive: stopAtArchive)
     }
 
     /// Scans an in-memory byte array (tests, rule examples).
@@ -133,7 +139,7 @@ public final class ContentScanner {
 
     // MARK: - The streaming loop
 
-    private func run(path: () -> String, reader: inout ChunkReader, isCancelled: () -> Bool) -> ContentScanResult {
+    private func run(path: () -> String, reader: inout ChunkReader, isCancelled: () -> Bool, stopAtArchive: Bool = false) -> ContentScanResult {
         var cachedPath: String? = nil
         var result = ContentScanResult()
         var state = LineState()
@@ -158,6 +164,10 @@ public final class ContentScanner {
             let eof = reader.atEnd
             if firstChunk {
                 firstChunk = false
+                if stopAtArchive, let kind = ArchiveKind.byMagic(UnsafeBufferPointer(start: self.buffer, count: count)) {
+                    result.archiveMagic = kind
+                    return result
+                }
                 bufferOffset = reader.sniffEncoding(self.buffer, count: &count) // a UTF-8 BOM still counts in offsets
                 result.decodedFrom = reader.encoding
             }

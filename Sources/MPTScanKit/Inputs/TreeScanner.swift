@@ -387,7 +387,19 @@ public final class TreeScanner: Sendable {
                 return result
             }
         }
-        let scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
+        // an archive not named as one (a zip saved as `.bin`, a gzip without `.gz`) is known by its first bytes,
+        // read by the scan itself (no read more per file): it stops there, and the archive is opened as a named
+        // one would be (and scanned as plain bytes from the start when it cannot be read as one)
+        let sniff = archiveKind == nil && expected.map { $0 <= limits.maxArchiveSize } ?? false
+        var scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled, stopAtArchive: sniff)
+        if let kind = scanned.archiveMagic, let size = expected {
+            if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
+                close(fd)
+                return result
+            }
+            lseek(fd, 0, SEEK_SET)
+            scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
+        }
         result.findings = scanned.findings
         if !scanned.issues.isEmpty { result.add(scanned.issues, path: entry.displayPath) } // (the path is built only when needed)
         if let size = expected, !result.findings.isEmpty {
