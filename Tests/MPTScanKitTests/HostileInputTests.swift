@@ -239,6 +239,26 @@ final class HostileInputTests: XCTestCase {
                                                                   "archive partly unscanned: central directory entry 1 is corrupt; the rest not read"])
     }
 
+    /// An archive known by its bytes follows the rules of a named one: over `--max-archive-size` it is scanned as
+    /// plain bytes and reported (a limit reached, exit 2), never passed as complete; one named as another kind (a
+    /// gzip named `.tar`, a zip named `.gz`) is opened as what it is.
+    func testArchivesKnownByTheirBytesFollowTheNamedOnesRules() throws {
+        let config = self.bytes("export const key = \"\(SyntheticTokens.token(seed: 1018))\";\n")
+        try self.write("big.bin", ArchiveBuilder.zip([("app/config.js", config)]))
+        var limits = ScanLimits()
+        limits.maxArchiveSize = 16
+        let over = self.scan(limits: limits)
+        XCTAssertEqual(over.summary.unreadable.map(\.path), ["big.bin"])
+        XCTAssertEqual(over.summary.unreadable.first?.limit, .archiveSize)
+        XCTAssertTrue(over.summary.isIncomplete(acceptUnreadable: true))
+        try FileManager.default.removeItem(at: self.directory.appendingPathComponent("big.bin"))
+        try self.write("dump.tar", ArchiveBuilder.gzip(config))
+        try self.write("bundle.gz", ArchiveBuilder.zip([("app/config.js", config)]))
+        let misnamed = self.scan()
+        XCTAssertEqual(misnamed.findings.map(\.path), ["bundle.gz!app/config.js", "dump.tar!dump.tar"])
+        XCTAssertFalse(misnamed.summary.isIncomplete(acceptUnreadable: false), "\(misnamed.summary.unreadable)")
+    }
+
     /// Bytes of a zip that belong to no member are scanned as they are: a stub in front of the archive (a
     /// self-extractor's script) and the archive's comment after its end-of-directory record.
     func testAZipsStubAndCommentAreScanned() throws {

@@ -84,10 +84,14 @@ public final class ContentScanner {
     ///   - path: the path to put in findings; asked for only when there is one.
     ///   - expectedSize: the size `fstat` gave for a regular file; reading stops there without a last empty read.
     ///   - isCancelled: polled between chunks.
-    /// With `stopAtArchive`, content whose first bytes are an archive's (`ArchiveKind.byMagic`) is not scanned:
-    /// the result's `archiveMagic` says which, for the caller to open it (a zip or gzip not named as one).
-    public func scan(fd: Int32, path: () -> String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false },
-                     stopAtArchive: Bool = false) -> ContentScanResult {
+    public func scan(fd: Int32, path: () -> String, expectedSize: Int? = nil, isCancelled: () -> Bool = { false }) -> ContentScanResult {
+        self.scan(fd: fd, path: path, expectedSize: expectedSize, isCancelled: isCancelled, stopAtArchive: false)
+    }
+
+    /// `scan(fd:…)`; with `stopAtArchive`, content whose first bytes are an archive's (`ArchiveKind.byMagic`) is
+    /// not scanned: the result's `archiveMagic` says which, for the caller to open it (a zip or gzip not named
+    /// as one). A tar is known only when the first read holds its 512-byte header (chunk sizes of 1 KiB and up).
+    func scan(fd: Int32, path: () -> String, expectedSize: Int?, isCancelled: () -> Bool, stopAtArchive: Bool) -> ContentScanResult {
         var reader = ChunkReader(fd: fd, expectedSize: expectedSize, staging: self.staging, stagingSize: self.chunkSize)
         return self.run(path: path, reader: &reader, isCancelled: isCancelled, stopAtArchive: stopAtArchive)
     }
@@ -166,6 +170,7 @@ public final class ContentScanner {
                 firstChunk = false
                 if stopAtArchive, let kind = ArchiveKind.byMagic(UnsafeBufferPointer(start: self.buffer, count: count)) {
                     result.archiveMagic = kind
+                    result.readError = reader.error
                     return result
                 }
                 bufferOffset = reader.sniffEncoding(self.buffer, count: &count) // a UTF-8 BOM still counts in offsets

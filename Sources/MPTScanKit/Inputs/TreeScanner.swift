@@ -256,9 +256,11 @@ public final class TreeScanner: Sendable {
         return parts.joined(separator: "/")
     }
 
-    /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). Returns false when the
-    /// file is not an archive after all (no zip directory, not gzip): the caller then scans its raw bytes.
-    static func scanArchive(fd: Int32, size: Int, kind: ArchiveKind, entry: FileEntry, worker: ContentScanner,
+    /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). `kind` is what the name
+    /// or the first bytes said; bytes of another kind are opened as what they are (a gzip named `.tar`). Returns
+    /// false when the file is not an archive after all (no zip directory, not gzip): the caller then scans its
+    /// raw bytes. A read error is an issue (the bytes read before it are still walked).
+    static func scanArchive(fd: Int32, size: Int, kind named: ArchiveKind, entry: FileEntry, worker: ContentScanner,
                             into result: inout EntryResult) -> Bool {
         let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, 1))
         defer { bytes.deallocate() }
@@ -266,13 +268,26 @@ public final class TreeScanner: Sendable {
         while done < size {
             let n = pread(fd, bytes.baseAddress! + done, size - done, off_t(done))
             if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                result.issues.append(ScanIssue(path: entry.displayPath, message: "read failed after \(done) bytes: \(FileTreeWalker.describe(errno))"))
+            }
             if n <= 0 { break }
             done += n
         }
         let view = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(bytes)[0..<done])
-        if kind == .gzip && ArchiveKind.byMagic(view) != .gzip { return false }
-        if kind == .tar && !ArchiveWalker.isTarHeader(view) { return false } // named .tar, but not one: plain bytes
-        if kind == .zip && !ArchiveWalker.looksLikeZip(view) { return false }
+        var kind = named
+        let isNamedKind: Bool
+        switch named {
+        case .gzip: isNamedKind = ArchiveKind.byMagic(view) == .gzip
+        case .tar: isNamedKind = ArchiveWalker.isTarHeader(view)
+        case .zip: isNamedKind = ArchiveWalker.looksLikeZip(view)
+        case .asar: isNamedKind = true
+        }
+        if !isNamedKind {
+            // named as one kind, holding another (a gzip named `.tar`): opened as what it is, or plain bytes
+            guard let actual = ArchiveKind.byMagic(view), actual != named else { return false }
+            kind = actual
+        }
         let limits = worker.limits
         var walker = ArchiveWalker(limits: limits.archive)
         var findings: [Finding] = []
@@ -376,11 +391,12 @@ public final class TreeScanner: Sendable {
         }
         let limits = worker.limits
         let archiveKind = entry.isStandardInput ? nil : ArchiveKind.byName(bytes: entry.rawPath)
-        if let size = expected, archiveKind != nil, size > limits.maxArchiveSize {
+        func overArchiveSize() {
             result.issues.append(ScanIssue(path: entry.displayPath, message: "archive over \(ScanLimit.archiveSize.flag) \(ScanLimit.archiveSize.describe(limits.maxArchiveSize)) not opened: scanned as plain bytes, its compressed members unread",
                                            limit: .archiveSize))
             result.reached[.archiveSize, default: 0] += 1
         }
+        if let size = expected, archiveKind != nil, size > limits.maxArchiveSize { overArchiveSize() }
         if let size = expected, let kind = archiveKind, size <= limits.maxArchiveSize {
             if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
                 close(fd)
@@ -388,16 +404,23 @@ public final class TreeScanner: Sendable {
             }
         }
         // an archive not named as one (a zip saved as `.bin`, a gzip without `.gz`) is known by its first bytes,
-        // read by the scan itself (no read more per file): it stops there, and the archive is opened as a named
-        // one would be (and scanned as plain bytes from the start when it cannot be read as one)
-        let sniff = archiveKind == nil && expected.map { $0 <= limits.maxArchiveSize } ?? false
+        // read by the scan itself (no read more per file when it is none): it stops there, and the archive is
+        // opened as a named one would be, or, over --max-archive-size or unreadable as one, scanned as plain bytes
+        // from the start (and reported)
+        let sniff = archiveKind == nil && expected != nil
         var scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled, stopAtArchive: sniff)
         if let kind = scanned.archiveMagic, let size = expected {
-            if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
+            if size > limits.maxArchiveSize {
+                overArchiveSize()
+            } else if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
                 close(fd)
                 return result
             }
-            lseek(fd, 0, SEEK_SET)
+            guard lseek(fd, 0, SEEK_SET) == 0 else {
+                result.issues.append(ScanIssue(path: entry.displayPath, message: "cannot read again from the start: \(FileTreeWalker.describe(errno))"))
+                close(fd)
+                return result
+            }
             scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         }
         result.findings = scanned.findings
