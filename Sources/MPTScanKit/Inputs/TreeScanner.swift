@@ -259,18 +259,18 @@ public final class TreeScanner: Sendable {
     /// Scans an archive's members (in memory, nested archives opened; `ArchiveWalker`). `kind` is what the name
     /// or the first bytes said; bytes of another kind are opened as what they are (a gzip named `.tar`). Returns
     /// false when the file is not an archive after all (no zip directory, not gzip): the caller then scans its
-    /// raw bytes. A read error is an issue (the bytes read before it are still walked).
+    /// raw bytes (and reports a read error itself). A read error is an issue when the bytes read before it are
+    /// walked.
     static func scanArchive(fd: Int32, size: Int, kind named: ArchiveKind, entry: FileEntry, worker: ContentScanner,
                             into result: inout EntryResult) -> Bool {
         let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, 1))
         defer { bytes.deallocate() }
         var done = 0
+        var readError: Int32? = nil
         while done < size {
             let n = pread(fd, bytes.baseAddress! + done, size - done, off_t(done))
             if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                result.issues.append(ScanIssue(path: entry.displayPath, message: "read failed after \(done) bytes: \(FileTreeWalker.describe(errno))"))
-            }
+            if n < 0 { readError = errno }
             if n <= 0 { break }
             done += n
         }
@@ -338,6 +338,9 @@ public final class TreeScanner: Sendable {
             result.issues.append(ScanIssue(path: entry.displayPath, message: "archive unreadable, scanned as plain bytes: \(ScanIssue.unnamed(walker.issues[0].message, archive: entry.displayPath))", isPath: false))
             return false
         }
+        if let code = readError {
+            result.issues.append(ScanIssue(path: entry.displayPath, message: "read failed after \(done) bytes: \(FileTreeWalker.describe(code))"))
+        }
         result.findings = findings
         result.scanned = true
         if let issue = ScanIssue.archive(walker.issues + memberIssues, path: entry.displayPath) {
@@ -390,39 +393,33 @@ public final class TreeScanner: Sendable {
             if type == S_IFREG { expected = Int(st.st_size) }
         }
         let limits = worker.limits
-        let archiveKind = entry.isStandardInput ? nil : ArchiveKind.byName(bytes: entry.rawPath)
-        func overArchiveSize() {
-            result.issues.append(ScanIssue(path: entry.displayPath, message: "archive over \(ScanLimit.archiveSize.flag) \(ScanLimit.archiveSize.describe(limits.maxArchiveSize)) not opened: scanned as plain bytes, its compressed members unread",
-                                           limit: .archiveSize))
-            result.reached[.archiveSize, default: 0] += 1
+        // an archive: named as one, or known by its first bytes (a zip saved as `.bin`, a gzip without `.gz`),
+        // which the scan itself reads (no read more for a file that is none: it stops there when they are an
+        // archive's). Opened up to --max-archive-size; over it, or unreadable as one, its bytes are scanned as
+        // they are (from the start again when the scan stopped), and that is reported
+        var kind = entry.isStandardInput ? nil : ArchiveKind.byName(bytes: entry.rawPath)
+        var plain: ContentScanResult? = nil // the scan, when it went on to the end (no archive's bytes)
+        var readFirstChunk = false
+        if kind == nil && expected != nil {
+            let first = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled, stopAtArchive: true)
+            if let magic = first.archiveMagic { kind = magic; readFirstChunk = true } else { plain = first }
         }
-        if let size = expected, archiveKind != nil, size > limits.maxArchiveSize { overArchiveSize() }
-        if let size = expected, let kind = archiveKind, size <= limits.maxArchiveSize {
-            if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
-                close(fd)
-                return result
-            }
-        }
-        // an archive not named as one (a zip saved as `.bin`, a gzip without `.gz`) is known by its first bytes,
-        // read by the scan itself (no read more per file when it is none): it stops there, and the archive is
-        // opened as a named one would be, or, over --max-archive-size or unreadable as one, scanned as plain bytes
-        // from the start (and reported)
-        let sniff = archiveKind == nil && expected != nil
-        var scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled, stopAtArchive: sniff)
-        if let kind = scanned.archiveMagic, let size = expected {
+        if let size = expected, let kind {
             if size > limits.maxArchiveSize {
-                overArchiveSize()
+                result.issues.append(ScanIssue(path: entry.displayPath, message: "archive over \(ScanLimit.archiveSize.flag) \(ScanLimit.archiveSize.describe(limits.maxArchiveSize)) not opened: scanned as plain bytes, its compressed members unread",
+                                               limit: .archiveSize))
+                result.reached[.archiveSize, default: 0] += 1
             } else if Self.scanArchive(fd: fd, size: size, kind: kind, entry: entry, worker: worker, into: &result) {
                 close(fd)
                 return result
             }
-            guard lseek(fd, 0, SEEK_SET) == 0 else {
+            if readFirstChunk && lseek(fd, 0, SEEK_SET) != 0 {
                 result.issues.append(ScanIssue(path: entry.displayPath, message: "cannot read again from the start: \(FileTreeWalker.describe(errno))"))
                 close(fd)
                 return result
             }
-            scanned = worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         }
+        let scanned = plain ?? worker.scan(fd: fd, path: { entry.displayPath }, expectedSize: expected, isCancelled: isCancelled)
         result.findings = scanned.findings
         if !scanned.issues.isEmpty { result.add(scanned.issues, path: entry.displayPath) } // (the path is built only when needed)
         if let size = expected, !result.findings.isEmpty {
