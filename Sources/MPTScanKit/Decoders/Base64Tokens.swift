@@ -60,7 +60,7 @@ public enum Base64Tokens {
     private static let outer2 = Self.makeOuterSearch(depth: 2)
     private static let outer3 = Self.makeOuterSearch(depth: 3)
     private static func makeOuterSearch(depth: Int) -> (search: MultiLiteralSearch, indices: [Int]) {
-        let indices = Self.anchors.indices.filter { Self.anchors[$0].level <= depth + 1 }
+        let indices = Self.outerIndices(depth: depth)
         return (MultiLiteralSearch(indices.map { Array(Self.anchors[$0].literal.utf8) }), indices)
     }
     /// Every depth's search (tests).
@@ -105,19 +105,35 @@ public enum Base64Tokens {
     private static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                 searching: (search: MultiLiteralSearch, indices: [Int]), maxLevel: Int,
                                 overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
+        Self.forEach(in: buffer, detector: detector, indices: searching.indices, maxLevel: maxLevel,
+                     hits: { searching.search.forEach(in: buffer, starting: anchorRange, $0) }, overLimit: overLimit, body)
+    }
+
+    /// The anchors (indices into `anchors`) searched at decode depth `depth` (0…`ScanLimits.deepestDecoding`): those
+    /// of layers up to one more than it, in the order of `outerSearch(depth:)`'s literals.
+    static func outerIndices(depth: Int) -> [Int] {
+        Self.levels.indices.filter { Self.levels[$0] <= depth + 1 }
+    }
+
+    /// `forEach` on hits found by the caller: `hits` calls its argument with (index into `indices`, buffer offset)
+    /// for each anchor found, each anchor's hits in increasing order (`CombinedAnchors` finds them together with
+    /// the other decoders' anchors).
+    static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, indices: [Int], maxLevel: Int,
+                        hits: AnchorHits, overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
         var decoded: [UInt8] = [] // allocated at the first hit only
         // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
         // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
         // per window, not one per anchor.
-        let count = searching.indices.count
+        let count = indices.count
         // (all three allocated at the first hit: most buffers have none)
         var covered: [Int] = []
         // where each covered window began, and whether it held a line break (then alignment is not known)
         var coveredBegin: [Int] = []
         var coveredBroken: [Bool] = []
         var chars: [UInt8] = [], positions: [Int] = []
-        searching.search.forEach(in: buffer, starting: anchorRange) { local, hit in
-            let index = searching.indices[local]
+        // (a replayed search calls back into this function's closures: `withoutActuallyEscaping` lets it)
+        withoutActuallyEscaping(hits) { hits in hits { local, hit in
+            let index = indices[local]
             let back = Self.backs[index], level = Self.levels[index]
             if level > maxLevel {
                 overLimit(hit)
@@ -187,7 +203,7 @@ public enum Base64Tokens {
                 Self.forEach(in: view, anchorRange: 0..<n, detector: detector, searching: Self.layerSearches[level - 1],
                              maxLevel: level - 1, overLimit: { _ in }) { body(relocated($0)) }
             }
-        }
+        } }
     }
 
     /// The 6-bit value of a Base64 or base64url character, or -1.

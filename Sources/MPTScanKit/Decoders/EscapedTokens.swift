@@ -64,6 +64,14 @@ public enum EscapedTokens {
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
                                _ body: (Candidate) -> Void) {
+        Self.forEach(in: buffer, detector: detector, maxDepth: maxDepth, hits: { Self.search.forEachInTextOrder(in: buffer, starting: anchorRange, $0) },
+                     overLimit: overLimit, body)
+    }
+
+    /// `forEach` on hits found by the caller: `hits` calls its argument with (index into `anchors`, buffer
+    /// offset) for each escaped `idt` found, in text order (by offset, then index).
+    static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, maxDepth: Int, hits: AnchorHits,
+                        overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
         var covered = -1 // the end of the last token reported
         // per anchor: the end of the escaped text an earlier decode from that anchor undid (made on first use). Per
         // anchor, not for all: a decode undoes one scheme at the level its anchor names, so the escaped text of
@@ -72,7 +80,7 @@ public enum EscapedTokens {
         var decodedTo: [Int] = []
         var input: [UInt8] = [], output: [UInt8] = []
         var starts: [Int] = [], ends: [Int] = [], levelStarts: [Int] = [], levelEnds: [Int] = []
-        Self.search.forEachInTextOrder(in: buffer, starting: anchorRange) { index, hit in
+        withoutActuallyEscaping(hits) { hits in hits { index, hit in
             guard hit >= covered else { return }
             if decodedTo.isEmpty { decodedTo = [Int](repeating: -1, count: Self.anchors.count) }
             guard hit >= decodedTo[index] else { return }
@@ -127,7 +135,7 @@ public enum EscapedTokens {
                     body(moved)
                 }
             }
-        }
+        } }
     }
 
     /// Whether the detector, run on `buffer` as it is, reports a candidate of `c`'s rule starting where `c` does.

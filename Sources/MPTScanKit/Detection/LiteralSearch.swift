@@ -4,6 +4,10 @@ import Glibc
 import Darwin
 #endif
 
+/// Hits of an anchor search found by the caller, replayed to the decoder that wants them: `hits(visit)` calls
+/// `visit(literal index, buffer offset)` once per hit, in the order that decoder expects (`CombinedAnchors`).
+typealias AnchorHits = ((Int, Int) -> Void) -> Void
+
 /// Finds a short byte literal: `memchr` (vectorised in glibc and Darwin's libc) for the literal's rarest byte,
 /// then a byte compare. glibc's `memmem` is not vectorised, and this is the scanner's hot loop.
 struct LiteralSearch: Sendable {
@@ -91,9 +95,9 @@ struct LiteralSearch: Sendable {
 
 /// Several literals found with few `memchr` passes: literals are grouped under a shared pivot byte (chosen
 /// by set cover: greedily, the byte in most uncovered literals per occurrence in source text, then replaced by
-/// the cheapest exact cover of at most three bytes when there is a cheaper one), and at each hit of a pivot only
-/// the literals whose byte after the pivot matches are compared. Each pivot is one pass over the bytes: the 129
-/// Base64 anchors of four layers cost three passes (`U`, `V`, `W`), as the 21 of two layers did.
+/// the cheapest exact cover when there is a cheaper one), and at each hit of a pivot only the literals whose
+/// neighbours match are compared. Each pivot is one pass over the bytes: the 129 Base64 anchors of four layers
+/// cost three passes (`U`, `V`, `W`); with every other decoder's anchors (`CombinedAnchors`), five in all.
 struct MultiLiteralSearch: Sendable {
     /// One literal under its group's pivot: where its bytes are in `flat`, and where the pivot is in it.
     struct Member: Sendable {
@@ -170,7 +174,7 @@ struct MultiLiteralSearch: Sendable {
             }
             groups.append((UInt8(best), members))
         }
-        if let exact = Self.cheaperCover(literals, than: groups.map(\.0), holders: (words, holders)) {
+        if let exact = Self.exactCover(literals, than: groups.map(\.0), holders: (words, holders)) {
             // each literal under the rarest pivot it holds
             var byPivot: [UInt8: [(Int, Int)]] = [:]
             for index in literals.indices {
@@ -210,54 +214,51 @@ struct MultiLiteralSearch: Sendable {
         self.neighbours = neighbours
     }
 
-    /// The cheapest set of at most three bytes, at most as many as `greedy`, such that every literal holds one,
-    /// when it costs less than `greedy` (cost: occurrences in source text plus `passCost` per pass); nil
-    /// otherwise. Exhaustive over the bytes the literals hold (bit sets of literals per byte), cheapest bytes first
-    /// so that each loop ends at the first byte that makes the set too dear: cheap enough for start-up.
-    static func cheaperCover(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> [UInt8]? {
+    /// The cheapest set of bytes, at most as many as `greedy`, such that every literal holds one, when it costs
+    /// less than `greedy` (cost: occurrences in source text plus `passCost` per pass); nil otherwise.
+    /// Branch and bound over the bit sets of literals per byte: the first literal no chosen byte covers must be
+    /// covered by one of its own bytes, so each level branches over that literal's bytes only (cheapest first),
+    /// and a branch ends as soon as its cost reaches the best found (the greedy's to begin with). The 155 anchors
+    /// of every decoder together take about 3,000 steps: cheap enough for start-up.
+    static func exactCover(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> [UInt8]? {
         guard !literals.isEmpty, greedy.count > 1 else { return nil }
         let price = (0..<256).map { ByteFrequency.per100k[$0] + Self.passCost }
         let (words, sets) = holders ?? Self.holders(literals)
-        let bytes = (0..<256).filter { byte in (0..<words).contains { sets[byte * words + $0] != 0 } }.map(UInt8.init)
-        guard bytes.count <= 96 else { return nil }
-        // the literals holding each byte the literals hold, `words` words per byte, one after another (no
-        // allocation in the loops: this runs at start-up, over tens of thousands of pairs and triples)
-        let masks = bytes.flatMap { sets[Int($0) * words..<(Int($0) + 1) * words] }
-        let costs = bytes.map { price[Int($0)] }
-        var full = [UInt64](repeating: ~0, count: words)
-        if literals.count % 64 != 0 { full[words - 1] = (1 << UInt64(literals.count % 64)) - 1 }
-        var best: [Int]? = nil
+        // the bytes some literal holds, cheapest first (ties: lower byte)
+        let order = (0..<256).filter { byte in (0..<words).contains { sets[byte * words + $0] != 0 } }
+            .sorted { (price[$0], $0) < (price[$1], $1) }
+        var best: [UInt8]? = nil
         var bestCost = greedy.reduce(0) { $0 + price[Int($1)] }
-        let n = bytes.count
-        // a third byte index of `n` stands for none
-        func covers(_ a: Int, _ b: Int, _ c: Int) -> Bool {
-            for w in 0..<words {
-                var union = masks[a * words + w]
-                if b < n { union |= masks[b * words + w] }
-                if c < n { union |= masks[c * words + w] }
-                if union != full[w] { return false }
+        // the literals covered at each depth of the search, `words` words per depth (no allocation per step)
+        var covered = [UInt64](repeating: 0, count: (greedy.count + 1) * words)
+        // bits past the last literal count as covered
+        if literals.count % 64 != 0 { covered[words - 1] = ~((1 << UInt64(literals.count % 64)) - 1) }
+        var chosen: [UInt8] = []
+        func search(depth: Int, cost: Int) {
+            // the first literal not covered yet
+            var first = -1
+            for w in 0..<words where covered[depth * words + w] != ~0 {
+                first = w * 64 + (~covered[depth * words + w]).trailingZeroBitCount
+                break
             }
-            return true
-        }
-        // cheapest bytes first, so each loop stops at the first byte that makes the set cost too much
-        let order = (0..<n).sorted { (costs[$0], bytes[$0]) < (costs[$1], bytes[$1]) }
-        for ai in 0..<n {
-            let a = order[ai]
-            guard costs[a] < bestCost else { break }
-            if covers(a, n, n) { best = [a]; bestCost = costs[a] }
-            for bi in (ai + 1)..<max(ai + 1, n) {
-                let b = order[bi]
-                guard costs[a] + costs[b] < bestCost else { break }
-                if covers(a, b, n) { best = [a, b]; bestCost = costs[a] + costs[b] }
-                guard greedy.count >= 3 else { continue }
-                for ci in (bi + 1)..<max(bi + 1, n) {
-                    let c = order[ci]
-                    guard costs[a] + costs[b] + costs[c] < bestCost else { break }
-                    if covers(a, b, c) { best = [a, b, c]; bestCost = costs[a] + costs[b] + costs[c] }
-                }
+            guard first >= 0 else {
+                best = chosen
+                bestCost = cost
+                return
+            }
+            guard depth < greedy.count else { return }
+            let (firstWord, firstBit) = (first / 64, UInt64(1) << UInt64(first % 64))
+            for byte in order where sets[byte * words + firstWord] & firstBit != 0 {
+                let next = cost + price[byte]
+                guard next < bestCost else { break } // the rest cost more still
+                for w in 0..<words { covered[(depth + 1) * words + w] = covered[depth * words + w] | sets[byte * words + w] }
+                chosen.append(UInt8(byte))
+                search(depth: depth + 1, cost: next)
+                chosen.removeLast()
             }
         }
-        return best.map { $0.sorted().map { bytes[$0] } } // in byte order (`bytes` is sorted)
+        search(depth: 0, cost: 0)
+        return best.map { $0.sorted() }
     }
 
     /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence

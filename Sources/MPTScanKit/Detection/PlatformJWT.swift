@@ -49,6 +49,8 @@ final class PlatformJWT: Sendable {
     let ruleIndex: Int
     let policy: JWTPolicy
     let search: MultiLiteralSearch
+    /// The claims anchor's Base64 forms at each alignment, the literals of `search`.
+    let anchorForms: [[UInt8]]
     /// Longest header and payload considered, in bytes of base64url text (a streaming caller keeps 4 KiB after
     /// an anchor and 12 KiB before it).
     static let maxHeader = 2048
@@ -69,14 +71,21 @@ final class PlatformJWT: Sendable {
     init(ruleIndex: Int, policy: JWTPolicy) {
         self.ruleIndex = ruleIndex
         self.policy = policy
-        self.search = MultiLiteralSearch(Base64Anchors.forms(of: Array(policy.anchor.utf8)).map(\.literal))
+        self.anchorForms = Base64Anchors.forms(of: Array(policy.anchor.utf8)).map(\.literal)
+        self.search = MultiLiteralSearch(self.anchorForms)
     }
 
     /// Reports each platform JWT whose anchor starts in `anchorRange`, as a candidate spanning the whole JWT
     /// (0-based byte offsets into `buffer`) with its claims.
     func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
+        self.scan(buffer, hits: { self.search.forEachInTextOrder(in: buffer, starting: anchorRange, $0) }, emit: emit)
+    }
+
+    /// `scan` on hits found by the caller: `hits` calls its argument with (index into `anchorForms`, buffer offset)
+    /// for each anchor found, in text order (by offset, then index).
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, hits: AnchorHits, emit: (Candidate) -> Void) {
         var done = -1 // the end of the last JWT reported: more anchors inside its payload are the same JWT
-        self.search.forEachInTextOrder(in: buffer, starting: anchorRange) { _, hit in
+        withoutActuallyEscaping(hits) { hits in hits { _, hit in
             guard hit >= done else { return }
             guard let candidate = self.candidate(buffer, around: hit) else {
                 // every anchor in the same base64url run shares its verdict: skip the rest of the run
@@ -87,7 +96,7 @@ final class PlatformJWT: Sendable {
             }
             done = candidate.end
             emit(candidate)
-        }
+        } }
     }
 
     private func candidate(_ b: UnsafeBufferPointer<UInt8>, around hit: Int) -> Candidate? {

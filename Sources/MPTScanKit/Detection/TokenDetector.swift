@@ -54,7 +54,7 @@ public final class TokenDetector: Sendable {
     /// Per rule, 256 flags: whether a byte (either case) can start one of its keys.
     private let keyStarts: [[Bool]]
     /// The platform JWT search, when a `platform-jwt` rule is loaded.
-    private let jwt: PlatformJWT?
+    let jwt: PlatformJWT?
 
     /// Bytes before an anchor kept in context: the prefix, the legacy key window (2 KB), and for inline allow
     /// comments the token's line and the line before, up to 4 KB each (`InlineAllow.window`).
@@ -78,7 +78,7 @@ public final class TokenDetector: Sendable {
             if let i = searches.firstIndex(where: { $0.0.literal == anchor }) { searches[i].1.append(index) } else { searches.append((LiteralSearch(anchor), [index])) }
         }
         self.searches = searches
-        self.findsIDPrefix = searches.contains { $0.0.literal == JoinedLiterals.idPrefix.literal }
+        self.idPrefixSearch = searches.firstIndex { $0.0.literal == JoinedLiterals.idPrefix.literal }
         self.keys = rules.map { ($0.grammar?.keys ?? []).map { Array($0.lowercased().utf8) } }
         self.keyStarts = self.keys.map { keys in
             var starts = [Bool](repeating: false, count: 256)
@@ -99,34 +99,60 @@ public final class TokenDetector: Sendable {
     }
 
     /// Whether `scan` can report the offsets of `JoinedLiterals.idPrefix` (a rule anchors on `TKN-`).
-    let findsIDPrefix: Bool
+    var findsIDPrefix: Bool { self.idPrefixSearch != nil }
+    /// The search (index into `anchorLiterals`) for `JoinedLiterals.idPrefix`, when a rule anchors on it.
+    private let idPrefixSearch: Int?
 
     /// `scan`, also appending to `idPrefixHits` the offset of every plain (one byte per character) `TKN-` in
     /// `anchorRange`, in increasing order, when `findsIDPrefix`: the joined-literal decoder reuses them instead
     /// of a `memchr` pass of its own.
     func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, idPrefixHits: inout [Int], emit: (Candidate) -> Void) {
-        var keyIndexes: [KeyIndex] = [] // allocated at the first anchor: most buffers have none
-        for (search, ruleIndices) in self.searches {
-            let isIDPrefix = search.literal == JoinedLiterals.idPrefix.literal
-            var littleEndianMatch: Int? = nil
-            search.forEachForm(in: buffer, starting: anchorRange) { at, form in
-                if form != .bytes {
-                    // the same wide text read both ways: keep the little-endian reading when it matched
-                    if form == .utf16BE && at + 1 == littleEndianMatch { return }
-                    if self.matchWide(buffer, anchorAt: at, form: form, ruleIndices: ruleIndices, emit: emit) && form == .utf16LE {
-                        littleEndianMatch = at
-                    }
-                    return
-                }
-                if isIDPrefix { idPrefixHits.append(at) }
-                if keyIndexes.isEmpty { keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count) }
-                for index in ruleIndices {
-                    if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
-                }
-            }
-        }
+        self.scan(buffer, idPrefixHits: &idPrefixHits, anchors: { visit in
+            for s in self.searches.indices { self.searches[s].0.forEachForm(in: buffer, starting: anchorRange) { visit(s, $0, $1) } }
+        }, emit: emit)
         self.jwt?.scan(buffer, anchorRange: anchorRange, emit: emit)
     }
+
+    /// The id anchors' part of `scan` (not the platform JWT's) on hits found by the caller: `anchors` calls its
+    /// argument with (index into `anchorLiterals`, offset of the anchor's first byte, form) for each anchor found,
+    /// each literal's hits in increasing order, a wide text's little-endian reading before its big-endian one
+    /// (`LiteralSearch.forEachForm`'s order; `CombinedAnchors` finds them together with the decoders' anchors).
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, idPrefixHits: inout [Int], anchors: ((Int, Int, TextForm) -> Void) -> Void,
+              emit: (Candidate) -> Void) {
+        var keyIndexes: [KeyIndex] = [] // allocated at the first anchor: most buffers have none
+        var littleEndianMatch: (search: Int, at: Int)? = nil
+        withoutActuallyEscaping(anchors) { anchors in anchors { s, at, form in
+            if form != .bytes {
+                // the same wide text read both ways: keep the little-endian reading when it matched
+                if form == .utf16BE, let match = littleEndianMatch, match.search == s, at + 1 == match.at { return }
+                if self.matchWide(buffer, anchorAt: at, form: form, ruleIndices: self.searches[s].1, emit: emit) && form == .utf16LE {
+                    littleEndianMatch = (s, at)
+                }
+                return
+            }
+            if s == self.idPrefixSearch { idPrefixHits.append(at) }
+            if keyIndexes.isEmpty { keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count) }
+            for index in self.searches[s].1 {
+                if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
+            }
+        } }
+    }
+
+    /// The anchors of the rules and the decoders at decode depth `depth`, searched together (built once per
+    /// depth and kept: the exact pivot cover over 155 literals costs a few milliseconds).
+    func combinedAnchors(depth: Int) -> CombinedAnchors {
+        let depth = min(max(0, depth), ScanLimits.deepestDecoding)
+        return self.combined.withLock { cache in
+            if let found = cache[depth] { return found }
+            let made = CombinedAnchors(detector: self, depth: depth)
+            cache[depth] = made
+            return made
+        }
+    }
+    private let combined = Locked<[Int: CombinedAnchors]>([:])
+
+    /// The distinct id anchors of the rules (`TKN-`), in the order `scan(_:idPrefixHits:anchors:emit:)` numbers them.
+    var anchorLiterals: [[UInt8]] { self.searches.map(\.0.literal) }
 
     /// UTF-16 code units decoded around a wide anchor: 64 before it, 200 after.
     static let wideUnitsBefore = 64

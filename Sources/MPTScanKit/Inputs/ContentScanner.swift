@@ -54,6 +54,10 @@ public final class ContentScanner {
     public static let defaultChunkSize = 1 << 20
 
     private let detector: TokenDetector
+    /// Every anchor a buffer is searched for, in one search (the detector's, at this scanner's decode depth).
+    private let anchors: CombinedAnchors
+    /// The anchors' hits in the buffer being scanned, per decoder (storage kept across buffers).
+    private var hits = CombinedAnchors.Hits()
     /// Caps on findings kept, decoding layers, archives and snippets (`ScanLimits`).
     public let limits: ScanLimits
     private let chunkSize: Int
@@ -67,6 +71,7 @@ public final class ContentScanner {
     ///     that open archives with this scanner.
     public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize, limits: ScanLimits = ScanLimits()) {
         self.detector = detector
+        self.anchors = detector.combinedAnchors(depth: limits.maxDecodeDepth)
         self.limits = limits
         self.chunkSize = max(chunkSize, 64)
         self.capacity = self.chunkSize + TokenDetector.lookBehind + TokenDetector.lookAhead + 64
@@ -107,7 +112,7 @@ public final class ContentScanner {
     /// nothing to find: the detector first runs over the bytes in place, and only content with a candidate (or
     /// that looks like UTF-16, which is decoded first) goes through the full streaming path.
     public func scan(buffer: UnsafeBufferPointer<UInt8>, path: () -> String) -> ContentScanResult {
-        if !Self.mayHoldFindings(buffer, detector: self.detector, maxDecodeDepth: self.limits.maxDecodeDepth) {
+        if !self.mayHoldFindings(buffer) {
             var result = ContentScanResult()
             result.bytesRead = buffer.count
             return result
@@ -125,19 +130,13 @@ public final class ContentScanner {
 
     /// False only when no finding is possible: no candidate in the raw bytes, in Base64, escaped byte by byte or across joined
     /// literals, no encoded prefix under more layers than `maxDecodeDepth` (to be reported), and no sign of UTF-16 text.
-    static func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>, detector: TokenDetector, maxDecodeDepth: Int = ScanLimits().maxDecodeDepth) -> Bool {
+    func mayHoldFindings(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
         if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
         var found = false
         var idPrefixHits: [Int] = []
-        detector.scan(b, anchorRange: 0..<b.count, idPrefixHits: &idPrefixHits) { _ in found = true }
-        if found { return true }
-        Base64Tokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector, maxDepth: maxDecodeDepth, overLimit: { _ in found = true }) { _ in found = true }
-        if found { return true }
-        EscapedTokens.forEach(in: b, anchorRange: 0..<b.count, detector: detector, maxDepth: maxDecodeDepth, overLimit: { _ in found = true }) { _ in found = true }
-        if found { return true }
-        JoinedLiterals.forEach(in: b, anchorRange: 0..<b.count, detector: detector, stringDepth: 0,
-                               idPrefixHits: detector.findsIDPrefix ? idPrefixHits : nil) { _ in found = true }
+        self.anchors.candidates(in: b, range: 0..<b.count, detector: self.detector, hits: &self.hits, idPrefixHits: &idPrefixHits,
+                                overLimit: { _ in found = true }) { _ in found = true }
         return found
     }
 
@@ -153,7 +152,6 @@ public final class ContentScanner {
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
         var firstChunk = true
-        let findsIDPrefix = self.detector.findsIDPrefix
         var idPrefixHits: [Int] = [] // `TKN-` offsets the detector saw, for the joined-literal decoder
         let maxFindings = max(1, self.limits.maxFindingsPerFile)
         var droppedFindings = 0
@@ -181,16 +179,12 @@ public final class ContentScanner {
 
             var batch: [Candidate] = []
             idPrefixHits.removeAll(keepingCapacity: true)
-            self.detector.scan(view, anchorRange: anchorsDone..<limit, idPrefixHits: &idPrefixHits) { batch.append($0) }
-            // tokens written in Base64 or with every byte escaped (reported at the encoded text) and split across joined literals
+            // tokens as written, in Base64 or with every byte escaped (reported at the encoded text), split across
+            // joined literals, platform JWTs: every decoder's anchors found in one search
             // (closure literals, not a stored closure: nothing the loop uses gets boxed)
             let base = bufferOffset
-            Base64Tokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, maxDepth: decodeDepth,
-                                 overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
-            EscapedTokens.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, maxDepth: decodeDepth,
-                                  overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
-            JoinedLiterals.forEach(in: view, anchorRange: anchorsDone..<limit, detector: self.detector, stringDepth: 0,
-                                   idPrefixHits: findsIDPrefix ? idPrefixHits : nil) { batch.append($0) }
+            self.anchors.candidates(in: view, range: anchorsDone..<limit, detector: self.detector, hits: &self.hits, idPrefixHits: &idPrefixHits,
+                                    overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
             // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)
