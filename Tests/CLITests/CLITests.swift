@@ -69,8 +69,25 @@ import _MPTScanTestSupport
     func badUsageExits64(args: [String]) throws {
         let r = try Self.run(args)
         #expect(r.status == 64)
-        #expect(r.stderr.hasPrefix("Error: "))
+        #expect(r.stderr.hasPrefix("mptscan: error: "), "one prefix for every error, usage or not")
         #expect(r.stdout.isEmpty)
+    }
+
+    /// A short option's value may be attached (`-j1`, as getopt reads it); a short flag may not take one.
+    @Test func aShortOptionTakesAnAttachedValue() throws {
+        let attached = try Self.run(["scan", "-j1", "--format", "json", Self.fixtureTree])
+        let separate = try Self.run(["scan", "-j", "1", "--format", "json", Self.fixtureTree])
+        #expect(attached.status == 1 && separate.status == 1, "\(attached.stderr)")
+        func findings(_ json: String) -> String {
+            let report = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            guard let list = report?["findings"] as? [Any], let data = try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys]) else { return "none" }
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(findings(attached.stdout) != "none")
+        #expect(findings(attached.stdout) == findings(separate.stdout))
+        let flag = try Self.run(["scan", "-qx", Self.fixtureTree])
+        #expect(flag.status == 64, "a flag takes no attached value")
+        #expect(flag.stderr.contains("Unknown option '-qx'"), "\(flag.stderr)")
     }
 
     @Test func leaksExit1WithFileLineAndColumnAndNoSecretInOutput() throws {

@@ -58,8 +58,9 @@ struct ParsedArguments {
 }
 
 extension CommandSpec {
-    /// Parses `args` (after the subcommand name). `--name=value`, `--name value`, `-x value`, `--` and `-`
-    /// (a positional) are understood.
+    /// Parses `args` (after the subcommand name). `--name=value`, `--name value`, `-x value`, `-xvalue` (a short
+    /// option that takes a value, the value attached: `-j1`, as getopt reads it), `--` and `-` (a positional)
+    /// are understood.
     /// - Throws: `UsageError` for an unknown option or a missing value.
     func parse(_ args: [String]) throws -> ParsedArguments {
         var parsed = ParsedArguments()
@@ -85,6 +86,11 @@ extension CommandSpec {
                 spec = self.options.first { "--" + $0.long == name }
             } else if name.count == 2 {
                 spec = self.options.first { $0.short.map { "-\($0)" } == name }
+            } else if let attached = self.options.first(where: { $0.valueName != nil && $0.short.map { "-\($0)" } == String(name.prefix(2)) }) {
+                // `-j1`: the value attached to a short option that takes one
+                spec = attached
+                inline = String(name.dropFirst(2))
+                name = String(name.prefix(2))
             } else {
                 spec = nil
             }

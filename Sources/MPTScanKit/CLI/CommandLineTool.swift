@@ -128,7 +128,7 @@ public enum MPTScan {
             // a run a stop signal ended exits 128 + that signal's number (130, 143, 129)
             return code == .interrupted ? Interrupt.exitCode.rawValue : code.rawValue
         } catch let error as UsageError {
-            Self.stderr("Error: \(error.message)\nUsage: see 'mptscan help' or 'mptscan <subcommand> --help'.\n")
+            Self.stderr("mptscan: error: \(error.message)\nUsage: see 'mptscan help' or 'mptscan <subcommand> --help'.\n")
             return ExitCode.usage.rawValue
         } catch {
             // a git stopped by the signal fails its command: that is the interruption, not a git error
