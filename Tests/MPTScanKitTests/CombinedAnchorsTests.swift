@@ -43,69 +43,104 @@ final class CombinedAnchorsTests: XCTestCase {
         return out
     }
 
+    /// The built-in rules, and rule sets without the JWT rule and without the id-prefix rules.
+    static let ruleSets: [(name: String, rules: [Rule])] = [
+        ("built-in", BuiltinRules.all),
+        ("no JWT rule", BuiltinRules.all.filter { $0.detector != .platformJWT }),
+        ("JWT rule only", BuiltinRules.all.filter { $0.detector == .platformJWT }),
+    ]
+
     func testOneSearchFindsWhatEachDecoderFindsAlone() {
         var rng = SplitMix(seed: 4242)
-        for depth in 0...ScanLimits.deepestDecoding {
-            let anchors = self.detector.combinedAnchors(depth: depth)
-            var hits = CombinedAnchors.Hits()
-            for round in 0..<60 {
-                let choice = self.pieces(&rng)
-                var buffer: [UInt8] = []
-                for _ in 0..<(2 + Int(rng.next() % 6)) { buffer += choice[Int(rng.next() % UInt64(choice.count))] }
-                buffer.withUnsafeBufferPointer { b in
-                    // the whole buffer, and a range inside it (a streaming caller's)
-                    let lo = Int(rng.next() % UInt64(b.count / 2 + 1)), hi = lo + Int(rng.next() % UInt64(b.count - lo + 1))
-                    for range in [0..<b.count, lo..<hi] {
-                        var alone: [Seen] = [], aloneOver: [Int] = []
-                        var ids: [Int] = []
-                        self.detector.scan(b, anchorRange: range, idPrefixHits: &ids) { alone.append(Seen($0)) }
-                        Base64Tokens.forEach(in: b, anchorRange: range, detector: self.detector, maxDepth: depth, overLimit: { aloneOver.append($0) }) { alone.append(Seen($0)) }
-                        EscapedTokens.forEach(in: b, anchorRange: range, detector: self.detector, maxDepth: depth, overLimit: { aloneOver.append($0) }) { alone.append(Seen($0)) }
-                        JoinedLiterals.forEach(in: b, anchorRange: range, detector: self.detector, stringDepth: 0, idPrefixHits: ids) { alone.append(Seen($0)) }
-                        var together: [Seen] = [], togetherOver: [Int] = [], togetherIDs: [Int] = []
-                        anchors.candidates(in: b, range: range, detector: self.detector, hits: &hits, idPrefixHits: &togetherIDs,
-                                           overLimit: { togetherOver.append($0) }) { together.append(Seen($0)) }
-                        XCTAssertEqual(Set(together), Set(alone), "depth \(depth), round \(round), range \(range)")
-                        XCTAssertEqual(together.count, alone.count, "depth \(depth), round \(round), range \(range): as often")
-                        XCTAssertEqual(togetherOver.sorted(), aloneOver.sorted(), "depth \(depth), round \(round)")
-                        XCTAssertEqual(togetherIDs, ids, "depth \(depth), round \(round): the id prefixes, in order")
+        var kinds: [String: Int] = [:] // what the built-in rules found, by decoding and form
+        for (name, rules) in Self.ruleSets {
+            let detector = TokenDetector(rules: rules)
+            for depth in 0...ScanLimits.deepestDecoding {
+                let anchors = CombinedAnchors(detector: detector, depth: depth)
+                var hits = CombinedAnchors.Hits()
+                for round in 0..<(name == "built-in" ? 60 : 20) {
+                    let choice = self.pieces(&rng)
+                    var buffer: [UInt8] = []
+                    for _ in 0..<(2 + Int(rng.next() % 6)) { buffer += choice[Int(rng.next() % UInt64(choice.count))] }
+                    buffer.withUnsafeBufferPointer { b in
+                        // the whole buffer, and a range inside it (a streaming caller's)
+                        let lo = Int(rng.next() % UInt64(b.count / 2 + 1)), hi = lo + Int(rng.next() % UInt64(b.count - lo + 1))
+                        for range in [0..<b.count, lo..<hi] {
+                            let context = "\(name), depth \(depth), round \(round), range \(range)"
+                            // each decoder with its own search
+                            var alone: [Seen] = [], aloneOver: [Int] = [], ids: [Int] = []
+                            detector.scan(b, anchorRange: range) { alone.append(Seen($0)) }
+                            Base64Tokens.forEach(in: b, anchorRange: range, detector: detector, maxDepth: depth, overLimit: { aloneOver.append($0) }) { alone.append(Seen($0)) }
+                            EscapedTokens.forEach(in: b, anchorRange: range, detector: detector, maxDepth: depth, overLimit: { aloneOver.append($0) }) { alone.append(Seen($0)) }
+                            JoinedLiterals.forEach(in: b, anchorRange: range, detector: detector, stringDepth: 0, idPrefixHits: nil) { alone.append(Seen($0)) }
+                            if detector.findsIDPrefix { JoinedLiterals.idPrefix.forEach(in: b, starting: range) { ids.append($0) } }
+                            // one search for all
+                            var together: [Seen] = [], togetherOver: [Int] = []
+                            anchors.candidates(in: b, range: range, hits: &hits, overLimit: { togetherOver.append($0) }) { together.append(Seen($0)) }
+                            XCTAssertEqual(Set(together), Set(alone), context)
+                            XCTAssertEqual(together.count, alone.count, "\(context): as often")
+                            XCTAssertEqual(togetherOver.sorted(), aloneOver.sorted(), context)
+                            XCTAssertEqual(hits.idPrefix, ids, "\(context): the id prefixes, in order")
+                            if name == "built-in" { for seen in together { kinds[(seen.decodings.first ?? "plain") + " " + seen.form, default: 0] += 1 } }
+                        }
                     }
                 }
             }
         }
+        // the comparison saw every kind of finding
+        for kind in ["plain bytes", "plain utf16LE", "plain utf16BE", "base64 bytes", "percent bytes", "html-entity bytes", "joined-literals bytes"] {
+            XCTAssertGreaterThan(kinds[kind] ?? 0, 0, "\(kind) in \(kinds)")
+        }
+        XCTAssertGreaterThan(kinds.filter { $0.key.hasPrefix("plain bytes") }.count, 0)
     }
 
     /// The pivot bytes of the combined search at each decode depth: a change shows here, and the scan's speed
     /// should be measured again (docs/PERFORMANCE.md).
     func testPivotsOfTheCombinedSearch() {
-        let pivots = (0...ScanLimits.deepestDecoding).map { String(decoding: self.detector.combinedAnchors(depth: $0).search.pivots.map(\.byte), as: UTF8.self) }
+        let detector = TokenDetector(rules: BuiltinRules.all)
+        let pivots = (0...ScanLimits.deepestDecoding).map { String(decoding: CombinedAnchors(detector: detector, depth: $0).search.pivots.map(\.byte), as: UTF8.self) }
         XCTAssertEqual(pivots, ["6TUZ", "6TUZ", "&4TVZ", "&4TVZ"])
     }
 
-    /// Every literal is found at all: the wide id anchor at the start and end of a buffer, each Base64, escape
-    /// and JWT anchor alone.
-    func testEveryLiteralAloneIsFound() {
-        let anchors = self.detector.combinedAnchors(depth: ScanLimits.deepestDecoding)
+    /// Each literal alone, at the start and at the end of a buffer, is found once, as its owner's, where it is;
+    /// the UTF-16 id anchor is found in each byte order only with its zero before or after it.
+    func testEveryLiteralAloneIsFoundWhereItIs() {
+        let detector = TokenDetector(rules: BuiltinRules.all)
+        let anchors = CombinedAnchors(detector: detector, depth: ScanLimits.deepestDecoding)
         var hits = CombinedAnchors.Hits()
+        func find(_ bytes: [UInt8]) -> CombinedAnchors.Hits {
+            bytes.withUnsafeBufferPointer { anchors.find(in: $0, starting: 0..<$0.count, into: &hits) }
+            return hits
+        }
+        let pad: [UInt8] = Array(" .;".utf8)
         for (index, owner) in anchors.owners.enumerated() {
-            let literal: [UInt8]
-            switch owner {
-            case .idAnchor(let s): literal = self.detector.anchorLiterals[s]
-            case .wideIDAnchor(let s): literal = self.detector.anchorLiterals[s].flatMap { [$0, 0] }
-            case .base64(let local): literal = Array(Base64Tokens.anchors[anchors.base64Indices[local]].literal.utf8)
-            case .escape(let e): literal = Array(EscapedTokens.anchors[e].literal.utf8)
-            case .jwt(let j): literal = self.detector.jwt!.anchorForms[j]
-            }
-            literal.withUnsafeBufferPointer { b in
-                anchors.find(in: b, starting: 0..<b.count, into: &hits)
-                let found: Int
+            for before in [[], pad] {
+                let after = before.isEmpty ? pad : []
                 switch owner {
-                case .idAnchor, .wideIDAnchor: found = hits.id.count
-                case .base64: found = hits.base64.count
-                case .escape: found = hits.escape.count
-                case .jwt: found = hits.jwt.count
+                case .id(let anchor):
+                    let found = find(before + detector.anchorLiterals[anchor] + after)
+                    XCTAssertEqual(found.id.map { [$0.anchor, $0.at] }, [[anchor, before.count]], "literal \(index)")
+                    XCTAssertEqual(found.id.map(\.form), [.bytes])
+                case .wideID(let anchor):
+                    let chars = detector.anchorLiterals[anchor]
+                    let le = find(before + chars.flatMap { [$0, 0] } + after)
+                    XCTAssertEqual(le.id.map { [$0.anchor, $0.at] }, [[anchor, before.count]], "literal \(index), little-endian")
+                    XCTAssertEqual(le.id.map(\.form), [.utf16LE])
+                    let be = find(before + chars.flatMap { [0, $0] } + after)
+                    XCTAssertEqual(be.id.map { [$0.anchor, $0.at] }, [[anchor, before.count]], "literal \(index), big-endian")
+                    XCTAssertEqual(be.id.map(\.form), [.utf16BE])
+                    // the shared part alone, with no zero on either side: neither
+                    XCTAssertEqual(find(before + Array(chars.map { [$0, 0] }.joined().dropLast()) + after).id.count, 0, "literal \(index) without its zero")
+                case .base64(let anchor):
+                    let found = find(before + Array(Base64Tokens.anchors[anchors.base64Indices[anchor]].literal.utf8) + after)
+                    XCTAssertTrue(found.base64.contains { $0.anchor == anchor && $0.at == before.count }, "literal \(index)")
+                case .escape(let anchor):
+                    let found = find(before + Array(EscapedTokens.anchors[anchor].literal.utf8) + after)
+                    XCTAssertTrue(found.escape.contains { $0.anchor == anchor && $0.at == before.count }, "literal \(index)")
+                case .jwt(let form):
+                    let found = find(before + detector.jwt!.anchorForms[form] + after)
+                    XCTAssertEqual(found.jwt.map { [$0.form, $0.at] }, [[form, before.count]], "literal \(index)")
                 }
-                XCTAssertGreaterThanOrEqual(found, 1, "literal \(index) (\(owner)) alone")
             }
         }
     }

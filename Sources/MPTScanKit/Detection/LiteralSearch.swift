@@ -5,7 +5,8 @@ import Darwin
 #endif
 
 /// Hits of an anchor search found by the caller, replayed to the decoder that wants them: `hits(visit)` calls
-/// `visit(literal index, buffer offset)` once per hit, in the order that decoder expects (`CombinedAnchors`).
+/// `visit(literal index, 0-based byte offset into the buffer)` once per hit, in the order that decoder expects
+/// (`CombinedAnchors`).
 typealias AnchorHits = ((Int, Int) -> Void) -> Void
 
 /// Finds a short byte literal: `memchr` (vectorised in glibc and Darwin's libc) for the literal's rarest byte,
@@ -95,7 +96,7 @@ struct LiteralSearch: Sendable {
 
 /// Several literals found with few `memchr` passes: literals are grouped under a shared pivot byte (chosen
 /// by set cover: greedily, the byte in most uncovered literals per occurrence in source text, then replaced by
-/// the cheapest exact cover when there is a cheaper one), and at each hit of a pivot only the literals whose
+/// the cheapest cover found when there is a cheaper one), and at each hit of a pivot only the literals whose
 /// neighbours match are compared. Each pivot is one pass over the bytes: the 129 Base64 anchors of four layers
 /// cost three passes (`U`, `V`, `W`); with every other decoder's anchors (`CombinedAnchors`), five in all.
 struct MultiLiteralSearch: Sendable {
@@ -128,6 +129,10 @@ struct MultiLiteralSearch: Sendable {
     /// x86-64 VM, glibc's EVEX `memchr`): a pass of a byte that never occurs took 3.2 ms (16 ns per KB, 1.6 µs
     /// per 100 KB), each stop 18 ns more, so a pass costs about 90 stops (docs/PERFORMANCE.md, sixth session).
     static let passCost = 90
+
+    /// Steps the cheapest-cover search may take (about 25 ms on the benchmark VM) before it settles for the
+    /// best cover found: start-up must stay short whatever literal sets custom rules give.
+    static let maxCoverSteps = 200_000
 
     /// The literals holding each byte value, as bit sets: `words` words per byte (bit `i % 64` of word
     /// `byte * words + i / 64` is set when literal `i` holds `byte`), for the greedy and the exact cover.
@@ -174,14 +179,14 @@ struct MultiLiteralSearch: Sendable {
             }
             groups.append((UInt8(best), members))
         }
-        if let exact = Self.exactCover(literals, than: groups.map(\.0), holders: (words, holders)) {
+        if let cheapest = Self.cheapestCover(literals, than: groups.map(\.0), holders: (words, holders)) {
             // each literal under the rarest pivot it holds
             var byPivot: [UInt8: [(Int, Int)]] = [:]
             for index in literals.indices {
-                let pivot = exact.filter { literals[index].contains($0) }.min { ByteFrequency.per100k[Int($0)] < ByteFrequency.per100k[Int($1)] }!
+                let pivot = cheapest.filter { literals[index].contains($0) }.min { ByteFrequency.per100k[Int($0)] < ByteFrequency.per100k[Int($1)] }!
                 byPivot[pivot, default: []].append((index, literals[index].firstIndex(of: pivot)!))
             }
-            groups = exact.compactMap { pivot in byPivot[pivot].map { (pivot, $0) } }
+            groups = cheapest.compactMap { pivot in byPivot[pivot].map { (pivot, $0) } }
         }
         var members: [Member] = [], bucketStart: [Int32] = [], pivots: [(byte: UInt8, maxOffset: Int)] = []
         var neighbours = [UInt64](repeating: 0, count: groups.count * 1024)
@@ -214,14 +219,21 @@ struct MultiLiteralSearch: Sendable {
         self.neighbours = neighbours
     }
 
-    /// The cheapest set of bytes, at most as many as `greedy`, such that every literal holds one, when it costs
-    /// less than `greedy` (cost: occurrences in source text plus `passCost` per pass); nil otherwise.
-    /// Branch and bound over the bit sets of literals per byte: the first literal no chosen byte covers must be
-    /// covered by one of its own bytes, so each level branches over that literal's bytes only (cheapest first),
-    /// and a branch ends as soon as its cost reaches the best found (the greedy's to begin with). The 155 anchors
-    /// of every decoder together take about 3,000 steps: cheap enough for start-up.
-    static func exactCover(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> [UInt8]? {
-        guard !literals.isEmpty, greedy.count > 1 else { return nil }
+    /// The cheapest set of bytes, at most as many as `greedy`, such that every literal holds one (a minimum-cost
+    /// set cover), when it costs less than `greedy` (cost: occurrences in source text plus `passCost` per pass);
+    /// nil otherwise. Branch and bound over the bit sets of literals per byte: the first literal no chosen byte
+    /// covers must be covered by one of its own bytes, so each level branches over that literal's bytes only
+    /// (cheapest first), and a branch ends as soon as its cost reaches the best found (the greedy's to begin with).
+    /// The built-in anchors (155 literals with every decoder's) take about 3,000 steps. Literal sets that share
+    /// few bytes can take exponentially many: the search stops after `maxCoverSteps` steps with the best cover
+    /// found by then (a cover all the same, only perhaps not the cheapest).
+    static func cheapestCover(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> [UInt8]? {
+        Self.cheapestCoverSearch(literals, than: greedy, holders: holders).cover
+    }
+
+    /// `cheapestCover`, with the number of steps the search took (tests: at most `maxCoverSteps` + 1).
+    static func cheapestCoverSearch(_ literals: [[UInt8]], than greedy: [UInt8], holders: (words: Int, sets: [UInt64])? = nil) -> (cover: [UInt8]?, steps: Int) {
+        guard !literals.isEmpty, greedy.count > 1 else { return (nil, 0) }
         let price = (0..<256).map { ByteFrequency.per100k[$0] + Self.passCost }
         let (words, sets) = holders ?? Self.holders(literals)
         // the bytes some literal holds, cheapest first (ties: lower byte)
@@ -234,7 +246,10 @@ struct MultiLiteralSearch: Sendable {
         // bits past the last literal count as covered
         if literals.count % 64 != 0 { covered[words - 1] = ~((1 << UInt64(literals.count % 64)) - 1) }
         var chosen: [UInt8] = []
+        var steps = 0
         func search(depth: Int, cost: Int) {
+            steps += 1
+            guard steps <= Self.maxCoverSteps else { return }
             // the first literal not covered yet
             var first = -1
             for w in 0..<words where covered[depth * words + w] != ~0 {
@@ -255,10 +270,11 @@ struct MultiLiteralSearch: Sendable {
                 chosen.append(UInt8(byte))
                 search(depth: depth + 1, cost: next)
                 chosen.removeLast()
+                if steps > Self.maxCoverSteps { break }
             }
         }
         search(depth: 0, cost: 0)
-        return best.map { $0.sorted() }
+        return (best.map { $0.sorted() }, steps)
     }
 
     /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence

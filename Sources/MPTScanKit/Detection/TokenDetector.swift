@@ -55,6 +55,9 @@ public final class TokenDetector: Sendable {
     private let keyStarts: [[Bool]]
     /// The platform JWT search, when a `platform-jwt` rule is loaded.
     let jwt: PlatformJWT?
+    /// The distinct id anchors of the rules (`TKN-`), in the order `scan(_:idPrefixHits:anchors:emit:)` numbers
+    /// them.
+    let anchorLiterals: [[UInt8]]
 
     /// Bytes before an anchor kept in context: the prefix, the legacy key window (2 KB), and for inline allow
     /// comments the token's line and the line before, up to 4 KB each (`InlineAllow.window`).
@@ -78,6 +81,7 @@ public final class TokenDetector: Sendable {
             if let i = searches.firstIndex(where: { $0.0.literal == anchor }) { searches[i].1.append(index) } else { searches.append((LiteralSearch(anchor), [index])) }
         }
         self.searches = searches
+        self.anchorLiterals = searches.map(\.0.literal)
         self.idPrefixSearch = searches.firstIndex { $0.0.literal == JoinedLiterals.idPrefix.literal }
         self.keys = rules.map { ($0.grammar?.keys ?? []).map { Array($0.lowercased().utf8) } }
         self.keyStarts = self.keys.map { keys in
@@ -95,23 +99,17 @@ public final class TokenDetector: Sendable {
     /// Reads bytes of `buffer` outside `anchorRange` as context.
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
         var unused: [Int] = []
-        self.scan(buffer, anchorRange: anchorRange, idPrefixHits: &unused, emit: emit)
-    }
-
-    /// Whether `scan` can report the offsets of `JoinedLiterals.idPrefix` (a rule anchors on `TKN-`).
-    var findsIDPrefix: Bool { self.idPrefixSearch != nil }
-    /// The search (index into `anchorLiterals`) for `JoinedLiterals.idPrefix`, when a rule anchors on it.
-    private let idPrefixSearch: Int?
-
-    /// `scan`, also appending to `idPrefixHits` the offset of every plain (one byte per character) `TKN-` in
-    /// `anchorRange`, in increasing order, when `findsIDPrefix`: the joined-literal decoder reuses them instead
-    /// of a `memchr` pass of its own.
-    func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, idPrefixHits: inout [Int], emit: (Candidate) -> Void) {
-        self.scan(buffer, idPrefixHits: &idPrefixHits, anchors: { visit in
+        self.scan(buffer, idPrefixHits: &unused, anchors: { visit in
             for s in self.searches.indices { self.searches[s].0.forEachForm(in: buffer, starting: anchorRange) { visit(s, $0, $1) } }
         }, emit: emit)
         self.jwt?.scan(buffer, anchorRange: anchorRange, emit: emit)
     }
+
+    /// Whether `scan(_:idPrefixHits:anchors:emit:)` can report the offsets of `JoinedLiterals.idPrefix` (a rule
+    /// anchors on `TKN-`).
+    var findsIDPrefix: Bool { self.idPrefixSearch != nil }
+    /// The search (index into `anchorLiterals`) for `JoinedLiterals.idPrefix`, when a rule anchors on it.
+    private let idPrefixSearch: Int?
 
     /// The id anchors' part of `scan` (not the platform JWT's) on hits found by the caller: `anchors` calls its
     /// argument with (index into `anchorLiterals`, offset of the anchor's first byte, form) for each anchor found,
@@ -137,22 +135,6 @@ public final class TokenDetector: Sendable {
             }
         } }
     }
-
-    /// The anchors of the rules and the decoders at decode depth `depth`, searched together (built once per
-    /// depth and kept: the exact pivot cover over 155 literals costs a few milliseconds).
-    func combinedAnchors(depth: Int) -> CombinedAnchors {
-        let depth = min(max(0, depth), ScanLimits.deepestDecoding)
-        return self.combined.withLock { cache in
-            if let found = cache[depth] { return found }
-            let made = CombinedAnchors(detector: self, depth: depth)
-            cache[depth] = made
-            return made
-        }
-    }
-    private let combined = Locked<[Int: CombinedAnchors]>([:])
-
-    /// The distinct id anchors of the rules (`TKN-`), in the order `scan(_:idPrefixHits:anchors:emit:)` numbers them.
-    var anchorLiterals: [[UInt8]] { self.searches.map(\.0.literal) }
 
     /// UTF-16 code units decoded around a wide anchor: 64 before it, 200 after.
     static let wideUnitsBefore = 64

@@ -55,7 +55,7 @@ public final class ContentScanner {
 
     private let detector: TokenDetector
     /// Every anchor a buffer is searched for, in one search (the detector's, at this scanner's decode depth).
-    private let anchors: CombinedAnchors
+    private let anchorSearch: CombinedAnchors
     /// The anchors' hits in the buffer being scanned, per decoder (storage kept across buffers).
     private var hits = CombinedAnchors.Hits()
     /// Caps on findings kept, decoding layers, archives and snippets (`ScanLimits`).
@@ -69,9 +69,16 @@ public final class ContentScanner {
     ///   - chunkSize: bytes read per step (tests use small sizes to exercise chunk boundaries).
     ///   - limits: findings kept per stream, decoding layers, snippet context; archive limits for the callers
     ///     that open archives with this scanner.
-    public init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize, limits: ScanLimits = ScanLimits()) {
-        self.detector = detector
-        self.anchors = detector.combinedAnchors(depth: limits.maxDecodeDepth)
+    public convenience init(detector: TokenDetector, chunkSize: Int = ContentScanner.defaultChunkSize, limits: ScanLimits = ScanLimits()) {
+        self.init(anchorSearch: CombinedAnchors(detector: detector, depth: limits.maxDecodeDepth), chunkSize: chunkSize, limits: limits)
+    }
+
+    /// A scanner sharing `anchorSearch` (made once for a scan's threads: it costs milliseconds), whose decode
+    /// depth must be `limits.maxDecodeDepth`'s.
+    init(anchorSearch: CombinedAnchors, chunkSize: Int = ContentScanner.defaultChunkSize, limits: ScanLimits = ScanLimits()) {
+        precondition(anchorSearch.depth == min(max(0, limits.maxDecodeDepth), ScanLimits.deepestDecoding), "one decode depth")
+        self.detector = anchorSearch.detector
+        self.anchorSearch = anchorSearch
         self.limits = limits
         self.chunkSize = max(chunkSize, 64)
         self.capacity = self.chunkSize + TokenDetector.lookBehind + TokenDetector.lookAhead + 64
@@ -134,9 +141,7 @@ public final class ContentScanner {
         if b.count >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)) { return true }
         if ChunkReader.guessUTF16(UnsafeBufferPointer(rebasing: b.prefix(1024))) != nil { return true }
         var found = false
-        var idPrefixHits: [Int] = []
-        self.anchors.candidates(in: b, range: 0..<b.count, detector: self.detector, hits: &self.hits, idPrefixHits: &idPrefixHits,
-                                overLimit: { _ in found = true }) { _ in found = true }
+        self.anchorSearch.candidates(in: b, range: 0..<b.count, hits: &self.hits, stopAtFirst: true, overLimit: { _ in found = true }) { _ in found = true }
         return found
     }
 
@@ -152,7 +157,6 @@ public final class ContentScanner {
         var reported = Set<SpanKey>()
         var pending: [Finding] = []
         var firstChunk = true
-        var idPrefixHits: [Int] = [] // `TKN-` offsets the detector saw, for the joined-literal decoder
         let maxFindings = max(1, self.limits.maxFindingsPerFile)
         var droppedFindings = 0
         // encoded token prefixes under more layers than --max-decode-depth: how many, and the first's offset
@@ -178,13 +182,12 @@ public final class ContentScanner {
             let limit = eof ? count : max(anchorsDone, count - TokenDetector.lookAhead)
 
             var batch: [Candidate] = []
-            idPrefixHits.removeAll(keepingCapacity: true)
             // tokens as written, in Base64 or with every byte escaped (reported at the encoded text), split across
             // joined literals, platform JWTs: every decoder's anchors found in one search
             // (closure literals, not a stored closure: nothing the loop uses gets boxed)
             let base = bufferOffset
-            self.anchors.candidates(in: view, range: anchorsDone..<limit, detector: self.detector, hits: &self.hits, idPrefixHits: &idPrefixHits,
-                                    overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
+            self.anchorSearch.candidates(in: view, range: anchorsDone..<limit, hits: &self.hits,
+                                         overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
             // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)

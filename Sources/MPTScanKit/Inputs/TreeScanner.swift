@@ -93,15 +93,16 @@ public final class TreeScanner: Sendable {
     public func run(isCancelled: @escaping @Sendable () -> Bool = { false }, progress: ScanProgress? = nil,
                     stream: (@Sendable ([Finding]) -> Void)? = nil) -> ScanReport {
         let jobs = max(1, self.options.jobs)
-        let detector = self.detector
         let chunkSize = self.options.chunkSize
         let limits = self.options.limits
+        // one anchor search for every thread (its pivot cover costs milliseconds)
+        let anchorSearch = CombinedAnchors(detector: self.detector, depth: limits.maxDecodeDepth)
         let paths = self.options.paths
         if self.options.parallelWalk, paths.count == 1, paths[0] != "-", !self.options.followSymlinks, FileTreeWalker.isDirectory(paths[0]) {
             // one directory: every thread walks and scans (nothing to de-duplicate, so no walk order to keep while walking)
             let walk = ParallelTreeWalk(root: paths[0], excludes: self.options.excludes, jobs: jobs, isCancelled: isCancelled,
                                         progress: progress, stream: stream, handleDepth: self.options.handleDepth)
-            walk.run(makeScanner: { ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits) },
+            walk.run(makeScanner: { ContentScanner(anchorSearch: anchorSearch, chunkSize: chunkSize, limits: limits) },
                      scan: { entry, worker in Self.scanEntry(entry, worker: worker, isCancelled: isCancelled) })
             return self.report(results: walk.results, filesScanned: walk.filesScanned, bytes: walk.bytes, decoded: walk.decoded,
                                walkSkipped: [], walkIssues: [], interrupted: isCancelled())
@@ -109,7 +110,7 @@ public final class TreeScanner: Sendable {
         let collector = ResultCollector(progress: progress, stream: stream)
         var walker: FileTreeWalker
         if jobs == 1 {
-            let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
+            let worker = ContentScanner(anchorSearch: anchorSearch, chunkSize: chunkSize, limits: limits)
             walker = FileTreeWalker(excludes: self.options.excludes, followSymlinks: self.options.followSymlinks) { entry in
                 guard !isCancelled() else { return }
                 collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))
@@ -123,7 +124,7 @@ public final class TreeScanner: Sendable {
             for _ in 0..<jobs {
                 group.enter()
                 let thread = Thread {
-                    let worker = ContentScanner(detector: detector, chunkSize: chunkSize, limits: limits)
+                    let worker = ContentScanner(anchorSearch: anchorSearch, chunkSize: chunkSize, limits: limits)
                     while let entry = queue.pop() {
                         if isCancelled() { continue }
                         collector.add(Self.scanEntry(entry, worker: worker, isCancelled: isCancelled))

@@ -52,10 +52,13 @@ public enum ExampleMutation: String, CaseIterable, Sendable {
 public struct RuleValidator {
     public let rules: [Rule]
     private let detector: TokenDetector
+    /// The scan's anchor search, made once for every example's scanner.
+    private let anchorSearch: CombinedAnchors
 
     public init(rules: [Rule]) {
         self.rules = rules
         self.detector = TokenDetector(rules: rules)
+        self.anchorSearch = CombinedAnchors(detector: self.detector, depth: ScanLimits().maxDecodeDepth)
     }
 
     /// Every problem found; empty when the rules are sound.
@@ -131,7 +134,7 @@ public struct RuleValidator {
             bytes = [0xFF, 0xFE]
             for unit in text.utf16 { bytes.append(UInt8(unit & 0xFF)); bytes.append(UInt8(unit >> 8)) }
         }
-        let scanner = ContentScanner(detector: self.detector, chunkSize: mutation == .chunkBoundary ? 64 : ContentScanner.defaultChunkSize)
+        let scanner = ContentScanner(anchorSearch: self.anchorSearch, chunkSize: mutation == .chunkBoundary ? 64 : ContentScanner.defaultChunkSize)
         return scanner.scan(bytes: bytes, path: "example").findings.filter { $0.ruleID == ruleID }
     }
 
