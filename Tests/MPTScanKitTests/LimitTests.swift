@@ -103,6 +103,21 @@ final class LimitTests: XCTestCase {
                        "a plain token needs no decoding")
     }
 
+    /// The issue names the first encoded prefix left undecoded in the file, whichever anchor found it: two
+    /// tokens in Base64 at different alignments, in both orders (the decoders report them anchor by anchor).
+    func testTheFirstPrefixOverTheDepthIsTheEarliest() {
+        let one = SyntheticTokens.token(seed: 1104), two = SyntheticTokens.token(seed: 1105)
+        for (first, second) in [("xx" + one, two), (two, "x" + one), ("x" + one, "xx" + two)] {
+            let text = Self.base64(first, times: 1) + "\n" + Self.base64(second, times: 1) + "\n"
+            let result = self.scanner { $0.maxDecodeDepth = 0 }.scan(bytes: Array(text.utf8), path: "b.txt")
+            XCTAssertEqual(result.issues.first?.count, 2)
+            let firstLine = Self.base64(first, times: 1)
+            // the prefix's anchor lies within the first line's first quantum or two
+            let offset = result.issues.first.flatMap { issue in issue.message.split(separator: " ").last.flatMap { Int($0) } } ?? -1
+            XCTAssertTrue(offset >= 0 && offset < min(8, firstLine.count), "\(result.issues.map(\.message))")
+        }
+    }
+
     /// Percent-encoding and HTML references escaped again: the same depth applies to each family.
     func testEscapingLevelsUpToTheDecodeDepth() {
         let token = SyntheticTokens.token(seed: 1103)

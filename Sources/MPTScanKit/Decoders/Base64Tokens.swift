@@ -105,8 +105,8 @@ public enum Base64Tokens {
     private static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                 searching: (search: MultiLiteralSearch, indices: [Int]), maxLevel: Int,
                                 overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
-        Self.forEach(in: buffer, detector: detector, indices: searching.indices, maxLevel: maxLevel,
-                     hits: { searching.search.forEach(in: buffer, starting: anchorRange, $0) }, overLimit: overLimit, body)
+        Self.forEach(in: buffer, detector: detector, indices: searching.indices, maxLevel: maxLevel, search: searching.search,
+                     anchorRange: anchorRange, hits: [], overLimit: overLimit, body)
     }
 
     /// The anchors (indices into `anchors`) searched at decode depth `depth` (0…`ScanLimits.deepestDecoding`): those
@@ -115,95 +115,132 @@ public enum Base64Tokens {
         Self.levels.indices.filter { Self.levels[$0] <= depth + 1 }
     }
 
-    /// `forEach` on hits found by the caller: `hits` calls its argument with (index into `indices`, buffer offset)
-    /// for each anchor found, each anchor's hits in increasing order (`CombinedAnchors` finds them together with
-    /// the other decoders' anchors).
+    /// `forEach` on the anchors `search` finds starting in `anchorRange` or, when `search` is nil, on `hits`
+    /// found by the caller (`CombinedAnchors` finds them together with the other decoders' anchors): (index into
+    /// `indices`, 0-based byte offset into `buffer`), each anchor's hits in increasing order.
     static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, indices: [Int], maxLevel: Int,
-                        hits: AnchorHits, overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
-        var decoded: [UInt8] = [] // allocated at the first hit only
-        // per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from
-        // a quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode
-        // per window, not one per anchor.
-        let count = indices.count
-        // (all three allocated at the first hit: most buffers have none)
+                        search: MultiLiteralSearch? = nil, anchorRange: Range<Int> = 0..<0, hits: [(anchor: Int, at: Int)],
+                        overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
+        var state = DecodeState()
+        if let search {
+            search.forEach(in: buffer, starting: anchorRange) { local, hit in
+                Self.decode(hit: hit, anchor: local, in: buffer, detector: detector, indices: indices, maxLevel: maxLevel,
+                            state: &state, overLimit: overLimit, body)
+            }
+        } else {
+            for hit in hits {
+                Self.decode(hit: hit.at, anchor: hit.anchor, in: buffer, detector: detector, indices: indices, maxLevel: maxLevel,
+                            state: &state, overLimit: overLimit, body)
+            }
+        }
+    }
+
+    /// What the hits of one buffer share (allocated at the first hit: most buffers have none).
+    private struct DecodeState {
+        /// The bytes decoded from one window.
+        var decoded: [UInt8] = []
+        /// Per anchor: the end of the last window decoded. A hit well inside it (one contiguous run, decoded from a
+        /// quantum start of the same stream) was decoded with it: a run of repeated anchors costs one decode per
+        /// window, not one per anchor.
         var covered: [Int] = []
-        // where each covered window began, and whether it held a line break (then alignment is not known)
+        /// Per anchor: where its covered window began, and whether it held a line break (then alignment is not
+        /// known).
         var coveredBegin: [Int] = []
         var coveredBroken: [Bool] = []
+        /// The window's Base64 characters and their buffer positions.
+        var chars: [UInt8] = []
+        var positions: [Int] = []
+    }
+
+    /// One hit of anchor `local` (index into `indices`) at `hit`: the run around it decoded once, and the decoded
+    /// bytes searched (layer 1: by the detector; above: for the layer below). A static function on an `inout`
+    /// state, not a closure over local variables: those were boxed, each access checked at run time (a file of
+    /// nested Base64 took twice as long).
+    private static func decode(hit: Int, anchor local: Int, in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, indices: [Int],
+                               maxLevel: Int, state: inout DecodeState, overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
+        // the state's arrays, moved out while this hit works on them (and back after): no copy, no overlapping access
+        var decoded: [UInt8] = [], covered: [Int] = [], coveredBegin: [Int] = [], coveredBroken: [Bool] = []
         var chars: [UInt8] = [], positions: [Int] = []
-        // (a replayed search calls back into this function's closures: `withoutActuallyEscaping` lets it)
-        withoutActuallyEscaping(hits) { hits in hits { local, hit in
-            let index = indices[local]
-            let back = Self.backs[index], level = Self.levels[index]
-            if level > maxLevel {
-                overLimit(hit)
+        swap(&decoded, &state.decoded); swap(&covered, &state.covered); swap(&coveredBegin, &state.coveredBegin)
+        swap(&coveredBroken, &state.coveredBroken); swap(&chars, &state.chars); swap(&positions, &state.positions)
+        defer {
+            swap(&decoded, &state.decoded); swap(&covered, &state.covered); swap(&coveredBegin, &state.coveredBegin)
+            swap(&coveredBroken, &state.coveredBroken); swap(&chars, &state.chars); swap(&positions, &state.positions)
+        }
+        let count = indices.count
+        let hit = hit
+        let index = indices[local]
+        let back = Self.backs[index], level = Self.levels[index]
+        if level > maxLevel {
+            overLimit(hit)
+            return
+        }
+        if covered.isEmpty {
+            covered = [Int](repeating: -1, count: count)
+            coveredBegin = [Int](repeating: 0, count: count)
+            coveredBroken = [Bool](repeating: true, count: count)
+        }
+        if hit + 200 <= covered[local] && !coveredBroken[local] && (hit - back - coveredBegin[local]) % 4 == 0 { return }
+        if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
+        // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the
+        // run (MIME wraps at 76 columns, PEM at 64) are skipped, anything else ends it
+        func isBreak(_ c: UInt8) -> Bool { c == 10 || c == 13 }
+        var first = hit
+        var needed = back + Self.extraBefore[level], taken = 0
+        var k = hit - 1
+        while k >= 0, taken < needed {
+            if isBreak(buffer[k]) { k -= 1; continue }
+            guard Self.value(buffer[k]) >= 0 else { break }
+            first = k; taken += 1; k -= 1
+        }
+        if taken < back { return } // the quantum's start is not there
+        needed = back + (taken - back) / 4 * 4
+        // start `needed` characters before the hit (whole quanta for the twice-encoded extension)
+        positions.removeAll(keepingCapacity: true)
+        chars.removeAll(keepingCapacity: true)
+        var q = hit - 1, skipped = 0
+        var begin = hit
+        while skipped < needed && q >= first {
+            if !isBreak(buffer[q]) { begin = q; skipped += 1 }
+            q -= 1
+        }
+        var i = begin
+        while i < buffer.count, chars.count < Self.window {
+            let c = buffer[i]
+            if Self.value(c) >= 0 { chars.append(c); positions.append(i) } else if !isBreak(c) { break }
+            i += 1
+        }
+        guard chars.count >= 12, let last = positions.last else { return }
+        covered[local] = last + 1
+        coveredBegin[local] = begin
+        coveredBroken[local] = last + 1 - begin != chars.count
+        let n = chars.withUnsafeBufferPointer { raw in
+            decoded.withUnsafeMutableBufferPointer { Self.decode(raw, into: $0) }
+        }
+        // decoded offset d lies in the quantum starting at character d / 3 * 4 (the closures read a constant: a
+        // variable they captured would be boxed)
+        let mapped = positions
+        let at = { (d: Int) -> Int in mapped[min(mapped.count - 1, d / 3 * 4)] }
+        let after = { (d: Int) -> Int in mapped[min(mapped.count - 1, (d + 2) / 3 * 4 - 1)] + 1 }
+        // the candidate moved onto the encoded text; the snippet then shows the token, not an encoded secret
+        let relocated = { (c: Candidate) -> Candidate in
+            var moved = c
+            moved.start = at(c.start)
+            moved.end = after(c.end)
+            moved.spanIsSecretOnly = false
+            moved.decodings = [Self.decoding] + c.decodings
+            return moved
+        }
+        decoded.withUnsafeBufferPointer { out in
+            let view = UnsafeBufferPointer(rebasing: out[0..<n])
+            if level == 1 {
+                detector.scan(view, anchorRange: 0..<n) { body(relocated($0)) }
                 return
             }
-            if covered.isEmpty {
-                covered = [Int](repeating: -1, count: count)
-                coveredBegin = [Int](repeating: 0, count: count)
-                coveredBroken = [Bool](repeating: true, count: count)
-            }
-            if hit + 200 <= covered[local] && !coveredBroken[local] && (hit - back - coveredBegin[local]) % 4 == 0 { return }
-            if decoded.isEmpty { decoded = [UInt8](repeating: 0, count: Self.window / 4 * 3 + 3) }
-            // the run around the hit, as Base64 characters with their buffer positions: line breaks inside the
-            // run (MIME wraps at 76 columns, PEM at 64) are skipped, anything else ends it
-            func isBreak(_ c: UInt8) -> Bool { c == 10 || c == 13 }
-            var first = hit
-            var needed = back + Self.extraBefore[level], taken = 0
-            var k = hit - 1
-            while k >= 0, taken < needed {
-                if isBreak(buffer[k]) { k -= 1; continue }
-                guard Self.value(buffer[k]) >= 0 else { break }
-                first = k; taken += 1; k -= 1
-            }
-            if taken < back { return } // the quantum's start is not there
-            needed = back + (taken - back) / 4 * 4
-            // start `needed` characters before the hit (whole quanta for the twice-encoded extension)
-            positions.removeAll(keepingCapacity: true)
-            chars.removeAll(keepingCapacity: true)
-            var q = hit - 1, skipped = 0
-            var begin = hit
-            while skipped < needed && q >= first {
-                if !isBreak(buffer[q]) { begin = q; skipped += 1 }
-                q -= 1
-            }
-            var i = begin
-            while i < buffer.count, chars.count < Self.window {
-                let c = buffer[i]
-                if Self.value(c) >= 0 { chars.append(c); positions.append(i) } else if !isBreak(c) { break }
-                i += 1
-            }
-            guard chars.count >= 12, let last = positions.last else { return }
-            covered[local] = last + 1
-            coveredBegin[local] = begin
-            coveredBroken[local] = last + 1 - begin != chars.count
-            let n = chars.withUnsafeBufferPointer { raw in
-                decoded.withUnsafeMutableBufferPointer { Self.decode(raw, into: $0) }
-            }
-            // decoded offset d lies in the quantum starting at character d / 3 * 4
-            let at = { (d: Int) -> Int in positions[min(positions.count - 1, d / 3 * 4)] }
-            let after = { (d: Int) -> Int in positions[min(positions.count - 1, (d + 2) / 3 * 4 - 1)] + 1 }
-            // the candidate moved onto the encoded text; the snippet then shows the token, not an encoded secret
-            let relocated = { (c: Candidate) -> Candidate in
-                var moved = c
-                moved.start = at(c.start)
-                moved.end = after(c.end)
-                moved.spanIsSecretOnly = false
-                moved.decodings = [Self.decoding] + c.decodings
-                return moved
-            }
-            decoded.withUnsafeBufferPointer { out in
-                let view = UnsafeBufferPointer(rebasing: out[0..<n])
-                if level == 1 {
-                    detector.scan(view, anchorRange: 0..<n) { body(relocated($0)) }
-                    return
-                }
-                // positions inside the decoded bytes map back to the quantum that holds them
-                Self.forEach(in: view, anchorRange: 0..<n, detector: detector, searching: Self.layerSearches[level - 1],
-                             maxLevel: level - 1, overLimit: { _ in }) { body(relocated($0)) }
-            }
-        } }
+            // positions inside the decoded bytes map back to the quantum that holds them
+            Self.forEach(in: view, anchorRange: 0..<n, detector: detector, searching: Self.layerSearches[level - 1],
+                         maxLevel: level - 1, overLimit: { _ in }) { body(relocated($0)) }
+        }
     }
 
     /// The 6-bit value of a Base64 or base64url character, or -1.

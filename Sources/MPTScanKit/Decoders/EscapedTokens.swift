@@ -64,13 +64,13 @@ public enum EscapedTokens {
     public static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                maxDepth: Int = ScanLimits.deepestDecoding, overLimit: (Int) -> Void = { _ in },
                                _ body: (Candidate) -> Void) {
-        Self.forEach(in: buffer, detector: detector, maxDepth: maxDepth, hits: { Self.search.forEachInTextOrder(in: buffer, starting: anchorRange, $0) },
+        Self.forEach(in: buffer, detector: detector, maxDepth: maxDepth, hits: Self.search.hitsInTextOrder(in: buffer, starting: anchorRange).map { ($0.literal, $0.at) },
                      overLimit: overLimit, body)
     }
 
-    /// `forEach` on hits found by the caller: `hits` calls its argument with (index into `anchors`, buffer
-    /// offset) for each escaped `idt` found, in text order (by offset, then index).
-    static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, maxDepth: Int, hits: AnchorHits,
+    /// `forEach` on hits found by the caller: (index into `anchors`, 0-based byte offset into `buffer`) for each
+    /// escaped `idt` found, in text order (by offset, then index).
+    static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, maxDepth: Int, hits: [(anchor: Int, at: Int)],
                         overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
         var covered = -1 // the end of the last token reported
         // per anchor: the end of the escaped text an earlier decode from that anchor undid (made on first use). Per
@@ -80,7 +80,8 @@ public enum EscapedTokens {
         var decodedTo: [Int] = []
         var input: [UInt8] = [], output: [UInt8] = []
         var starts: [Int] = [], ends: [Int] = [], levelStarts: [Int] = [], levelEnds: [Int] = []
-        withoutActuallyEscaping(hits) { hits in hits { index, hit in
+        // one hit (a local function: its state stays on the stack, with no dynamic exclusivity checks)
+        func visit(_ index: Int, _ hit: Int) {
             guard hit >= covered else { return }
             if decodedTo.isEmpty { decodedTo = [Int](repeating: -1, count: Self.anchors.count) }
             guard hit >= decodedTo[index] else { return }
@@ -135,7 +136,8 @@ public enum EscapedTokens {
                     body(moved)
                 }
             }
-        } }
+        }
+        for hit in hits { visit(hit.anchor, hit.at) }
     }
 
     /// Whether the detector, run on `buffer` as it is, reports a candidate of `c`'s rule starting where `c` does.

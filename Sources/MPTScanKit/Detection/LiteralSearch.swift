@@ -4,11 +4,6 @@ import Glibc
 import Darwin
 #endif
 
-/// Hits of an anchor search found by the caller, replayed to the decoder that wants them: `hits(visit)` calls
-/// `visit(literal index, 0-based byte offset into the buffer)` once per hit, in the order that decoder expects
-/// (`CombinedAnchors`).
-typealias AnchorHits = ((Int, Int) -> Void) -> Void
-
 /// Finds a short byte literal: `memchr` (vectorised in glibc and Darwin's libc) for the literal's rarest byte,
 /// then a byte compare. glibc's `memmem` is not vectorised, and this is the scanner's hot loop.
 struct LiteralSearch: Sendable {
@@ -303,11 +298,15 @@ struct MultiLiteralSearch: Sendable {
     /// found) are collected and sorted first. For callers whose state assumes increasing offsets (the end of the
     /// last span decoded, of the last JWT reported).
     func forEachInTextOrder(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
-        var hits: [(at: Int, literal: Int)] = []
-        self.forEach(in: buffer, starting: range) { literal, at in hits.append((at, literal)) }
-        guard !hits.isEmpty else { return }
-        hits.sort { ($0.at, $0.literal) < ($1.at, $1.literal) }
-        for hit in hits { body(hit.literal, hit.at) }
+        for hit in self.hitsInTextOrder(in: buffer, starting: range) { body(hit.literal, hit.at) }
+    }
+
+    /// The hits `forEachInTextOrder` visits, in its order: (literal index, 0-based byte offset into `buffer`).
+    func hitsInTextOrder(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>) -> [(literal: Int, at: Int)] {
+        var hits: [(literal: Int, at: Int)] = []
+        self.forEach(in: buffer, starting: range) { literal, at in hits.append((literal, at)) }
+        if hits.count > 1 { hits.sort { ($0.at, $0.literal) < ($1.at, $1.literal) } }
+        return hits
     }
 
     /// `forEach` for the members of group `g`.

@@ -78,25 +78,25 @@ final class PlatformJWT: Sendable {
     /// Reports each platform JWT whose anchor starts in `anchorRange`, as a candidate spanning the whole JWT
     /// (0-based byte offsets into `buffer`) with its claims.
     func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
-        self.scan(buffer, hits: { self.search.forEachInTextOrder(in: buffer, starting: anchorRange, $0) }, emit: emit)
+        self.scan(buffer, hits: self.search.hitsInTextOrder(in: buffer, starting: anchorRange).map { ($0.literal, $0.at) }, emit: emit)
     }
 
-    /// `scan` on hits found by the caller: `hits` calls its argument with (index into `anchorForms`, buffer offset)
-    /// for each anchor found, in text order (by offset, then index).
-    func scan(_ buffer: UnsafeBufferPointer<UInt8>, hits: AnchorHits, emit: (Candidate) -> Void) {
+    /// `scan` on hits found by the caller: (index into `anchorForms`, 0-based byte offset into `buffer`) for each
+    /// anchor found, in text order (by offset, then index).
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, hits: [(form: Int, at: Int)], emit: (Candidate) -> Void) {
         var done = -1 // the end of the last JWT reported: more anchors inside its payload are the same JWT
-        withoutActuallyEscaping(hits) { hits in hits { _, hit in
-            guard hit >= done else { return }
+        for (_, hit) in hits {
+            guard hit >= done else { continue }
             guard let candidate = self.candidate(buffer, around: hit) else {
                 // every anchor in the same base64url run shares its verdict: skip the rest of the run
                 var end = hit
                 while end < buffer.count, end - hit < Self.maxPayload, Self.isURLCharacter(buffer[end]) { end += 1 }
                 done = end
-                return
+                continue
             }
             done = candidate.end
             emit(candidate)
-        } }
+        }
     }
 
     private func candidate(_ b: UnsafeBufferPointer<UInt8>, around hit: Int) -> Candidate? {

@@ -55,7 +55,7 @@ public final class TokenDetector: Sendable {
     private let keyStarts: [[Bool]]
     /// The platform JWT search, when a `platform-jwt` rule is loaded.
     let jwt: PlatformJWT?
-    /// The distinct id anchors of the rules (`TKN-`), in the order `scan(_:idPrefixHits:anchors:emit:)` numbers
+    /// The distinct id anchors of the rules (`TKN-`), in the order `scan(_:hits:idPrefixHits:emit:)` numbers
     /// them.
     let anchorLiterals: [[UInt8]]
 
@@ -98,42 +98,58 @@ public final class TokenDetector: Sendable {
     /// Reports every candidate whose anchor starts at an offset in `anchorRange`, in order of anchor offset.
     /// Reads bytes of `buffer` outside `anchorRange` as context.
     public func scan(_ buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, emit: (Candidate) -> Void) {
-        var unused: [Int] = []
-        self.scan(buffer, idPrefixHits: &unused, anchors: { visit in
-            for s in self.searches.indices { self.searches[s].0.forEachForm(in: buffer, starting: anchorRange) { visit(s, $0, $1) } }
-        }, emit: emit)
+        var state = AnchorState()
+        for s in self.searches.indices {
+            self.searches[s].0.forEachForm(in: buffer, starting: anchorRange) { at, form in
+                self.anchorHit(buffer, anchor: s, at: at, form: form, state: &state, emit: emit)
+            }
+        }
         self.jwt?.scan(buffer, anchorRange: anchorRange, emit: emit)
     }
 
-    /// Whether `scan(_:idPrefixHits:anchors:emit:)` can report the offsets of `JoinedLiterals.idPrefix` (a rule
+    /// Whether `scan(_:hits:idPrefixHits:emit:)` can report the offsets of `JoinedLiterals.idPrefix` (a rule
     /// anchors on `TKN-`).
     var findsIDPrefix: Bool { self.idPrefixSearch != nil }
     /// The search (index into `anchorLiterals`) for `JoinedLiterals.idPrefix`, when a rule anchors on it.
     private let idPrefixSearch: Int?
 
-    /// The id anchors' part of `scan` (not the platform JWT's) on hits found by the caller: `anchors` calls its
-    /// argument with (index into `anchorLiterals`, offset of the anchor's first byte, form) for each anchor found,
-    /// each literal's hits in increasing order, a wide text's little-endian reading before its big-endian one
-    /// (`LiteralSearch.forEachForm`'s order; `CombinedAnchors` finds them together with the decoders' anchors).
-    func scan(_ buffer: UnsafeBufferPointer<UInt8>, idPrefixHits: inout [Int], anchors: ((Int, Int, TextForm) -> Void) -> Void,
+    /// The id anchors' part of `scan` (not the platform JWT's) on hits found by the caller (`CombinedAnchors`
+    /// finds them together with the decoders' anchors): (index into `anchorLiterals`, 0-based byte offset of the
+    /// anchor's text, form), each literal's hits in increasing order, a wide text's little-endian reading before
+    /// its big-endian one (`LiteralSearch.forEachForm`'s order). Appends the offset of every plain `TKN-` to
+    /// `idPrefixHits`, for the joined-literal decoder.
+    func scan(_ buffer: UnsafeBufferPointer<UInt8>, hits: [(anchor: Int, at: Int, form: TextForm)], idPrefixHits: inout [Int],
               emit: (Candidate) -> Void) {
-        var keyIndexes: [KeyIndex] = [] // allocated at the first anchor: most buffers have none
-        var littleEndianMatch: (search: Int, at: Int)? = nil
-        withoutActuallyEscaping(anchors) { anchors in anchors { s, at, form in
-            if form != .bytes {
-                // the same wide text read both ways: keep the little-endian reading when it matched
-                if form == .utf16BE, let match = littleEndianMatch, match.search == s, at + 1 == match.at { return }
-                if self.matchWide(buffer, anchorAt: at, form: form, ruleIndices: self.searches[s].1, emit: emit) && form == .utf16LE {
-                    littleEndianMatch = (s, at)
-                }
-                return
+        var state = AnchorState()
+        for hit in hits {
+            if hit.form == .bytes && hit.anchor == self.idPrefixSearch { idPrefixHits.append(hit.at) }
+            self.anchorHit(buffer, anchor: hit.anchor, at: hit.at, form: hit.form, state: &state, emit: emit)
+        }
+    }
+
+    /// What one buffer's anchors share: the legacy key index per rule, the last wide text matched little-endian.
+    private struct AnchorState {
+        /// Per rule, allocated at the first anchor: most buffers have none.
+        var keyIndexes: [KeyIndex] = []
+        var littleEndianMatch: (anchor: Int, at: Int)? = nil
+    }
+
+    /// One id anchor: the grammar of each rule that anchors on it, matched around it.
+    @inline(__always)
+    private func anchorHit(_ buffer: UnsafeBufferPointer<UInt8>, anchor s: Int, at: Int, form: TextForm, state: inout AnchorState,
+                           emit: (Candidate) -> Void) {
+        if form != .bytes {
+            // the same wide text read both ways: keep the little-endian reading when it matched
+            if form == .utf16BE, let match = state.littleEndianMatch, match.anchor == s, at + 1 == match.at { return }
+            if self.matchWide(buffer, anchorAt: at, form: form, ruleIndices: self.searches[s].1, emit: emit) && form == .utf16LE {
+                state.littleEndianMatch = (s, at)
             }
-            if s == self.idPrefixSearch { idPrefixHits.append(at) }
-            if keyIndexes.isEmpty { keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count) }
-            for index in self.searches[s].1 {
-                if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &keyIndexes[index]) { emit(candidate) }
-            }
-        } }
+            return
+        }
+        if state.keyIndexes.isEmpty { state.keyIndexes = [KeyIndex](repeating: KeyIndex(), count: self.rules.count) }
+        for index in self.searches[s].1 {
+            if let candidate = self.match(buffer, anchorAt: at, ruleIndex: index, keyIndex: &state.keyIndexes[index]) { emit(candidate) }
+        }
     }
 
     /// UTF-16 code units decoded around a wide anchor: 64 before it, 200 after.
@@ -195,6 +211,7 @@ public final class TokenDetector: Sendable {
 
     // MARK: - Grammar
 
+    @inline(__always)
     private func match(_ b: UnsafeBufferPointer<UInt8>, anchorAt a: Int, ruleIndex: Int, keyIndex: inout KeyIndex) -> Candidate? {
         let rule = self.rules[ruleIndex]
         guard let g = rule.grammar else { return nil }

@@ -136,13 +136,12 @@ final class CombinedAnchors: Sendable {
         self.find(in: buffer, starting: range, into: &hits)
         var reported = false
         let detector = self.detector
-        let idHits = hits.id // (the closure reads these while the scan appends to `hits.idPrefix`)
-        detector.scan(buffer, idPrefixHits: &hits.idPrefix, anchors: { visit in for h in idHits { visit(h.anchor, h.at, h.form) } }) {
+        detector.scan(buffer, hits: hits.id, idPrefixHits: &hits.idPrefix) {
             reported = true
             emit($0)
         }
         if let jwt = detector.jwt, !hits.jwt.isEmpty, !(stopAtFirst && reported) {
-            jwt.scan(buffer, hits: { visit in for h in hits.jwt { visit(h.form, h.at) } }) {
+            jwt.scan(buffer, hits: hits.jwt) {
                 reported = true
                 emit($0)
             }
@@ -153,14 +152,13 @@ final class CombinedAnchors: Sendable {
         }
         if !hits.base64.isEmpty, !(stopAtFirst && reported) {
             Base64Tokens.forEach(in: buffer, detector: detector, indices: self.base64Indices, maxLevel: self.depth,
-                                 hits: { visit in for h in hits.base64 { visit(h.anchor, h.at) } }, overLimit: over) {
+                                 hits: hits.base64, overLimit: over) {
                 reported = true
                 emit($0)
             }
         }
         if !hits.escape.isEmpty, !(stopAtFirst && reported) {
-            EscapedTokens.forEach(in: buffer, detector: detector, maxDepth: self.depth,
-                                  hits: { visit in for h in hits.escape { visit(h.anchor, h.at) } }, overLimit: over) {
+            EscapedTokens.forEach(in: buffer, detector: detector, maxDepth: self.depth, hits: hits.escape, overLimit: over) {
                 reported = true
                 emit($0)
             }

@@ -159,8 +159,9 @@ public final class ContentScanner {
         var firstChunk = true
         let maxFindings = max(1, self.limits.maxFindingsPerFile)
         var droppedFindings = 0
-        // encoded token prefixes under more layers than --max-decode-depth: how many, and the first's offset
-        var overDecoded = 0, firstOverDecoded = 0
+        // encoded token prefixes under more layers than --max-decode-depth: how many, and the first's offset (the
+        // smallest: the decoders report them anchor by anchor, not in text order)
+        var overDecoded = 0, firstOverDecoded = Int.max
         let decodeDepth = self.limits.maxDecodeDepth
 
         while true {
@@ -187,7 +188,7 @@ public final class ContentScanner {
             // (closure literals, not a stored closure: nothing the loop uses gets boxed)
             let base = bufferOffset
             self.anchorSearch.candidates(in: view, range: anchorsDone..<limit, hits: &self.hits,
-                                         overLimit: { if overDecoded == 0 { firstOverDecoded = base + $0 }; overDecoded += 1 }) { batch.append($0) }
+                                         overLimit: { firstOverDecoded = min(firstOverDecoded, base + $0); overDecoded += 1 }) { batch.append($0) }
             anchorsDone = limit
             // a token joined across literals is one finding: drop a part of it the plain scan saw in one literal
             // (the legacy rule reads `TKN-…:<secret>` in the second literal of `'idt:' + 'TKN-…'`)
