@@ -32,6 +32,8 @@ final class CombinedAnchorsTests: XCTestCase {
         let escaped = token.utf8.map { String(format: "%%%02X", $0) }.joined()
         out.append(Array(escaped.utf8))
         out.append(Array(token.utf8.map { "&#\($0);" }.joined().utf8))
+        out.append(Array(token.utf8.map { String(format: "\\x%02x", $0) }.joined().utf8))
+        out.append(Array(token.utf8.map { String(format: "\\u%04x", $0) }.joined().utf8))
         let half = token.count / 2
         out.append(Array("\"\(token.prefix(half))\" + \"\(token.dropFirst(half))\"".utf8))
         out.append(Array(token.utf8).flatMap { [$0, 0] })
@@ -81,17 +83,24 @@ final class CombinedAnchorsTests: XCTestCase {
                             XCTAssertEqual(together.count, alone.count, "\(context): as often")
                             XCTAssertEqual(togetherOver.sorted(), aloneOver.sorted(), context)
                             XCTAssertEqual(hits.idPrefix, ids, "\(context): the id prefixes, in order")
-                            if name == "built-in" { for seen in together { kinds[(seen.decodings.first ?? "plain") + " " + seen.form, default: 0] += 1 } }
+                            if name == "built-in" {
+                                for seen in together { kinds["rule \(seen.rule) \(seen.decodings.joined(separator: "+")) \(seen.form)", default: 0] += 1 }
+                                if !togetherOver.isEmpty { kinds["over depth \(depth)", default: 0] += 1 }
+                            }
                         }
                     }
                 }
             }
         }
-        // the comparison saw every kind of finding
-        for kind in ["plain bytes", "plain utf16LE", "plain utf16BE", "base64 bytes", "percent bytes", "html-entity bytes", "joined-literals bytes"] {
-            XCTAssertGreaterThan(kinds[kind] ?? 0, 0, "\(kind) in \(kinds)")
+        // the comparison saw every kind of finding: each rule, each decoding and form, prefixes over the depth
+        let rules = BuiltinRules.all
+        let token = rules.firstIndex { $0.id == "mpt-api-token" }!, jwt = rules.firstIndex { $0.detector == .platformJWT }!
+        // (plain: no decoding, hence the two spaces)
+        for kind in ["  bytes", "  utf16LE", "  utf16BE", " base64 bytes", " base64+base64 bytes", " base64+base64+base64 bytes", " percent bytes",
+                     " html-entity bytes", " hex-escape bytes", " unicode-escape bytes", " joined-literals bytes"].map({ "rule \(token)" + $0 })
+            + ["rule \(jwt)  bytes", "over depth 0", "over depth 2"] {
+            XCTAssertGreaterThan(kinds[kind] ?? 0, 0, "\(kind) in \(kinds.keys.sorted())")
         }
-        XCTAssertGreaterThan(kinds.filter { $0.key.hasPrefix("plain bytes") }.count, 0)
     }
 
     /// The pivot bytes of the combined search at each decode depth: a change shows here, and the scan's speed

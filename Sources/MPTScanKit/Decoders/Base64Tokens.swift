@@ -43,8 +43,8 @@ public enum Base64Tokens {
     static let levels: [Int] = Self.anchors.map(\.level)
     /// Per decode depth 0…`ScanLimits.deepestDecoding`: the anchors of layers up to one more than it, searched
     /// together (`MultiLiteralSearch`), and the anchor index of each of its literals.
-    /// Built on first use, one depth at a time: a scan uses one, and each costs milliseconds of start-up (the
-    /// pivot cover search).
+    /// Built on first use, one depth at a time (each costs milliseconds: the pivot cover search). A scan searches
+    /// every decoder's anchors together (`CombinedAnchors`); this one serves `Redaction`, the fuzz targets and tests.
     static func outerSearch(depth: Int) -> (search: MultiLiteralSearch, indices: [Int]) {
         switch depth {
         case 0: return Self.outer0
@@ -105,8 +105,11 @@ public enum Base64Tokens {
     private static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                                 searching: (search: MultiLiteralSearch, indices: [Int]), maxLevel: Int,
                                 overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
-        Self.forEach(in: buffer, detector: detector, indices: searching.indices, maxLevel: maxLevel, search: searching.search,
-                     anchorRange: anchorRange, hits: [], overLimit: overLimit, body)
+        var state = DecodeState()
+        searching.search.forEach(in: buffer, starting: anchorRange) { local, hit in
+            Self.decode(hit: hit, anchor: local, in: buffer, detector: detector, indices: searching.indices, maxLevel: maxLevel,
+                        state: &state, overLimit: overLimit, body)
+        }
     }
 
     /// The anchors (indices into `anchors`) searched at decode depth `depth` (0…`ScanLimits.deepestDecoding`): those
@@ -115,23 +118,14 @@ public enum Base64Tokens {
         Self.levels.indices.filter { Self.levels[$0] <= depth + 1 }
     }
 
-    /// `forEach` on the anchors `search` finds starting in `anchorRange` or, when `search` is nil, on `hits`
-    /// found by the caller (`CombinedAnchors` finds them together with the other decoders' anchors): (index into
-    /// `indices`, 0-based byte offset into `buffer`), each anchor's hits in increasing order.
+    /// `forEach` on hits found by the caller (`CombinedAnchors` finds them together with the other decoders'
+    /// anchors): (index into `indices`, 0-based byte offset into `buffer`), each anchor's hits in increasing order.
     static func forEach(in buffer: UnsafeBufferPointer<UInt8>, detector: TokenDetector, indices: [Int], maxLevel: Int,
-                        search: MultiLiteralSearch? = nil, anchorRange: Range<Int> = 0..<0, hits: [(anchor: Int, at: Int)],
-                        overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
+                        hits: [(anchor: Int, at: Int)], overLimit: (Int) -> Void, _ body: (Candidate) -> Void) {
         var state = DecodeState()
-        if let search {
-            search.forEach(in: buffer, starting: anchorRange) { local, hit in
-                Self.decode(hit: hit, anchor: local, in: buffer, detector: detector, indices: indices, maxLevel: maxLevel,
-                            state: &state, overLimit: overLimit, body)
-            }
-        } else {
-            for hit in hits {
-                Self.decode(hit: hit.at, anchor: hit.anchor, in: buffer, detector: detector, indices: indices, maxLevel: maxLevel,
-                            state: &state, overLimit: overLimit, body)
-            }
+        for hit in hits {
+            Self.decode(hit: hit.at, anchor: hit.anchor, in: buffer, detector: detector, indices: indices, maxLevel: maxLevel,
+                        state: &state, overLimit: overLimit, body)
         }
     }
 
@@ -168,7 +162,6 @@ public enum Base64Tokens {
             swap(&coveredBroken, &state.coveredBroken); swap(&chars, &state.chars); swap(&positions, &state.positions)
         }
         let count = indices.count
-        let hit = hit
         let index = indices[local]
         let back = Self.backs[index], level = Self.levels[index]
         if level > maxLevel {

@@ -35,7 +35,7 @@ public enum JoinedLiterals {
 
     /// `stringDepth`: how many JSON string layers were undone to give `buffer`.
     /// `idPrefixHits`: the offsets of `TKN-` in `anchorRange`, in increasing order, when the caller already has
-    /// them (`CombinedAnchors.candidates`, from `TokenDetector.scan(_:idPrefixHits:anchors:emit:)`); nil searches
+    /// them (`CombinedAnchors.candidates`, from `TokenDetector.scan(_:hits:idPrefixHits:emit:)`); nil searches
     /// for them.
     static func forEach(in buffer: UnsafeBufferPointer<UInt8>, anchorRange: Range<Int>, detector: TokenDetector,
                         stringDepth: Int, idPrefixHits: [Int]? = nil, _ body: (Candidate) -> Void) {

@@ -93,7 +93,8 @@ struct LiteralSearch: Sendable {
 /// by set cover: greedily, the byte in most uncovered literals per occurrence in source text, then replaced by
 /// the cheapest cover found when there is a cheaper one), and at each hit of a pivot only the literals whose
 /// neighbours match are compared. Each pivot is one pass over the bytes: the 129 Base64 anchors of four layers
-/// cost three passes (`U`, `V`, `W`); with every other decoder's anchors (`CombinedAnchors`), five in all.
+/// cost three passes (`U`, `V`, `W`); with every other decoder's anchors (`CombinedAnchors`), five in all at
+/// decode depths 2 and 3, four at 0 and 1 (the joined literals' `+` is a pass of its own).
 struct MultiLiteralSearch: Sendable {
     /// One literal under its group's pivot: where its bytes are in `flat`, and where the pivot is in it.
     struct Member: Sendable {
@@ -130,7 +131,7 @@ struct MultiLiteralSearch: Sendable {
     static let maxCoverSteps = 200_000
 
     /// The literals holding each byte value, as bit sets: `words` words per byte (bit `i % 64` of word
-    /// `byte * words + i / 64` is set when literal `i` holds `byte`), for the greedy and the exact cover.
+    /// `byte * words + i / 64` is set when literal `i` holds `byte`), for the greedy and the cheapest cover.
     private static func holders(_ literals: [[UInt8]]) -> (words: Int, sets: [UInt64]) {
         let words = (literals.count + 63) / 64
         var sets = [UInt64](repeating: 0, count: 256 * words)
@@ -274,7 +275,7 @@ struct MultiLiteralSearch: Sendable {
 
     /// Calls `body(literal index, offset)` for every occurrence of a literal starting in `range` (an occurrence
     /// may run past `range`, not past the buffer). Order: by group, then by the position of the pivot byte in
-    /// `buffer` (`forEachInTextOrder` gives text order). No allocation or reference counting per hit: this runs
+    /// `buffer` (`hitsInTextOrder` gives text order). No allocation or reference counting per hit: this runs
     /// over every byte scanned.
     func forEach(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
         guard buffer.baseAddress != nil, !range.isEmpty else { return }
@@ -292,16 +293,11 @@ struct MultiLiteralSearch: Sendable {
         }
     }
 
-    /// `forEach`, but in text order: by offset, then by literal index. `forEach` goes group by group, and within
-    /// a group by the position of the pivot byte in `buffer`, not by the literal's start (members hold the pivot
-    /// at different places, and one ending at it comes after those that go on), so the hits (few: whole literals
-    /// found) are collected and sorted first. For callers whose state assumes increasing offsets (the end of the
-    /// last span decoded, of the last JWT reported).
-    func forEachInTextOrder(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>, _ body: (Int, Int) -> Void) {
-        for hit in self.hitsInTextOrder(in: buffer, starting: range) { body(hit.literal, hit.at) }
-    }
-
-    /// The hits `forEachInTextOrder` visits, in its order: (literal index, 0-based byte offset into `buffer`).
+    /// The hits of `forEach`, in text order: by offset, then by literal index, as (literal index, 0-based byte
+    /// offset into `buffer`). `forEach` goes group by group, and within a group by the position of the pivot byte,
+    /// not by the literal's start (members hold the pivot at different places, and one ending at it comes after
+    /// those that go on), so the hits (few: whole literals found) are collected and sorted. For the decoders
+    /// whose state assumes increasing offsets (the end of the last span decoded, of the last JWT reported).
     func hitsInTextOrder(in buffer: UnsafeBufferPointer<UInt8>, starting range: Range<Int>) -> [(literal: Int, at: Int)] {
         var hits: [(literal: Int, at: Int)] = []
         self.forEach(in: buffer, starting: range) { literal, at in hits.append((literal, at)) }

@@ -31,9 +31,9 @@ public struct Candidate: Sendable, Equatable {
     public var claims: PlatformClaims? = nil
 }
 
-/// Finds tokens in raw bytes: a `memchr` search (`LiteralSearch`) for each rule's id anchor (`TKN-`), then the
-/// grammar checked by hand around each anchor, then the secret scored by `SecretQuality`. No regular expressions
-/// on the hot path.
+/// Finds tokens in raw bytes: a `memchr` search (`LiteralSearch`) for each rule's id anchor (`TKN-`), or the
+/// anchors a scan's `CombinedAnchors` found, then the grammar checked by hand around each anchor, then the secret
+/// scored by `SecretQuality`. No regular expressions on the hot path.
 ///
 /// A candidate needs at most `lookBehind` bytes before its anchor and `lookAhead` bytes after it; callers that
 /// stream a file keep that much context around the range of anchors they ask about.

@@ -61,6 +61,8 @@ public final class HistoryScanner {
     /// What the scan covers.
     public let options: HistoryOptions
     let detector: TokenDetector
+    /// Every anchor a blob is searched for (shared by the scanners of one run's threads).
+    let anchorSearch: CombinedAnchors
     private let content: ContentScanner
     /// After a complete full-history `run`: the blobs, commits and annotated tags it covered (read, or known
     /// from `HistoryOptions.knownObjects`), sorted, to give as `knownObjects` to the next scan. Hit objects no
@@ -71,10 +73,18 @@ public final class HistoryScanner {
     var objectSource: ObjectSource? = nil
 
     /// A scanner for `options`, matching with `detector` (its rules).
-    public init(detector: TokenDetector, options: HistoryOptions) {
-        self.detector = detector
+    public convenience init(detector: TokenDetector, options: HistoryOptions) {
+        self.init(anchorSearch: CombinedAnchors(detector: detector, depth: options.limits.maxDecodeDepth), options: options)
+    }
+
+    /// A scanner sharing `anchorSearch` (its detector and its pivot cover, made once for all of a scan's threads),
+    /// made afresh when `options` asks for another decode depth.
+    init(anchorSearch: CombinedAnchors, options: HistoryOptions) {
+        let depth = min(max(0, options.limits.maxDecodeDepth), ScanLimits.deepestDecoding)
+        self.anchorSearch = anchorSearch.depth == depth ? anchorSearch : CombinedAnchors(detector: anchorSearch.detector, depth: depth)
+        self.detector = anchorSearch.detector
         self.options = options
-        self.content = ContentScanner(detector: detector, limits: options.limits)
+        self.content = ContentScanner(anchorSearch: self.anchorSearch, limits: options.limits)
     }
 
     /// Runs the scan.
@@ -167,7 +177,7 @@ public final class HistoryScanner {
             options.knownObjects = []
             let sub: ScanReport
             do {
-                sub = try HistoryScanner(detector: self.detector, options: options).run(isCancelled: isCancelled)
+                sub = try HistoryScanner(anchorSearch: self.anchorSearch, options: options).run(isCancelled: isCancelled)
             } catch {
                 throw GitError("submodule \(prefix): \(error)")
             }
@@ -382,7 +392,7 @@ private final class FullHistoryScan: @unchecked Sendable {
     func readPacked(_ store: ObjectStore) throws {
         let options = self.scanner.options
         let jobs = max(1, min(options.jobs, store.objectCount / options.objectsPerJob + 1))
-        let scanners = (0..<jobs).map { _ in HistoryScanner(detector: self.scanner.detector, options: options) }
+        let scanners = (0..<jobs).map { _ in HistoryScanner(anchorSearch: self.scanner.anchorSearch, options: options) }
         let partials = (0..<jobs).map { _ in Partial() }
         let outcome = store.forEach(threads: jobs, isCancelled: self.isCancelled) { thread, id, kind, content in
             self.handle(id, kind, content, scanner: scanners[thread], into: partials[thread])
@@ -459,7 +469,7 @@ private final class FullHistoryScan: @unchecked Sendable {
 
     /// Reads `ids` through one `git cat-file --batch`, scanning with a content scanner of its own.
     func stream(_ ids: [ObjectID], into p: Partial) throws {
-        let scanner = HistoryScanner(detector: self.scanner.detector, options: self.scanner.options)
+        let scanner = HistoryScanner(anchorSearch: self.scanner.anchorSearch, options: self.scanner.options)
         try CatFileBatch(git: self.repository.git, ids: ids).forEach(isCancelled: self.isCancelled, missing: { _ in p.missing += 1 }) { id, kind, content in
             guard let kind else { return }
             if kind != .tree && p.unlisted.contains(id) { p.listed.append(id) }
@@ -581,7 +591,7 @@ private final class FullHistoryScan: @unchecked Sendable {
             for e in log.events where paths.contains(e.path) && !newHits.contains(e.blob) { wanted.insert(e.blob) }
             let again = wanted.isEmpty ? [] : known.filter { wanted.contains(AttributionLog.BlobKey($0)) }.sorted()
             if !again.isEmpty {
-                let scanner = HistoryScanner(detector: self.scanner.detector, options: self.scanner.options)
+                let scanner = HistoryScanner(anchorSearch: self.scanner.anchorSearch, options: self.scanner.options)
                 try CatFileBatch(git: self.repository.git, ids: again).forEach(isCancelled: self.isCancelled, missing: { _ in }) { id, kind, content in
                     guard kind == .blob else { return }
                     let result = scanner.scan(content)
