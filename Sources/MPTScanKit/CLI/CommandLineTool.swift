@@ -532,6 +532,9 @@ enum Interrupt {
             _exit(128 + number)
         }
         MPTScan.stderr("mptscan: \(self.name(number)) received: stopping after the step in progress (a second signal stops at once)\n")
+        // raised only now: a scan that stops at once then writes its summary (and exits) after this line, not
+        // before it (under load the summary came first, the process exited, and this line was lost)
+        self.state.raise()
         ChildProcess.terminateAll()
     }
 
@@ -566,13 +569,16 @@ private final class InterruptState: @unchecked Sendable {
     }
 
     /// Records a signal; returns how many arrived so far and the prompt's message when a question is waiting.
+    /// Does not raise the flag the scan polls: `raise` does, once the signal was reported.
     func record(_ number: Int32) -> (Int, String?) {
         self.lock.lock()
         defer { self.lock.unlock() }
         self.signals.append(number)
-        self.raised.set()
         return (self.signals.count, self.prompt)
     }
+
+    /// Raises the flag the scanning threads poll (`Interrupt.requested`).
+    func raise() { self.raised.set() }
 
     func setPrompt(_ message: String?) {
         self.lock.lock()
