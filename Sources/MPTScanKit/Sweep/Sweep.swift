@@ -149,6 +149,9 @@ public final class Sweep {
     /// What the sweep covers.
     public let options: SweepOptions
     let detector: TokenDetector
+    /// Every anchor a blob is searched for, made once for all the repositories (its pivot cover costs
+    /// milliseconds: a sweep of thousands of repositories built one each).
+    let anchorSearch: CombinedAnchors
     /// Applied to each repository's report before it is written (suppressions, severity overrides).
     let postProcess: (inout ScanReport) -> Void
 
@@ -156,6 +159,7 @@ public final class Sweep {
     /// written (the CLI applies its ignore list and configuration there).
     public init(detector: TokenDetector, options: SweepOptions, postProcess: @escaping (inout ScanReport) -> Void = { _ in }) {
         self.detector = detector
+        self.anchorSearch = CombinedAnchors(detector: detector, depth: options.history.limits.maxDecodeDepth)
         self.options = options
         self.postProcess = postProcess
     }
@@ -336,7 +340,7 @@ public final class Sweep {
         options.repositoryNamed = true
         options.revisions = nil
         options.knownObjects = known
-        let scanner = HistoryScanner(detector: self.detector, options: options)
+        let scanner = HistoryScanner(anchorSearch: self.anchorSearch, options: options)
         var report: ScanReport
         do {
             report = try scanner.run(isCancelled: isCancelled)
